@@ -1,0 +1,71 @@
+"""embedcraft: turn raw data into meaningful vectors, and put them to work.
+
+The public API is what `__all__` lists; modules whose names start with an underscore are private.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .catalog import CatalogEntry, list_encoders, load_encoder
+from .encoders import (
+    BagOfWordsEncoder,
+    BaseEncoder,
+    BM25Encoder,
+    Encoder,
+    HashingEncoder,
+    OneHotEncoder,
+    TfidfEncoder,
+)
+from .errors import (
+    CorruptFileError,
+    DimensionMismatchError,
+    EmbedcraftError,
+    InputError,
+    MissingDependencyError,
+    NotFittedError,
+    UnknownEncoderError,
+)
+from .evaluate import evaluate_retrieval, load_beir
+from .io import TextTable, read_texts, write_vectors
+from .search import Hit, MemoryIndex
+from .text import TextAnalyzer
+from .vectors import TopK, normalize, similarity, top_k
+
+try:
+    __version__ = version("embedcraft")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "BM25Encoder",
+    "BagOfWordsEncoder",
+    "BaseEncoder",
+    "CatalogEntry",
+    "CorruptFileError",
+    "DimensionMismatchError",
+    "EmbedcraftError",
+    "Encoder",
+    "HashingEncoder",
+    "Hit",
+    "InputError",
+    "MemoryIndex",
+    "MissingDependencyError",
+    "NotFittedError",
+    "OneHotEncoder",
+    "TextAnalyzer",
+    "TextTable",
+    "TfidfEncoder",
+    "TopK",
+    "UnknownEncoderError",
+    "__version__",
+    "evaluate_retrieval",
+    "list_encoders",
+    "load_beir",
+    "load_encoder",
+    "normalize",
+    "read_texts",
+    "similarity",
+    "top_k",
+    "write_vectors",
+]

@@ -1,0 +1,110 @@
+"""The catalog: short names for every encoder embedcraft can build, and `load_encoder`."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .encoders.base import SPEC_FILE, BaseEncoder
+from .errors import UnknownEncoderError
+
+__all__ = ["CatalogEntry", "list_encoders", "load_encoder"]
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One named encoder: what it is, where its model comes from, and how to build it."""
+
+    name: str
+    kind: str
+    """"sparse", "static" or "contextual"."""
+    width: str
+    """The vector width, or what decides it (e.g. "vocabulary size")."""
+    needs_fit: bool
+    source: str
+    description: str
+    build: Callable[[], BaseEncoder]
+
+
+def _sparse_entries() -> list[CatalogEntry]:
+    from .encoders import sparse
+
+    def entry(
+        name: str, cls: type[BaseEncoder], width: str, needs_fit: bool, what: str
+    ) -> CatalogEntry:
+        def build() -> BaseEncoder:
+            encoder = cls()
+            encoder.name = name
+            return encoder
+
+        return CatalogEntry(
+            name, "sparse", width, needs_fit, "scikit-learn (built in)", what, build
+        )
+
+    return [
+        entry(
+            "onehot",
+            sparse.OneHotEncoder,
+            "vocabulary size",
+            True,
+            "multi-hot word presence per text; word-level one-hot via encode_tokens",
+        ),
+        entry("bow", sparse.BagOfWordsEncoder, "vocabulary size", True, "bag-of-words term counts"),
+        entry(
+            "tfidf",
+            sparse.TfidfEncoder,
+            "vocabulary size",
+            True,
+            "TF-IDF, L2-normalized (scikit-learn TfidfVectorizer conventions)",
+        ),
+        entry(
+            "bm25",
+            sparse.BM25Encoder,
+            "vocabulary size",
+            True,
+            "Okapi BM25 (k1=0.9, b=0.4, stemmed, stop words removed); dot product = BM25 score",
+        ),
+        entry(
+            "hashing",
+            sparse.HashingEncoder,
+            "1048576",
+            False,
+            "hashed term counts of fixed width, no vocabulary",
+        ),
+    ]
+
+
+def list_encoders() -> list[CatalogEntry]:
+    """Every catalog entry, in a stable order."""
+    return _sparse_entries()
+
+
+def _entries_by_name() -> dict[str, CatalogEntry]:
+    return {entry.name: entry for entry in list_encoders()}
+
+
+def load_encoder(name_or_path: str | os.PathLike[str]) -> BaseEncoder:
+    """Build an encoder by catalog name, or load a fitted one saved in a folder.
+
+    A path wins when it is a folder holding a saved encoder. An unknown name raises
+    UnknownEncoderError listing the close matches.
+    """
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if (path / SPEC_FILE).is_file():
+            return BaseEncoder.load(path)
+        raise UnknownEncoderError(f"{path} is a folder but not a saved encoder (no {SPEC_FILE})")
+    entries = _entries_by_name()
+    entry = entries.get(text) or entries.get(text.lower())
+    if entry is not None:
+        return entry.build()
+    close = difflib.get_close_matches(text.lower(), entries, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UnknownEncoderError(
+        f"unknown encoder {text!r}: {hint}Known names: {', '.join(entries)} "
+        "(or give the path of a saved encoder folder; `embedcraft models` lists them)"
+    )

@@ -1,0 +1,22 @@
+"""Encoder families: each module is one family under the contract in `base`."""
+
+from __future__ import annotations
+
+from .base import BaseEncoder, Encoder, as_texts
+from .sparse import BagOfWordsEncoder, BM25Encoder, HashingEncoder, OneHotEncoder, TfidfEncoder
+
+__all__ = [
+    "BM25Encoder",
+    "BagOfWordsEncoder",
+    "BaseEncoder",
+    "Encoder",
+    "HashingEncoder",
+    "OneHotEncoder",
+    "TfidfEncoder",
+    "as_texts",
+]
+
+
+def _register_all() -> None:
+    """Import every encoder module so saved encoders of any family can be loaded."""
+    from . import sparse  # noqa: F401
