@@ -26,7 +26,7 @@ __all__ = [
 
 Metric = Literal["cosine", "dot", "euclidean"]
 _METRICS = ("cosine", "dot", "euclidean")
-_DEFAULT_SCORE_BUDGET = 64 * 2**20  # bytes of scores held at once by top_k
+_DEFAULT_SCORE_BUDGET = 16 * 2**20  # bytes of scores per chunk; top_k's peak is ~5x this
 
 
 @dataclass(frozen=True)
@@ -157,8 +157,8 @@ def top_k(
 ) -> TopK:
     """Exact k nearest corpus rows for each query, scanning the corpus in chunks.
 
-    Memory beyond the inputs stays bounded: about 64 MiB of scores at a time (set `chunk_size`
-    to choose the number of corpus rows per chunk). Ties go to the lower row index. When k
+    Memory beyond the inputs stays bounded whatever the corpus size: about 80 MiB with the
+    default chunks (`chunk_size` sets the corpus rows per chunk). Ties go to the lower row index. When k
     exceeds the corpus size, every row is returned.
     """
     if k < 1:
@@ -181,11 +181,16 @@ def top_k(
         for c_start in range(0, n_c, rows):
             chunk = c[c_start : c_start + rows]
             s = _scores(q, chunk, metric, q_norm2)
-            idx = np.broadcast_to(np.arange(c_start, c_start + chunk.shape[0]), s.shape)
+            if s.shape[1] > k_eff:  # keep only this chunk's k best before merging
+                keep = np.argpartition(s, s.shape[1] - k_eff, axis=1)[:, -k_eff:]
+                s = np.take_along_axis(s, keep, axis=1)
+                idx = keep + c_start
+            else:
+                idx = np.broadcast_to(np.arange(c_start, c_start + s.shape[1]), s.shape)
             best_s = np.concatenate([best_s, s], axis=1)
             best_i = np.concatenate([best_i, idx], axis=1)
             if best_s.shape[1] > k_eff:
-                keep = np.argpartition(-best_s, k_eff - 1, axis=1)[:, :k_eff]
+                keep = np.argpartition(best_s, best_s.shape[1] - k_eff, axis=1)[:, -k_eff:]
                 best_s = np.take_along_axis(best_s, keep, axis=1)
                 best_i = np.take_along_axis(best_i, keep, axis=1)
         order = np.lexsort((best_i, -best_s), axis=1)

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import io
+
+from embedcraft.demo import DEMO_ENCODERS, demo_corpus, print_demo, run_demo
+
+
+def test_shipped_corpus_is_complete() -> None:
+    docs, queries = demo_corpus()
+    assert len(docs) >= 200 and len(queries) == 12
+    assert len({d["id"] for d in docs}) == len(docs)
+    assert {q["topic"] for q in queries} <= {d["topic"] for d in docs}
+
+
+def test_demo_runs_every_sparse_encoder_side_by_side() -> None:
+    result = run_demo(k=3)
+    assert [r.encoder for r in result.runs] == list(DEMO_ENCODERS)
+    docs, queries = demo_corpus()
+    text_of = {d["id"]: d["text"] for d in docs}
+    for run in result.runs:
+        assert set(run.hits) == {q["id"] for q in queries}
+        assert all(len(hits) == 3 for hits in run.hits.values())
+    bm25 = next(r for r in result.runs if r.encoder == "bm25")
+    berlin = next(q["id"] for q in queries if "Berlin" in q["text"])
+    assert "Berlin Wall" in text_of[bm25.hits[berlin][0].id]
+    assert bm25.topic_precision >= 0.35
+    out = io.StringIO()
+    print_demo(result, out)
+    report = out.getvalue()
+    assert "on-topic@k" in report and all(name in report for name in DEMO_ENCODERS)

@@ -1,0 +1,59 @@
+"""Pins the public names: adding or removing one is a deliberate act, reviewed here."""
+
+from __future__ import annotations
+
+import embedcraft
+
+PUBLIC = {
+    "BM25Encoder",
+    "BagOfWordsEncoder",
+    "BaseEncoder",
+    "CatalogEntry",
+    "CorruptFileError",
+    "DimensionMismatchError",
+    "EmbedcraftError",
+    "Encoder",
+    "HashingEncoder",
+    "Hit",
+    "InputError",
+    "MemoryIndex",
+    "MissingDependencyError",
+    "NotFittedError",
+    "OneHotEncoder",
+    "TextAnalyzer",
+    "TextTable",
+    "TfidfEncoder",
+    "TopK",
+    "UnknownEncoderError",
+    "__version__",
+    "evaluate_retrieval",
+    "list_encoders",
+    "load_beir",
+    "load_encoder",
+    "normalize",
+    "read_texts",
+    "similarity",
+    "top_k",
+    "write_vectors",
+}
+
+
+def test_public_names_are_pinned() -> None:
+    assert set(embedcraft.__all__) == PUBLIC
+    for name in PUBLIC:
+        assert hasattr(embedcraft, name), name
+
+
+def test_errors_share_one_base_and_keep_builtin_meaning() -> None:
+    assert issubclass(embedcraft.InputError, ValueError)
+    assert issubclass(embedcraft.UnknownEncoderError, KeyError)
+    for name in PUBLIC:
+        obj = getattr(embedcraft, name)
+        if isinstance(obj, type) and name.endswith("Error"):
+            assert issubclass(obj, embedcraft.EmbedcraftError), name
+
+
+def test_package_is_typed() -> None:
+    from importlib import resources
+
+    assert resources.files("embedcraft").joinpath("py.typed").is_file()
