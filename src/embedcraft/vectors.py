@@ -158,8 +158,8 @@ def top_k(
     """Exact k nearest corpus rows for each query, scanning the corpus in chunks.
 
     Memory beyond the inputs stays bounded whatever the corpus size: about 80 MiB with the
-    default chunks (`chunk_size` sets the corpus rows per chunk). Ties go to the lower row index. When k
-    exceeds the corpus size, every row is returned.
+    default chunks (`chunk_size` sets the corpus rows per chunk). Ties go to the lower row
+    index. When k exceeds the corpus size, every row is returned.
     """
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
