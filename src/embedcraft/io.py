@@ -96,7 +96,7 @@ def _from_records(
     path: Path,
     column: str | None,
     id_column: str | None,
-    first_line: int,
+    line_numbers: list[int],
 ) -> TextTable:
     text_col = _pick(columns, column, _TEXT_COLUMNS, "text", path)
     id_col = _pick(columns, id_column, _ID_COLUMNS, "id", path)
@@ -107,7 +107,7 @@ def _from_records(
             value = ""
         if not isinstance(value, str):
             raise InputError(
-                f"{path}, line {n + first_line}: column {text_col!r} is "
+                f"{path}, line {line_numbers[n]}: column {text_col!r} is "
                 f"{type(value).__name__}, not text"
             )
         texts.append(value)
@@ -140,13 +140,18 @@ def read_texts(
         texts = [line.removesuffix("\r") for line in lines]
         return TextTable([str(i + 1) for i in range(len(texts))], texts, [{} for _ in texts])
     if kind in (".csv", ".tsv"):
-        reader = csv.DictReader(io.StringIO(content), delimiter="\t" if kind == ".tsv" else ",")
+        # TSV files carry no quoting (a leading quote is text); CSV files use standard quoting
+        dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if kind == ".tsv" else {}
+        reader = csv.DictReader(io.StringIO(content), **dialect)
+        records, lines = [], []
         try:
-            records = list(reader)
+            for record in reader:
+                records.append(record)
+                lines.append(reader.line_num)
         except csv.Error as exc:
             raise InputError(f"{p}, line {reader.line_num}: {exc}") from None
-        return _from_records(records, list(reader.fieldnames or []), p, column, id_column, 2)
-    records = []
+        return _from_records(records, list(reader.fieldnames or []), p, column, id_column, lines)
+    records, lines = [], []
     columns: dict[str, None] = {}
     for n, line in enumerate(content.split("\n"), start=1):
         if not line.strip():
@@ -161,7 +166,8 @@ def read_texts(
             raise InputError(f"{p}, line {n}: expected a JSON object or string")
         columns.update(dict.fromkeys(record))
         records.append(record)
-    return _from_records(records, list(columns), p, column, id_column, 1)
+        lines.append(n)
+    return _from_records(records, list(columns), p, column, id_column, lines)
 
 
 def _read_parquet(path: Path, column: str | None, id_column: str | None) -> TextTable:
@@ -175,7 +181,10 @@ def _read_parquet(path: Path, column: str | None, id_column: str | None) -> Text
         raise InputError(f"{path}: no such file") from None
     except Exception as exc:  # pyarrow raises several types for a bad file
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
-    return _from_records(table.to_pylist(), table.column_names, path, column, id_column, 1)
+    rows = table.to_pylist()
+    return _from_records(
+        rows, table.column_names, path, column, id_column, list(range(1, len(rows) + 1))
+    )
 
 
 def write_vectors(path: str | os.PathLike[str], vectors: Any, ids: list[str] | None = None) -> Path:

@@ -105,14 +105,22 @@ def _dense(m: Any) -> np.ndarray:
     return np.asarray(m.toarray() if sp.issparse(m) else m)
 
 
+def _product(a: Any, b: Any) -> np.ndarray:
+    """Dense a @ b.T; with a sparse corpus chunk `b`, transpose the small side, not the big one."""
+    if sp.issparse(b):
+        other = a.T.tocsr() if sp.issparse(a) else np.ascontiguousarray(a.T)
+        return _dense(b @ other).T
+    return _dense(a @ b.T)
+
+
 def _scores(a: Any, b: Any, metric: str, a_norm2: np.ndarray | None = None) -> np.ndarray:
     """Raw (n_a, n_b) scores of already checked matrices; `a` pre-normalized for cosine."""
     if metric == "cosine":
         b_norms = _row_norms(b)
         b_norms[b_norms == 0] = 1.0
-        product = _dense(a @ b.T)
+        product = _product(a, b)
         return (product / b_norms[None, :]).astype(np.float32, copy=False)
-    product = _dense(a @ b.T).astype(np.float32, copy=False)
+    product = _product(a, b).astype(np.float32, copy=False)
     if metric == "dot":
         return product
     b_norm2 = _row_norms(b) ** 2

@@ -6,7 +6,7 @@ vocabulary: a fixed width of hashed features). All share one `TextAnalyzer` for 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self
 
@@ -79,7 +79,7 @@ class _VocabularyEncoder(BaseEncoder):
         texts = as_texts(X)
         if not texts:
             raise InputError(f"cannot fit {self.name} on an empty corpus")
-        tokens = self.analyzer_in_use.analyze_many(texts)
+        lengths: list[int] = []
         counter = CountVectorizer(
             analyzer=_tokens_as_is,
             min_df=self.min_df,
@@ -89,13 +89,13 @@ class _VocabularyEncoder(BaseEncoder):
             dtype=np.float32,
         )
         try:
-            counts = counter.fit_transform(tokens)
+            counts = counter.fit_transform(self._token_stream(texts, lengths))
         except ValueError as exc:  # e.g. every text empty, or min_df pruned everything
             raise InputError(f"cannot fit {self.name}: {exc}") from exc
         self.counter_ = counter
         self.vocabulary_: dict[str, int] = counter.vocabulary_
-        self._fit_weights(counts, tokens)
-        return self._weigh(counts, tokens).astype(np.float32, copy=False)
+        self._fit_weights(counts, lengths)
+        return self._weigh(counts, lengths).astype(np.float32, copy=False)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The vocabulary, in column order (scikit-learn's name)."""
@@ -103,16 +103,24 @@ class _VocabularyEncoder(BaseEncoder):
         return self.counter_.get_feature_names_out()
 
     def _encode(self, texts: list[str]) -> sp.csr_matrix:
-        tokens = self.analyzer_in_use.analyze_many(texts)
-        counts = self.counter_.transform(tokens)
-        return self._weigh(counts, tokens).astype(np.float32, copy=False)
+        lengths: list[int] = []
+        counts = self.counter_.transform(self._token_stream(texts, lengths))
+        return self._weigh(counts, lengths).astype(np.float32, copy=False)
 
-    # hooks for the weighting schemes
-    def _fit_weights(self, counts: sp.csr_matrix, tokens: list[list[str]]) -> None:
+    def _token_stream(self, texts: list[str], lengths: list[int]) -> Iterator[list[str]]:
+        """Each text's features, one text at a time, noting each text's length in features."""
+        analyze = self.analyzer_in_use.analyze
+        for text in texts:
+            features = analyze(text)
+            lengths.append(len(features))
+            yield features
+
+    # hooks for the weighting schemes; `lengths` are the texts' feature counts, all words included
+    def _fit_weights(self, counts: sp.csr_matrix, lengths: list[int]) -> None:
         """Learn corpus statistics from the fitted counts (nothing, for plain counts)."""
 
-    def _weigh(self, counts: sp.csr_matrix, tokens: list[list[str]]) -> sp.csr_matrix:
-        """Turn raw counts into this encoder's weights."""
+    def _weigh(self, counts: sp.csr_matrix, lengths: list[int]) -> sp.csr_matrix:
+        """Turn raw counts into this encoder's weights (in place: the counts are fresh)."""
         return counts
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -189,9 +197,8 @@ class BagOfWordsEncoder(_VocabularyEncoder):
         self.max_features = max_features
         self.binary = binary
 
-    def _weigh(self, counts: sp.csr_matrix, tokens: list[list[str]]) -> sp.csr_matrix:
+    def _weigh(self, counts: sp.csr_matrix, lengths: list[int]) -> sp.csr_matrix:
         if self.binary:
-            counts = counts.copy()
             counts.data[:] = 1.0
         return counts
 
@@ -228,12 +235,12 @@ class TfidfEncoder(_VocabularyEncoder):
             norm=self.norm, use_idf=True, smooth_idf=self.smooth_idf, sublinear_tf=self.sublinear_tf
         )
 
-    def _fit_weights(self, counts: sp.csr_matrix, tokens: list[list[str]]) -> None:
+    def _fit_weights(self, counts: sp.csr_matrix, lengths: list[int]) -> None:
         self.tfidf_ = self._transformer().fit(counts)
         self.idf_: np.ndarray = self.tfidf_.idf_
 
-    def _weigh(self, counts: sp.csr_matrix, tokens: list[list[str]]) -> sp.csr_matrix:
-        return self.tfidf_.transform(counts)
+    def _weigh(self, counts: sp.csr_matrix, lengths: list[int]) -> sp.csr_matrix:
+        return self.tfidf_.transform(counts, copy=False)
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state, arrays = super()._get_state()
@@ -301,18 +308,17 @@ class BM25Encoder(_VocabularyEncoder):
         self._check_params()
         return super().fit_transform(X)
 
-    def _fit_weights(self, counts: sp.csr_matrix, tokens: list[list[str]]) -> None:
+    def _fit_weights(self, counts: sp.csr_matrix, lengths: list[int]) -> None:
         n_docs = counts.shape[0]
         df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float64)
         self.idf_: np.ndarray = np.log1p((n_docs - df + 0.5) / (df + 0.5))
-        self.avgdl_ = float(np.mean([len(t) for t in tokens])) or 1.0
+        self.avgdl_ = float(np.mean(lengths)) or 1.0
         self.n_docs_ = int(n_docs)
 
-    def _weigh(self, counts: sp.csr_matrix, tokens: list[list[str]]) -> sp.csr_matrix:
-        counts = sp.csr_matrix(counts, dtype=np.float32, copy=True)
-        lengths = np.fromiter((len(t) for t in tokens), dtype=np.float32, count=len(tokens))
+    def _weigh(self, counts: sp.csr_matrix, lengths: list[int]) -> sp.csr_matrix:
+        dl = np.asarray(lengths, dtype=np.float32)
         row_of_entry = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
-        norm = self.k1 * (1.0 - self.b + self.b * lengths / self.avgdl_)
+        norm = self.k1 * (1.0 - self.b + self.b * dl / self.avgdl_)
         tf = counts.data
         counts.data = (
             self.idf_[counts.indices] * tf * (self.k1 + 1.0) / (tf + norm[row_of_entry])
