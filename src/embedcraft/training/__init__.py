@@ -1,0 +1,1 @@
+"""Training static word vectors: Word2Vec and FastText (gensim), GloVe (ours)."""
