@@ -77,19 +77,64 @@ def _sparse_entries() -> list[CatalogEntry]:
     ]
 
 
+def _static_entries() -> list[CatalogEntry]:
+    from .encoders import pooling
+    from .wordsources import pretrained_word_vectors
+
+    entries = []
+    for pretrained in pretrained_word_vectors():
+        source = f"package {pretrained.package}"
+        variants = [
+            ("", pooling.MeanPoolingEncoder, False, "mean of the word vectors"),
+            ("-mean", pooling.MeanPoolingEncoder, False, "mean of the word vectors"),
+            ("-tfidf", pooling.TfidfPoolingEncoder, True, "IDF-weighted mean of the word vectors"),
+            ("-sif", pooling.SIFEncoder, True, "SIF: frequency-weighted mean minus 1st component"),
+        ]
+        for suffix, cls, needs_fit, what in variants:
+            name = pretrained.name + suffix
+
+            def build(
+                cls: type[BaseEncoder] = cls, name: str = name, vectors: str = pretrained.name
+            ) -> BaseEncoder:
+                encoder = cls(vectors=vectors)
+                encoder.name = name
+                return encoder
+
+            description = f"{what}; {pretrained.description}"
+            entries.append(
+                CatalogEntry(
+                    name, "static", str(pretrained.dim), needs_fit, source, description, build
+                )
+            )
+    return entries
+
+
 def list_encoders() -> list[CatalogEntry]:
     """Every catalog entry, in a stable order."""
-    return _sparse_entries()
+    return _sparse_entries() + _static_entries()
 
 
 def _entries_by_name() -> dict[str, CatalogEntry]:
     return {entry.name: entry for entry in list_encoders()}
 
 
+_WORD_VECTOR_SUFFIXES = (".bin", ".vec", ".txt", ".gz")
+
+
+def _mean_pooling(path: Path) -> BaseEncoder:
+    """Word vectors given by path (a saved folder or a vector file) pooled by their mean."""
+    from .encoders.pooling import MeanPoolingEncoder
+
+    encoder = MeanPoolingEncoder(vectors=str(path))
+    encoder.name = f"{path.name}-mean"
+    return encoder
+
+
 def load_encoder(name_or_path: str | os.PathLike[str]) -> BaseEncoder:
     """Build an encoder by catalog name, or load a fitted one saved in a folder.
 
-    A path wins when it is a folder holding a saved encoder. An unknown name raises
+    A path wins when it is a folder holding a saved encoder; a word-vectors folder or file
+    (.bin, .vec, .txt) gives the mean of its word vectors. An unknown name raises
     UnknownEncoderError listing the close matches.
     """
     text = os.fspath(name_or_path)
@@ -97,7 +142,11 @@ def load_encoder(name_or_path: str | os.PathLike[str]) -> BaseEncoder:
     if path.is_dir():
         if (path / SPEC_FILE).is_file():
             return BaseEncoder.load(path)
+        if (path / "wordvectors.json").is_file():
+            return _mean_pooling(path)
         raise UnknownEncoderError(f"{path} is a folder but not a saved encoder (no {SPEC_FILE})")
+    if path.is_file() and path.suffix.lower() in _WORD_VECTOR_SUFFIXES:
+        return _mean_pooling(path)
     entries = _entries_by_name()
     entry = entries.get(text) or entries.get(text.lower())
     if entry is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import BaseEncoder, Encoder, as_texts
+from .pooling import MeanPoolingEncoder, SIFEncoder, TfidfPoolingEncoder
 from .sparse import BagOfWordsEncoder, BM25Encoder, HashingEncoder, OneHotEncoder, TfidfEncoder
 
 __all__ = [
@@ -11,12 +12,15 @@ __all__ = [
     "BaseEncoder",
     "Encoder",
     "HashingEncoder",
+    "MeanPoolingEncoder",
     "OneHotEncoder",
+    "SIFEncoder",
     "TfidfEncoder",
+    "TfidfPoolingEncoder",
     "as_texts",
 ]
 
 
 def _register_all() -> None:
     """Import every encoder module so saved encoders of any family can be loaded."""
-    from . import sparse  # noqa: F401
+    from . import pooling, sparse  # noqa: F401

@@ -280,6 +280,8 @@ def _param_to_json(value: Any) -> Any:
         return list(value)
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     return value
 
 

@@ -1,76 +1,36 @@
-"""The `embedcraft` command: a thin shell that parses, calls the library, and prints.
-
-Exit codes: 0 success, 2 usage error, 1 runtime error (one line on stderr; `--debug` for the
-traceback). Every command that prints results takes `--json`.
-"""
+"""Commands over texts: models, encode, fit, similarity, search, eval retrieval, demo."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
-from .catalog import list_encoders, load_encoder
-from .demo import print_demo, run_demo
-from .encoders.base import Encoder, fit_if_needed
-from .errors import EmbedcraftError, InputError
-from .evaluate import evaluate_retrieval, load_beir
-from .io import TEXT_FORMATS, VECTOR_FORMATS, read_texts, write_vectors
-from .search import MemoryIndex
-from .vectors import similarity
+from ..catalog import list_encoders, load_encoder
+from ..demo import print_demo, run_demo
+from ..evaluate import evaluate_retrieval, load_beir
+from ..io import TEXT_FORMATS, VECTOR_FORMATS, read_texts, write_vectors
+from ..search import MemoryIndex
+from ..vectors import similarity
+from ._common import (
+    add_command,
+    add_json,
+    column_args,
+    encoder_arg,
+    fit_from,
+    note,
+    print_json,
+    progress,
+)
 
-__all__ = ["build_parser", "main"]
-
-
-def _progress() -> bool:
-    return sys.stderr.isatty()
-
-
-def _note(message: str) -> None:
-    print(f"note: {message}", file=sys.stderr)
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+__all__ = ["register"]
 
 
-def _encoder_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--encoder",
-        "-e",
-        required=True,
-        metavar="NAME_OR_PATH",
-        help="a catalog name (see `embedcraft models`) or a saved encoder folder",
-    )
-
-
-def _column_args(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument(
-        "--column", metavar="NAME", help=f"text column of the {what} (CSV/JSONL/Parquet)"
-    )
-    p.add_argument("--id-column", metavar="NAME", help=f"id column of the {what}")
-
-
-def _fit_from(encoder: Encoder, fit_on: str | None, fallback: list[str], what: str) -> str | None:
-    """Fit on --fit-on when given, else on `fallback` when needed; say what was fitted on."""
-    if fit_on and getattr(encoder, "needs_fit", False):
-        encoder.fit(read_texts(fit_on).texts)
-        return fit_on
-    if fit_on:
-        _note(f"{encoder.name} needs no fitting; --fit-on ignored")
-        return None
-    return what if fit_if_needed(encoder, fallback) else None
-
-
-# ----------------------------------------------------------------------------- commands
 def cmd_models(args: argparse.Namespace) -> int:
     entries = list_encoders()
     if args.json:
-        _print_json(
+        print_json(
             [
                 {
                     "name": e.name,
@@ -84,11 +44,13 @@ def cmd_models(args: argparse.Namespace) -> int:
             ]
         )
         return 0
-    print(f"{'name':<10} {'kind':<7} {'width':<16} {'fit':<4} {'source':<26} description")
+    w_name = max(len(e.name) for e in entries) + 1
+    w_source = max(len(e.source) for e in entries) + 1
+    print(f"{'name':<{w_name}} {'kind':<7} {'width':<16} {'fit':<4} {'source':<{w_source}} about")
     for e in entries:
         print(
-            f"{e.name:<10} {e.kind:<7} {e.width:<16} {'yes' if e.needs_fit else 'no':<4} "
-            f"{e.source:<26} {e.description}"
+            f"{e.name:<{w_name}} {e.kind:<7} {e.width:<16} {'yes' if e.needs_fit else 'no':<4} "
+            f"{e.source:<{w_source}} {e.description}"
         )
     return 0
 
@@ -97,8 +59,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     table = read_texts(args.input, column=args.column, id_column=args.id_column)
     encoder = load_encoder(args.encoder)
     t0 = time.perf_counter()
-    fitted_on = _fit_from(encoder, args.fit_on, table.texts, "the input")
-    vectors = encoder.encode(table.texts, batch_size=args.batch_size, progress=_progress())
+    fitted_on = fit_from(encoder, args.fit_on, table.texts, "the input")
+    vectors = encoder.encode(table.texts, batch_size=args.batch_size, progress=progress())
     seconds = time.perf_counter() - t0
     write_vectors(args.output, vectors, table.ids)
     if args.save_encoder:
@@ -113,7 +75,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 4),
     }
     if args.json:
-        _print_json(report)
+        print_json(report)
     else:
         fitted = f", fitted on {fitted_on}" if fitted_on else ""
         print(
@@ -138,7 +100,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 4),
     }
     if args.json:
-        _print_json(report)
+        print_json(report)
     else:
         print(
             f"fitted {encoder.name} on {len(table)} texts (width {encoder.dim}, {seconds:.2f} s); "
@@ -150,9 +112,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_similarity(args: argparse.Namespace) -> int:
     encoder = load_encoder(args.encoder)
     pair = [args.text_a, args.text_b]
-    fitted_on = _fit_from(encoder, args.fit_on, pair, "the two texts")
+    fitted_on = fit_from(encoder, args.fit_on, pair, "the two texts")
     if fitted_on == "the two texts":
-        _note(
+        note(
             f"{encoder.name} was fitted on the two texts alone; "
             "pass --fit-on FILE for corpus statistics"
         )
@@ -162,7 +124,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
         similarity(encode_queries(args.text_a), encoder.encode(args.text_b), metric)[0, 0]
     )
     if args.json:
-        _print_json(
+        print_json(
             {"encoder": encoder.name, "metric": metric, "score": score, "fitted_on": fitted_on}
         )
     else:
@@ -173,13 +135,13 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     table = read_texts(args.docs, column=args.column, id_column=args.id_column)
     encoder = load_encoder(args.encoder)
-    index = MemoryIndex.from_texts(encoder, table.texts, table.ids, progress=_progress())
+    index = MemoryIndex.from_texts(encoder, table.texts, table.ids, progress=progress())
     hits = index.search(args.query, k=args.k)
     if args.json:
-        _print_json([{"id": h.id, "score": h.score, "text": h.text} for h in hits])
+        print_json([{"id": h.id, "score": h.score, "text": h.text} for h in hits])
         return 0
     if index.fitted_here:
-        _note(f"{encoder.name} was fitted on the {len(table)} documents of {args.docs}")
+        note(f"{encoder.name} was fitted on the {len(table)} documents of {args.docs}")
     for h in hits:
         text = h.text if len(h.text) <= 100 else h.text[:97] + "..."
         print(f"{h.rank:>3}. {h.score:8.4f}  [{h.id}]  {text}")
@@ -189,9 +151,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     data = load_beir(args.data, args.split)
     encoder = load_encoder(args.encoder)
-    result = evaluate_retrieval(encoder, data, progress=_progress())
+    result = evaluate_retrieval(encoder, data, progress=progress())
     if args.json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return 0
     m = result.metrics
     fitted = " (fitted on the corpus)" if result.fitted_on_corpus else ""
@@ -210,38 +172,22 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     result = run_demo(k=args.k)
     if args.json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
     else:
         print_demo(result, sys.stdout)
     return 0
 
 
-# ----------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the `embedcraft` command."""
-    parser = argparse.ArgumentParser(
-        prog="embedcraft",
-        description="Turn text into vectors (sparse, static, contextual) and put them to work: "
-        "similarity, search, evaluation.",
-        epilog="Run `embedcraft COMMAND --help` for each command's options.",
-    )
-    parser.add_argument("--version", action="version", version=f"embedcraft {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+def register(sub: Any, eval_sub: Any) -> None:
+    """Add these commands to the top-level and `eval` sub-parsers."""
 
-    def command(
-        name: str, help_: str, func: Any, json_flag: bool = True
-    ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
-        p.set_defaults(func=func)
-        if json_flag:
-            p.add_argument("--json", action="store_true", help="print the result as JSON")
-        return p
+    def command(name: str, help_: str, func: Any) -> argparse.ArgumentParser:
+        return add_command(sub, name, help_, func)
 
     command("models", "list every encoder: kind, width, source, whether it needs fit", cmd_models)
 
     p = command("encode", "encode the texts of a file and write the vectors", cmd_encode)
-    _encoder_arg(p)
+    encoder_arg(p)
     p.add_argument(
         "--input",
         "-i",
@@ -256,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help=f"vectors: {', '.join(VECTOR_FORMATS)} (sparse: .npz or .parquet)",
     )
-    _column_args(p, "input")
+    column_args(p, "input")
     p.add_argument(
         "--fit-on",
         metavar="FILE",
@@ -266,10 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, metavar="N", help="texts per batch")
 
     p = command("fit", "fit an encoder on a corpus file and save it to a folder", cmd_fit)
-    _encoder_arg(p)
+    encoder_arg(p)
     p.add_argument("--input", "-i", required=True, metavar="FILE", help="the corpus")
     p.add_argument("--output", "-o", required=True, metavar="DIR", help="folder to save it to")
-    _column_args(p, "input")
+    column_args(p, "input")
 
     p = command(
         "similarity",
@@ -278,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("text_a", metavar="TEXT_A", help="first text (the query, for bm25)")
     p.add_argument("text_b", metavar="TEXT_B", help="second text (the document, for bm25)")
-    _encoder_arg(p)
+    encoder_arg(p)
     p.add_argument(
         "--fit-on",
         metavar="FILE",
@@ -288,16 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("search", "search the documents of a file (in memory)", cmd_search)
     p.add_argument("query", metavar="QUERY")
     p.add_argument("--docs", "-d", required=True, metavar="FILE", help="documents to search")
-    _encoder_arg(p)
+    encoder_arg(p)
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    _column_args(p, "documents")
+    column_args(p, "documents")
 
-    p_eval = sub.add_parser(
-        "eval",
-        help="evaluate an encoder on a benchmark",
-        description="Evaluate an encoder on a benchmark.",
-    )
-    eval_sub = p_eval.add_subparsers(dest="task", metavar="TASK", required=True)
     p = eval_sub.add_parser(
         "retrieval",
         help="nDCG@10, recall@100, MRR@10 on a BEIR-layout folder",
@@ -311,38 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="folder with corpus.jsonl[.gz], queries.jsonl, qrels/SPLIT.tsv",
     )
-    _encoder_arg(p)
+    encoder_arg(p)
     p.add_argument("--split", default="test", help="qrels split (default: test)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json(p)
 
     p = command(
         "demo", "the main job: every encoder on a small shipped corpus, side by side", cmd_demo
     )
     p.add_argument("-k", type=int, default=3, help="hits per query per encoder (default 3)")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `embedcraft` command; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "k", 1) is not None and getattr(args, "k", 1) < 1:
-        parser.error("-k must be at least 1")
-    try:
-        return int(args.func(args))
-    except KeyboardInterrupt:
-        print("embedcraft: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if args.debug:
-            raise
-        known = isinstance(exc, EmbedcraftError | OSError | TypeError | InputError)
-        message = str(exc) or type(exc).__name__
-        if not known:
-            message = f"{type(exc).__name__}: {message} (run with --debug for the traceback)"
-        print(f"embedcraft: error: {message}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The `embedcraft` command: a thin shell that parses, calls the library, and prints.
+
+Exit codes: 0 success, 2 usage error, 1 runtime error (one line on stderr; `--debug` for the
+traceback). Every command that prints results takes `--json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import EmbedcraftError
+from . import _text, _words
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `embedcraft` command."""
+    parser = argparse.ArgumentParser(
+        prog="embedcraft",
+        description="Turn text into vectors (sparse, static, contextual) and put them to work: "
+        "similarity, search, evaluation.",
+        epilog="Run `embedcraft COMMAND --help` for each command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"embedcraft {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p_eval = sub.add_parser(
+        "eval", help="evaluate on a benchmark", description="Evaluate on a benchmark."
+    )
+    eval_sub = p_eval.add_subparsers(dest="task", metavar="TASK", required=True)
+    _text.register(sub, eval_sub)
+    _words.register(sub, eval_sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `embedcraft` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "k", 1) is not None and getattr(args, "k", 1) < 1:
+        parser.error("-k must be at least 1")
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("embedcraft: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        known = isinstance(exc, EmbedcraftError | OSError | TypeError)
+        message = str(exc) or type(exc).__name__
+        if not known:
+            message = f"{type(exc).__name__}: {message} (run with --debug for the traceback)"
+        print(f"embedcraft: error: {message}", file=sys.stderr)
+        return 1

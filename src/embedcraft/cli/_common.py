@@ -1,0 +1,80 @@
+"""Helpers shared by the command modules: printing, progress, common arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..encoders.base import Encoder, fit_if_needed
+from ..io import read_texts
+
+__all__ = [
+    "add_command",
+    "add_json",
+    "column_args",
+    "encoder_arg",
+    "fit_from",
+    "note",
+    "print_json",
+    "progress",
+]
+
+
+def progress() -> bool:
+    """Show progress bars only to a person at a terminal."""
+    return sys.stderr.isatty()
+
+
+def note(message: str) -> None:
+    """A remark for the person, on stderr, that does not disturb --json output."""
+    print(f"note: {message}", file=sys.stderr)
+
+
+def print_json(value: Any) -> None:
+    """Results as indented JSON on stdout."""
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    """The --json flag every result-printing command has."""
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def add_command(sub: Any, name: str, help_: str, func: Any) -> argparse.ArgumentParser:
+    """A sub-command whose handler is `func`, with --json."""
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
+    p.set_defaults(func=func)
+    add_json(p)
+    return p
+
+
+def encoder_arg(p: argparse.ArgumentParser) -> None:
+    """--encoder NAME_OR_PATH."""
+    p.add_argument(
+        "--encoder",
+        "-e",
+        required=True,
+        metavar="NAME_OR_PATH",
+        help="a catalog name (see `embedcraft models`) or a saved encoder folder",
+    )
+
+
+def column_args(p: argparse.ArgumentParser, what: str) -> None:
+    """--column and --id-column for tabular inputs."""
+    p.add_argument(
+        "--column", metavar="NAME", help=f"text column of the {what} (CSV/JSONL/Parquet)"
+    )
+    p.add_argument("--id-column", metavar="NAME", help=f"id column of the {what}")
+
+
+def fit_from(encoder: Encoder, fit_on: str | None, fallback: list[str], what: str) -> str | None:
+    """Fit on --fit-on when given, else on `fallback` when needed; say what was fitted on."""
+    if fit_on and getattr(encoder, "needs_fit", False):
+        encoder.fit(read_texts(fit_on).texts)
+        return fit_on
+    if fit_on:
+        note(f"{encoder.name} needs no fitting; --fit-on ignored")
+        return None
+    return what if fit_if_needed(encoder, fallback) else None

@@ -1,0 +1,272 @@
+"""Sentence vectors pooled from word vectors: mean, TF-IDF-weighted mean, and SIF.
+
+SIF (Arora, Liang and Ma, 2017) weights each word by a / (a + p(w)), with p(w) its frequency in
+the fitted corpus, then removes the projection on the first principal component of the fitted
+corpus's sentence vectors. Words outside the vocabulary are skipped (or get FastText subword
+vectors with `oov="subword"`); every `encode` records how many in `last_oov`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import InputError
+from ..text import TextAnalyzer
+from ..words import WordVectors
+from .base import BaseEncoder, as_texts
+
+__all__ = ["MeanPoolingEncoder", "OOVReport", "SIFEncoder", "TfidfPoolingEncoder"]
+
+WORD_TOKENS = TextAnalyzer(token_pattern=r"(?u)\b\w+\b")
+"""Lowercased runs of word characters, single letters included: how word vectors are keyed."""
+
+
+@dataclass(frozen=True)
+class OOVReport:
+    """Out-of-vocabulary words met by the last `encode`."""
+
+    tokens: int
+    oov_tokens: int
+    empty_texts: int
+    """Texts with no known word: they get a zero vector."""
+
+    @property
+    def oov_rate(self) -> float:
+        """Share of tokens outside the vocabulary."""
+        return self.oov_tokens / self.tokens if self.tokens else 0.0
+
+
+class _PoolingEncoder(BaseEncoder):
+    """Shared machinery: tokenize, map to vocabulary rows, weighted mean as one sparse product."""
+
+    kind: ClassVar[str] = "static"
+    sparse: ClassVar[bool] = False
+    default_batch_size: ClassVar[int] = 4096
+
+    vectors: str | WordVectors
+    analyzer: TextAnalyzer | None
+    oov: Literal["skip", "subword"]
+
+    @property
+    def word_vectors(self) -> WordVectors:
+        """The word vectors pooled (loaded on first use from a name or path)."""
+        if isinstance(self.vectors, WordVectors):
+            return self.vectors
+        cached = self.__dict__.get("_word_vectors_cache")
+        if cached is None or cached[0] != self.vectors:
+            from ..wordsources import load_word_vectors
+
+            cached = (self.vectors, load_word_vectors(self.vectors))
+            self.__dict__["_word_vectors_cache"] = cached
+        return cached[1]
+
+    @property
+    def analyzer_in_use(self) -> TextAnalyzer:
+        """The analyzer applied: the `analyzer` parameter, or lowercased word tokens."""
+        return self.analyzer if self.analyzer is not None else WORD_TOKENS
+
+    @property
+    def dim(self) -> int:
+        return self.word_vectors.dim
+
+    def _weights(self) -> np.ndarray | None:
+        """Per-vocabulary-row weights (None: every word weighs 1)."""
+        return None
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        wv = self.word_vectors
+        if self.oov not in ("skip", "subword"):
+            raise InputError(f"oov must be 'skip' or 'subword', got {self.oov!r}")
+        if self.oov == "subword" and wv.subwords is None:
+            raise InputError(f"{wv.name} has no subword vectors: oov='subword' needs FastText")
+        index, analyze = wv.index, self.analyzer_in_use.tokenize
+        rows, cols, oov_rows, oov_words = [], [], [], []
+        tokens = oov = 0
+        for r, text in enumerate(texts):
+            for token in analyze(text):
+                tokens += 1
+                col = index.get(token)
+                if col is None:
+                    oov += 1
+                    if self.oov == "subword":
+                        oov_rows.append(r)
+                        oov_words.append(token)
+                else:
+                    rows.append(r)
+                    cols.append(col)
+        n = len(texts)
+        weights = self._weights()
+        data = (
+            np.ones(len(cols), np.float32) if weights is None else weights[cols].astype(np.float32)
+        )
+        m = sp.csr_matrix((data, (rows, cols)), shape=(n, len(wv)), dtype=np.float32)
+        total = m @ wv.vectors if m.nnz else np.zeros((n, self.dim), np.float32)
+        mass = np.asarray(m.sum(axis=1)).ravel()
+        if oov_words:
+            unique = sorted(set(oov_words))
+            position = {w: i for i, w in enumerate(unique)}
+            table = np.vstack([wv.vector(w) for w in unique]).astype(np.float32)
+            w_oov = np.full(len(oov_words), self._oov_weight(), np.float32)
+            m_oov = sp.csr_matrix(
+                (w_oov, (oov_rows, [position[w] for w in oov_words])), shape=(n, len(unique))
+            )
+            total = total + m_oov @ table
+            mass = mass + np.asarray(m_oov.sum(axis=1)).ravel()
+        out = np.zeros((n, self.dim), np.float32)
+        nonempty = mass > 0
+        out[nonempty] = total[nonempty] / mass[nonempty, None]
+        self.last_oov = OOVReport(tokens, oov, int(n - nonempty.sum()))
+        return self._post(out)
+
+    def _oov_weight(self) -> float:
+        return 1.0
+
+    def _post(self, pooled: np.ndarray) -> np.ndarray:
+        return pooled
+
+    def _vectors_param_json(self) -> Any:
+        if isinstance(self.vectors, WordVectors):
+            raise InputError(
+                "cannot save an encoder built on an in-memory WordVectors: save the vectors "
+                "with WordVectors.save(folder) and pass the folder path as `vectors`"
+            )
+        return os.fspath(self.vectors)
+
+
+class MeanPoolingEncoder(_PoolingEncoder):
+    """The plain mean of a text's word vectors: no fitting needed."""
+
+    name = "mean-pooling"
+    needs_fit: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        vectors: str | WordVectors = "glove-6b-50d",
+        analyzer: TextAnalyzer | None = None,
+        oov: Literal["skip", "subword"] = "skip",
+    ) -> None:
+        self.vectors = vectors
+        self.analyzer = analyzer
+        self.oov = oov
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        self._vectors_param_json()
+        super().save(path)
+
+
+class TfidfPoolingEncoder(_PoolingEncoder):
+    """A mean weighted by each word's IDF in the fitted corpus (smooth IDF, as scikit-learn)."""
+
+    name = "tfidf-pooling"
+    _fitted_attribute: ClassVar[str] = "idf_"
+
+    def __init__(
+        self,
+        vectors: str | WordVectors = "glove-6b-50d",
+        analyzer: TextAnalyzer | None = None,
+        oov: Literal["skip", "subword"] = "skip",
+    ) -> None:
+        self.vectors = vectors
+        self.analyzer = analyzer
+        self.oov = oov
+
+    def fit(self, corpus: Iterable[str], y: Any = None) -> Self:
+        """Learn each vocabulary word's document frequency from `corpus`."""
+        texts = _non_empty_corpus(corpus, self.name)
+        wv, analyze = self.word_vectors, self.analyzer_in_use.tokenize
+        df = np.zeros(len(wv), np.float64)
+        rows = [r for text in texts for r in {wv.index.get(t, -1) for t in analyze(text)}]
+        np.add.at(df, [r for r in rows if r >= 0], 1.0)
+        n = len(texts)
+        self.idf_ = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+        return self
+
+    def _weights(self) -> np.ndarray:
+        return self.idf_
+
+    def _oov_weight(self) -> float:
+        return float(self.idf_.max())  # an unseen word is as rare as the rarest word
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._vectors_param_json()
+        return {}, {"idf": self.idf_}
+
+    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.idf_ = arrays["idf"]
+
+
+class SIFEncoder(_PoolingEncoder):
+    """Smooth inverse frequency: weights a / (a + p(w)), minus the first principal component."""
+
+    name = "sif"
+    _fitted_attribute: ClassVar[str] = "word_weights_"
+
+    def __init__(
+        self,
+        vectors: str | WordVectors = "glove-6b-50d",
+        analyzer: TextAnalyzer | None = None,
+        oov: Literal["skip", "subword"] = "skip",
+        a: float = 1e-3,
+        remove_components: int = 1,
+    ) -> None:
+        self.vectors = vectors
+        self.analyzer = analyzer
+        self.oov = oov
+        self.a = a
+        self.remove_components = remove_components
+
+    def fit(self, corpus: Iterable[str], y: Any = None) -> Self:
+        """Word frequencies from `corpus`, then the principal components of its SIF vectors."""
+        if self.a <= 0 or self.remove_components < 0:
+            raise InputError("SIF needs a > 0 and remove_components >= 0")
+        texts = _non_empty_corpus(corpus, self.name)
+        wv, analyze = self.word_vectors, self.analyzer_in_use.tokenize
+        counts = Counter(t for text in texts for t in analyze(text))
+        total = sum(counts.values())
+        if not total:
+            raise InputError(f"cannot fit {self.name}: the corpus has no words")
+        freq = np.zeros(len(wv), np.float64)
+        for word, count in counts.items():
+            row = wv.index.get(word)
+            if row is not None:
+                freq[row] = count / total
+        self.word_weights_ = (self.a / (self.a + freq)).astype(np.float32)
+        self.components_ = np.zeros((0, self.dim), np.float32)
+        if self.remove_components:
+            pooled = self._encode_batched(self._encode, texts, None, False)
+            pooled = pooled[np.linalg.norm(pooled, axis=1) > 0]
+            if len(pooled):
+                _, _, vt = np.linalg.svd(pooled.astype(np.float64), full_matrices=False)
+                self.components_ = vt[: self.remove_components].astype(np.float32)
+        return self
+
+    def _weights(self) -> np.ndarray:
+        return self.word_weights_
+
+    def _post(self, pooled: np.ndarray) -> np.ndarray:
+        pcs = getattr(self, "components_", None)
+        if pcs is None or not len(pcs):
+            return pooled
+        return (pooled - (pooled @ pcs.T) @ pcs).astype(np.float32)
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._vectors_param_json()
+        return {}, {"word_weights": self.word_weights_, "components": self.components_}
+
+    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.word_weights_ = arrays["word_weights"]
+        self.components_ = arrays["components"]
+
+
+def _non_empty_corpus(corpus: Iterable[str], name: str) -> list[str]:
+    texts = as_texts(corpus)
+    if not texts:
+        raise InputError(f"cannot fit {name} on an empty corpus")
+    return texts
