@@ -12,9 +12,10 @@ def test_shipped_corpus_is_complete() -> None:
     assert {q["topic"] for q in queries} <= {d["topic"] for d in docs}
 
 
-def test_demo_runs_every_sparse_encoder_side_by_side() -> None:
+def test_demo_runs_every_encoder_side_by_side() -> None:
     result = run_demo(k=3)
-    assert [r.encoder for r in result.runs] == list(DEMO_ENCODERS)
+    assert [r.encoder for r in result.runs] + list(result.skipped) == list(DEMO_ENCODERS)
+    assert all("pip install" in reason for reason in result.skipped.values())
     docs, queries = demo_corpus()
     text_of = {d["id"]: d["text"] for d in docs}
     for run in result.runs:
@@ -24,7 +25,13 @@ def test_demo_runs_every_sparse_encoder_side_by_side() -> None:
     berlin = next(q["id"] for q in queries if "Berlin" in q["text"])
     assert "Berlin Wall" in text_of[bm25.hits[berlin][0].id]
     assert bm25.topic_precision >= 0.35
+    if "glove-6b-50d-sif" not in result.skipped:
+        sif = next(r for r in result.runs if r.encoder == "glove-6b-50d-sif")
+        assert sif.topic_precision >= 0.6  # meaning beats keywords on paraphrased queries
+        assert result.words is not None
+        (question, answers), *_ = result.words.analogies
+        assert question == ("man", "king", "woman") and answers[0][0] == "queen"
     out = io.StringIO()
     print_demo(result, out)
     report = out.getvalue()
-    assert "on-topic@k" in report and all(name in report for name in DEMO_ENCODERS)
+    assert "on-topic@3" in report and all(name in report for name in DEMO_ENCODERS)

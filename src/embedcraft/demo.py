@@ -14,11 +14,22 @@ from importlib import resources
 from typing import Any, TextIO
 
 from .catalog import load_encoder
+from .errors import MissingDependencyError
 from .search import Hit, MemoryIndex
+from .wordsources import load_word_vectors
 
 __all__ = ["DemoResult", "demo_corpus", "run_demo"]
 
-DEMO_ENCODERS = ("onehot", "bow", "tfidf", "bm25", "hashing")
+DEMO_ENCODERS = (
+    "onehot",
+    "bow",
+    "tfidf",
+    "bm25",
+    "hashing",
+    "glove-6b-50d-mean",
+    "glove-6b-50d-sif",
+)
+DEMO_WORD_VECTORS = "glove-6b-50d"
 
 
 def _jsonl(name: str) -> list[dict[str, str]]:
@@ -46,6 +57,15 @@ class EncoderRun:
 
 
 @dataclass
+class WordSection:
+    """Word-level results from pretrained word vectors."""
+
+    vectors: str
+    neighbors: dict[str, list[tuple[str, float]]]
+    analogies: list[tuple[tuple[str, str, str], list[tuple[str, float]]]]
+
+
+@dataclass
 class DemoResult:
     """Everything the demo measured, ready to print or to dump as JSON."""
 
@@ -53,12 +73,24 @@ class DemoResult:
     queries: list[dict[str, str]]
     runs: list[EncoderRun]
     k: int
+    words: WordSection | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Encoders left out, with the reason (e.g. a model package not installed)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
+        words = None
+        if self.words is not None:
+            words = {
+                "vectors": self.words.vectors,
+                "neighbors": self.words.neighbors,
+                "analogies": [{"question": list(q), "answers": a} for q, a in self.words.analogies],
+            }
         return {
             "documents": self.documents,
             "k": self.k,
+            "skipped": self.skipped,
+            "words": words,
             "encoders": [
                 {
                     "encoder": r.encoder,
@@ -79,9 +111,14 @@ def run_demo(encoders: tuple[str, ...] = DEMO_ENCODERS, k: int = 3) -> DemoResul
     docs, queries = demo_corpus()
     topic_of = {d["id"]: d["topic"] for d in docs}
     texts, ids = [d["text"] for d in docs], [d["id"] for d in docs]
-    runs = []
+    runs, skipped = [], {}
     for name in encoders:
-        encoder = load_encoder(name)
+        try:
+            encoder = load_encoder(name)
+            _ = getattr(encoder, "word_vectors", None)  # load word vectors before timing
+        except MissingDependencyError as exc:
+            skipped[name] = str(exc)
+            continue
         t0 = time.perf_counter()
         encoder.fit(texts)
         t1 = time.perf_counter()
@@ -102,7 +139,19 @@ def run_demo(encoders: tuple[str, ...] = DEMO_ENCODERS, k: int = 3) -> DemoResul
                 hits=hits,
             )
         )
-    return DemoResult(documents=len(docs), queries=queries, runs=runs, k=k)
+    return DemoResult(len(docs), queries, runs, k, _word_section(), skipped)
+
+
+def _word_section() -> WordSection | None:
+    """Neighbours and analogies from the pretrained word vectors, when installed."""
+    try:
+        wv = load_word_vectors(DEMO_WORD_VECTORS)
+    except MissingDependencyError:
+        return None
+    neighbors = {w: wv.most_similar(w, 5) for w in ("cat", "python", "bank")}
+    questions = [("man", "king", "woman"), ("paris", "france", "tokyo"), ("walk", "walked", "swim")]
+    analogies = [(q, wv.analogy(*q, k=3)) for q in questions]
+    return WordSection(wv.name, neighbors, analogies)
 
 
 def print_demo(result: DemoResult, out: TextIO) -> None:
@@ -110,33 +159,39 @@ def print_demo(result: DemoResult, out: TextIO) -> None:
     docs, _ = demo_corpus()
     topic_of = {d["id"]: d["topic"] for d in docs}
     text_of = {d["id"]: d["text"] for d in docs}
-    cell = 24
-    names = [r.encoder for r in result.runs]
+    width = max(len(r.encoder) for r in result.runs) + 2
     out.write(
-        f"embedcraft demo: {result.documents} documents, {len(result.queries)} queries, "
-        f"top {result.k} per encoder (id topic score; * = on the query's topic)\n"
+        f"embedcraft demo: {result.documents} documents on 12 topics, {len(result.queries)} "
+        f"queries; top {result.k} per encoder as id/topic/score, * = on the query's topic\n"
     )
+    for name, reason in result.skipped.items():
+        out.write(f"(skipped {name}: {reason})\n")
     for query in result.queries:
         out.write(f"\n{query['id']}  {query['text']!r}  [topic: {query['topic']}]\n")
-        out.write("     " + "".join(f"{n:<{cell}}" for n in names) + "\n")
-        for rank in range(result.k):
-            row = []
-            for r in result.runs:
-                hits = r.hits[query["id"]]
-                if rank < len(hits):
-                    h = hits[rank]
-                    mark = "*" if topic_of[h.id] == query["topic"] else " "
-                    row.append(f"{h.id} {topic_of[h.id][:10]:<10} {h.score:5.2f}{mark}")
-                else:
-                    row.append("-")
-            out.write(f"  {rank + 1}  " + "".join(f"{c:<{cell}}" for c in row) + "\n")
-        best = next(r for r in result.runs if r.encoder == "bm25") if "bm25" in names else None
-        if best and best.hits[query["id"]]:
-            top = best.hits[query["id"]][0]
-            out.write(f"     bm25's top hit: {text_of[top.id][:110]}\n")
-    out.write("\nencoder   width     fit ms  encode ms  search ms  on-topic@k\n")
+        for r in result.runs:
+            cells = []
+            for h in r.hits[query["id"]]:
+                mark = "*" if topic_of[h.id] == query["topic"] else " "
+                cells.append(f"{h.id} {topic_of[h.id][:10]:<10} {h.score:6.2f}{mark}")
+            out.write(f"  {r.encoder:<{width}}" + "  ".join(cells) + "\n")
+        best = result.runs[-1].hits[query["id"]]
+        if best:
+            out.write(f"  {result.runs[-1].encoder}'s top hit: {text_of[best[0].id][:100]}\n")
+    out.write(
+        f"\n{'encoder':<{width}} {'width':>8} {'fit ms':>8} {'encode ms':>10} "
+        f"{'search ms':>10}  on-topic@{result.k}\n"
+    )
     for r in result.runs:
         out.write(
-            f"{r.encoder:<9} {r.dim:>7} {r.fit_ms:>9.1f} {r.encode_ms:>10.1f} "
-            f"{r.search_ms:>10.1f}  {r.topic_precision:>9.0%}\n"
+            f"{r.encoder:<{width}} {r.dim:>8} {r.fit_ms:>8.1f} {r.encode_ms:>10.1f} "
+            f"{r.search_ms:>10.1f}  {r.topic_precision:>10.0%}\n"
         )
+    if result.words is not None:
+        w = result.words
+        out.write(f"\nwords ({w.vectors}): nearest neighbours\n")
+        for word, hits in w.neighbors.items():
+            out.write(f"  {word:<8} " + ", ".join(f"{n} {s:.2f}" for n, s in hits) + "\n")
+        out.write("analogies (a : b :: c : ?)\n")
+        for (a, b, c), answers in w.analogies:
+            shown = ", ".join(f"{n} {s:.2f}" for n, s in answers)
+            out.write(f"  {a} : {b} :: {c} : ?   -> {shown}\n")
