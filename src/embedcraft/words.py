@@ -263,8 +263,8 @@ class WordVectors:
         for word in (a, b, c):
             if self.index[word] < len(scores):
                 scores[self.index[word]] = -np.inf
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [(self.words[i], float(scores[i])) for i in order]
+        order = [i for i in np.argsort(-scores, kind="stable")[: k + 3] if np.isfinite(scores[i])]
+        return [(self.words[i], float(scores[i])) for i in order[:k]]
 
     def doesnt_match(self, words: Sequence[str]) -> str:
         """The word least like the others: farthest from the mean of their unit vectors."""
@@ -320,7 +320,9 @@ class WordVectors:
             raise CorruptFileError(f"{folder}: {Path(exc.filename).name} is missing") from None
         except (ValueError, OSError, EOFError, TypeError) as exc:
             raise CorruptFileError(f"{folder} is corrupt: {exc}") from exc
-        if meta.get("format") != FORMAT or len(words) != vectors.shape[0]:
+        if meta.get("format") != FORMAT:
+            raise CorruptFileError(f"{meta_file} is not in the {FORMAT} format")
+        if len(words) != vectors.shape[0]:
             raise CorruptFileError(
                 f"{folder} is corrupt: {len(words)} words for {vectors.shape[0]} vectors"
             )

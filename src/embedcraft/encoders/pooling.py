@@ -49,6 +49,8 @@ class _PoolingEncoder(BaseEncoder):
     kind: ClassVar[str] = "static"
     sparse: ClassVar[bool] = False
     default_batch_size: ClassVar[int] = 4096
+    _divide_by_weights: ClassVar[bool] = True
+    """Weighted mean (divide by the weights' sum), or weighted sum over the word count."""
 
     vectors: str | WordVectors
     analyzer: TextAnalyzer | None
@@ -119,6 +121,8 @@ class _PoolingEncoder(BaseEncoder):
             )
             total = total + m_oov @ table
             mass = mass + np.asarray(m_oov.sum(axis=1)).ravel()
+        if not self._divide_by_weights:
+            mass = np.bincount(rows, minlength=n) + np.bincount(oov_rows, minlength=n)
         out = np.zeros((n, self.dim), np.float32)
         nonempty = mass > 0
         out[nonempty] = total[nonempty] / mass[nonempty, None]
@@ -203,10 +207,12 @@ class TfidfPoolingEncoder(_PoolingEncoder):
 
 
 class SIFEncoder(_PoolingEncoder):
-    """Smooth inverse frequency: weights a / (a + p(w)), minus the first principal component."""
+    """Smooth inverse frequency: the mean over words of a / (a + p(w)) * v(w), minus the first
+    principal component of the fitted corpus's vectors (Arora et al., 2017)."""
 
     name = "sif"
     _fitted_attribute: ClassVar[str] = "word_weights_"
+    _divide_by_weights: ClassVar[bool] = False  # Arora et al. average over the words
 
     def __init__(
         self,

@@ -70,7 +70,7 @@ class TokenStream:
         with self._open() as fh:
             for n, raw in enumerate(fh, start=1):
                 try:
-                    yield n, raw.decode("utf-8")
+                    yield n, raw.decode("utf-8-sig" if n == 1 else "utf-8")
                 except UnicodeDecodeError as exc:
                     raise InputError(
                         f"{self.path}, line {n}: invalid UTF-8 (byte 0x{raw[exc.start]:02x})"
@@ -99,7 +99,7 @@ class TokenStream:
 
     def _table_texts(self) -> Iterator[str]:
         with self._open() as fh:
-            text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+            text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
             dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if self.kind == ".tsv" else {}
             reader = csv.DictReader(text, **dialect)
             field = self.column or "text"
@@ -133,6 +133,6 @@ def write_tokenized(stream: TokenStream, path: str | os.PathLike[str]) -> Corpus
                 out.write("\n")
                 documents += 1
                 tokens += len(doc)
-    if not tokens:
-        raise InputError(f"{stream.path}: the corpus has no words to train on")
+        if not tokens:  # raised inside the block: nothing is left at `path`
+            raise InputError(f"{stream.path}: the corpus has no words to train on")
     return CorpusStats(documents, tokens)
