@@ -14,8 +14,11 @@ from .encoders import (
     BM25Encoder,
     Encoder,
     HashingEncoder,
+    MeanPoolingEncoder,
     OneHotEncoder,
+    SIFEncoder,
     TfidfEncoder,
+    TfidfPoolingEncoder,
 )
 from .errors import (
     CorruptFileError,
@@ -27,10 +30,13 @@ from .errors import (
     UnknownEncoderError,
 )
 from .evaluate import evaluate_retrieval, load_beir
+from .evaluate.words import evaluate_analogies, evaluate_word_pairs
 from .io import TextTable, read_texts, write_vectors
 from .search import Hit, MemoryIndex
 from .text import TextAnalyzer
 from .vectors import TopK, normalize, similarity, top_k
+from .words import OutOfVocabularyError, WordVectors
+from .wordsources import load_word_vectors
 
 try:
     __version__ = version("embedcraft")
@@ -49,20 +55,28 @@ __all__ = [
     "HashingEncoder",
     "Hit",
     "InputError",
+    "MeanPoolingEncoder",
     "MemoryIndex",
     "MissingDependencyError",
     "NotFittedError",
     "OneHotEncoder",
+    "OutOfVocabularyError",
+    "SIFEncoder",
     "TextAnalyzer",
     "TextTable",
     "TfidfEncoder",
+    "TfidfPoolingEncoder",
     "TopK",
     "UnknownEncoderError",
+    "WordVectors",
     "__version__",
+    "evaluate_analogies",
     "evaluate_retrieval",
+    "evaluate_word_pairs",
     "list_encoders",
     "load_beir",
     "load_encoder",
+    "load_word_vectors",
     "normalize",
     "read_texts",
     "similarity",
