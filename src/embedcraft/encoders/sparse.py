@@ -142,6 +142,14 @@ class _VocabularyEncoder(BaseEncoder):
         self.vocabulary_ = counter.vocabulary_
 
 
+    def _saved_idf(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """The saved IDF array, checked against the restored vocabulary."""
+        idf = arrays["idf"]
+        if idf.shape != (len(self.vocabulary_),):
+            raise ValueError(f"idf has shape {idf.shape}, vocabulary has {len(self.vocabulary_)}")
+        return idf
+
+
 class OneHotEncoder(_VocabularyEncoder):
     """One-hot vectors over a fitted vocabulary.
 
@@ -248,9 +256,7 @@ class TfidfEncoder(_VocabularyEncoder):
 
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         super()._set_state(state, arrays)
-        idf = arrays["idf"]
-        if idf.shape != (len(self.vocabulary_),):
-            raise ValueError(f"idf has shape {idf.shape}, vocabulary has {len(self.vocabulary_)}")
+        idf = self._saved_idf(arrays)
         transformer = self._transformer()
         transformer.idf_ = idf
         transformer.n_features_in_ = len(idf)
@@ -346,10 +352,7 @@ class BM25Encoder(_VocabularyEncoder):
 
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         super()._set_state(state, arrays)
-        idf = arrays["idf"]
-        if idf.shape != (len(self.vocabulary_),):
-            raise ValueError(f"idf has shape {idf.shape}, vocabulary has {len(self.vocabulary_)}")
-        self.idf_ = idf
+        self.idf_ = self._saved_idf(arrays)
         self.avgdl_ = float(state["avgdl"])
         self.n_docs_ = int(state["n_docs"])
 
