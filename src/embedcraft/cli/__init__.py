@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import EmbedcraftError
-from . import _text, _words
+from . import _contextual, _text, _words
 
 __all__ = ["build_parser", "main"]
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_sub = p_eval.add_subparsers(dest="task", metavar="TASK", required=True)
     _text.register(sub, eval_sub)
     _words.register(sub, eval_sub)
+    _contextual.register(sub, eval_sub)
     return parser
 
 

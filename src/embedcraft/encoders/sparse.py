@@ -141,7 +141,6 @@ class _VocabularyEncoder(BaseEncoder):
         self.counter_ = counter
         self.vocabulary_ = counter.vocabulary_
 
-
     def _saved_idf(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """The saved IDF array, checked against the restored vocabulary."""
         idf = arrays["idf"]

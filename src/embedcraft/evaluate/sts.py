@@ -1,0 +1,105 @@
+"""Semantic textual similarity: Spearman and Pearson of cosine similarity against human scores.
+
+Reads a TSV with a header (STS-B as shipped: sentence1, sentence2, score; SICK with
+`columns=("sentence_A", "sentence_B", "relatedness_score")`). Each distinct sentence is encoded
+once; encoders that need fitting are fitted on the file's sentences.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from ..encoders.base import Encoder, fit_if_needed
+from ..errors import InputError
+from ..io import _read_text_file
+from ..vectors import normalize
+
+__all__ = ["StsResult", "evaluate_sts", "read_sts_pairs"]
+
+STSB_COLUMNS = ("sentence1", "sentence2", "score")
+
+
+@dataclass
+class StsResult:
+    """Correlations of one encoder on one sentence-pair file."""
+
+    file: str
+    encoder: str
+    spearman: float
+    pearson: float
+    pairs: int
+    fitted_on_sentences: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def read_sts_pairs(
+    path: str | os.PathLike[str], columns: tuple[str, str, str] = STSB_COLUMNS
+) -> tuple[list[str], list[str], np.ndarray]:
+    """The two sentence columns and the score column of a TSV file with a header line."""
+    p = Path(path)
+    reader = csv.DictReader(io.StringIO(_read_text_file(p)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    names = reader.fieldnames or []
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise InputError(
+            f"{p}: no column {', '.join(map(repr, missing))}; columns are {', '.join(names)} "
+            "(choose them with --columns s1,s2,score)"
+        )
+    first, second, scores = [], [], []
+    for row in reader:
+        try:
+            scores.append(float(row[columns[2]]))
+        except (TypeError, ValueError):
+            raise InputError(
+                f"{p}, line {reader.line_num}: score {row[columns[2]]!r} is not a number"
+            ) from None
+        first.append(row[columns[0]] or "")
+        second.append(row[columns[1]] or "")
+    if not scores:
+        raise InputError(f"{p}: no sentence pairs")
+    return first, second, np.asarray(scores, dtype=np.float64)
+
+
+def evaluate_sts(
+    encoder: Encoder,
+    path: str | os.PathLike[str],
+    columns: tuple[str, str, str] = STSB_COLUMNS,
+    *,
+    progress: bool = False,
+) -> StsResult:
+    """Cosine similarity of each pair, correlated with the gold scores."""
+    first, second, gold = read_sts_pairs(path, columns)
+    sentences = list(dict.fromkeys(first + second))
+    t0 = time.perf_counter()
+    fitted = fit_if_needed(encoder, sentences)
+    t1 = time.perf_counter()
+    vectors = normalize(encoder.encode(sentences, progress=progress))
+    t2 = time.perf_counter()
+    row = {s: i for i, s in enumerate(sentences)}
+    a = vectors[[row[s] for s in first]]
+    b = vectors[[row[s] for s in second]]
+    cosine = (
+        np.asarray(a.multiply(b).sum(axis=1)).ravel() if hasattr(a, "multiply") else (a * b).sum(1)
+    )
+    return StsResult(
+        file=str(path),
+        encoder=encoder.name,
+        spearman=float(stats.spearmanr(gold, cosine).statistic),
+        pearson=float(stats.pearsonr(gold, cosine).statistic),
+        pairs=len(gold),
+        fitted_on_sentences=fitted,
+        seconds={"fit": t1 - t0, "encode": t2 - t1, "sentences": len(sentences)},
+    )
