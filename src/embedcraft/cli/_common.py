@@ -15,6 +15,7 @@ __all__ = [
     "add_json",
     "column_args",
     "encoder_arg",
+    "encoder_from_args",
     "fit_from",
     "note",
     "print_json",
@@ -50,8 +51,8 @@ def add_command(sub: Any, name: str, help_: str, func: Any) -> argparse.Argument
     return p
 
 
-def encoder_arg(p: argparse.ArgumentParser) -> None:
-    """--encoder NAME_OR_PATH."""
+def encoder_arg(p: argparse.ArgumentParser, *, quantize: bool = False) -> None:
+    """--encoder NAME_OR_PATH, and --truncate-dim (plus --quantize where asked) for dense ones."""
     p.add_argument(
         "--encoder",
         "-e",
@@ -59,6 +60,34 @@ def encoder_arg(p: argparse.ArgumentParser) -> None:
         metavar="NAME_OR_PATH",
         help="a catalog name (see `embedcraft models`) or a saved encoder folder",
     )
+    p.add_argument(
+        "--truncate-dim",
+        type=int,
+        metavar="N",
+        help="keep the first N dimensions of dense vectors, renormalized",
+    )
+    if quantize:
+        p.add_argument(
+            "--quantize",
+            choices=["int8", "binary"],
+            help="compare int8 or 1-bit quantized vectors (measures what quantization costs)",
+        )
+
+
+def encoder_from_args(args: argparse.Namespace) -> Encoder:
+    """The encoder named by --encoder, wrapped when --truncate-dim/--quantize ask for it."""
+    from ..catalog import load_encoder
+    from ..postprocess import PostProcessedEncoder
+
+    encoder = load_encoder(args.encoder)
+    dim, quantize = getattr(args, "truncate_dim", None), getattr(args, "quantize", None)
+    if not dim and not quantize:
+        return encoder
+    wrapped = PostProcessedEncoder(encoder, truncate_dim=dim, quantize=quantize)
+    settings = [f"dim {dim}"] if dim else []
+    settings += [quantize] if quantize else []
+    wrapped.name = f"{encoder.name} ({', '.join(settings)})"
+    return wrapped
 
 
 def column_args(p: argparse.ArgumentParser, what: str) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from ..catalog import load_encoder
 from ..errors import InputError
 from ..evaluate.sts import STSB_COLUMNS, evaluate_sts
-from ._common import add_command, add_json, encoder_arg, print_json, progress
+from ._common import add_command, add_json, encoder_arg, encoder_from_args, print_json, progress
 
 __all__ = ["register"]
 
@@ -19,7 +19,7 @@ def cmd_eval_sts(args: argparse.Namespace) -> int:
     columns = tuple(args.columns.split(",")) if args.columns else STSB_COLUMNS
     if len(columns) != 3:
         raise InputError("--columns takes three names: sentence1,sentence2,score")
-    encoder = load_encoder(args.encoder)
+    encoder = encoder_from_args(args)
     result = evaluate_sts(encoder, args.pairs, columns, progress=progress())  # type: ignore[arg-type]
     if args.json:
         print_json(result.to_dict())
@@ -68,7 +68,7 @@ def register(sub: Any, eval_sub: Any) -> None:
         "--columns sentence_A,sentence_B,relatedness_score.",
     )
     p.set_defaults(func=cmd_eval_sts)
-    encoder_arg(p)
+    encoder_arg(p, quantize=True)
     p.add_argument("--pairs", required=True, metavar="TSV", help="sentence pairs with a header")
     p.add_argument(
         "--columns", metavar="S1,S2,SCORE", help="column names (default sentence1,sentence2,score)"

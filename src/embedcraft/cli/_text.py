@@ -18,6 +18,7 @@ from ._common import (
     add_json,
     column_args,
     encoder_arg,
+    encoder_from_args,
     fit_from,
     note,
     print_json,
@@ -57,7 +58,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     table = read_texts(args.input, column=args.column, id_column=args.id_column)
-    encoder = load_encoder(args.encoder)
+    encoder = encoder_from_args(args)
     t0 = time.perf_counter()
     fitted_on = fit_from(encoder, args.fit_on, table.texts, "the input")
     vectors = encoder.encode(table.texts, batch_size=args.batch_size, progress=progress())
@@ -110,7 +111,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
-    encoder = load_encoder(args.encoder)
+    encoder = encoder_from_args(args)
     pair = [args.text_a, args.text_b]
     fitted_on = fit_from(encoder, args.fit_on, pair, "the two texts")
     if fitted_on == "the two texts":
@@ -134,7 +135,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     table = read_texts(args.docs, column=args.column, id_column=args.id_column)
-    encoder = load_encoder(args.encoder)
+    encoder = encoder_from_args(args)
     index = MemoryIndex.from_texts(encoder, table.texts, table.ids, progress=progress())
     hits = index.search(args.query, k=args.k)
     if args.json:
@@ -150,7 +151,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     data = load_beir(args.data, args.split)
-    encoder = load_encoder(args.encoder)
+    encoder = encoder_from_args(args)
     result = evaluate_retrieval(encoder, data, progress=progress())
     if args.json:
         print_json(result.to_dict())
@@ -251,7 +252,7 @@ def register(sub: Any, eval_sub: Any) -> None:
         metavar="DIR",
         help="folder with corpus.jsonl[.gz], queries.jsonl, qrels/SPLIT.tsv",
     )
-    encoder_arg(p)
+    encoder_arg(p, quantize=True)
     p.add_argument("--split", default="test", help="qrels split (default: test)")
     add_json(p)
 
