@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any, TextIO
+
+import numpy as np
 
 from .catalog import load_encoder
 from .errors import MissingDependencyError
@@ -28,6 +30,14 @@ DEMO_ENCODERS = (
     "hashing",
     "glove-6b-50d-mean",
     "glove-6b-50d-sif",
+    "minilm-l3",
+    "minilm-l6",
+)
+BANK_SENTENCES = (
+    "I sat on the bank of the river.",
+    "We fished from the grassy bank.",
+    "I deposited cash at the bank.",
+    "The bank raised interest rates.",
 )
 DEMO_WORD_VECTORS = "glove-6b-50d"
 
@@ -66,6 +76,16 @@ class WordSection:
 
 
 @dataclass
+class ContextSection:
+    """How one word's contextual vector moves with its sentence."""
+
+    encoder: str
+    word: str
+    sentences: tuple[str, ...]
+    cosine: list[list[float]]
+
+
+@dataclass
 class DemoResult:
     """Everything the demo measured, ready to print or to dump as JSON."""
 
@@ -76,6 +96,7 @@ class DemoResult:
     words: WordSection | None = None
     skipped: dict[str, str] = field(default_factory=dict)
     """Encoders left out, with the reason (e.g. a model package not installed)."""
+    context: ContextSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -91,6 +112,7 @@ class DemoResult:
             "k": self.k,
             "skipped": self.skipped,
             "words": words,
+            "context": None if self.context is None else asdict(self.context),
             "encoders": [
                 {
                     "encoder": r.encoder,
@@ -139,7 +161,19 @@ def run_demo(encoders: tuple[str, ...] = DEMO_ENCODERS, k: int = 3) -> DemoResul
                 hits=hits,
             )
         )
-    return DemoResult(len(docs), queries, runs, k, _word_section(), skipped)
+    return DemoResult(len(docs), queries, runs, k, _word_section(), skipped, _context_section())
+
+
+def _context_section(encoder: str = "minilm-l6", word: str = "bank") -> ContextSection | None:
+    """The same word in river and money sentences, compared by its contextual vectors."""
+    try:
+        model = load_encoder(encoder)
+        found = [model.encode_tokens(s).word_vector(word) for s in BANK_SENTENCES]
+    except MissingDependencyError:
+        return None
+    unit = np.vstack(found)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    return ContextSection(encoder, word, BANK_SENTENCES, (unit @ unit.T).round(4).tolist())
 
 
 def _word_section() -> WordSection | None:
@@ -195,3 +229,9 @@ def print_demo(result: DemoResult, out: TextIO) -> None:
         for (a, b, c), answers in w.analogies:
             shown = ", ".join(f"{n} {s:.2f}" for n, s in answers)
             out.write(f"  {a} : {b} :: {c} : ?   -> {shown}\n")
+    if result.context is not None:
+        c = result.context
+        out.write(f"\ncontext ({c.encoder}): cosine of {c.word!r} across sentences\n")
+        for i, sentence in enumerate(c.sentences):
+            row = " ".join(f"{x:5.2f}" for x in c.cosine[i])
+            out.write(f"  [{i + 1}] {row}   {sentence}\n")
