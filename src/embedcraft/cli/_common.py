@@ -14,6 +14,7 @@ __all__ = [
     "add_command",
     "add_json",
     "column_args",
+    "encode_notes",
     "encoder_arg",
     "encoder_from_args",
     "fit_from",
@@ -96,6 +97,26 @@ def column_args(p: argparse.ArgumentParser, what: str) -> None:
         "--column", metavar="NAME", help=f"text column of the {what} (CSV/JSONL/Parquet)"
     )
     p.add_argument("--id-column", metavar="NAME", help=f"id column of the {what}")
+
+
+def encode_notes(encoder: Encoder, ids: list[str]) -> dict[str, Any]:
+    """Say (on stderr) what the last encode truncated or could not look up; return it for JSON."""
+    found: dict[str, Any] = {}
+    truncation = getattr(encoder, "last_truncation", None)
+    if truncation is not None and truncation.truncated:
+        which = [ids[i] for i in truncation.truncated]
+        found["truncated"] = which
+        shown = ", ".join(which[:5]) + (" ..." if len(which) > 5 else "")
+        verb = "split into windows" if truncation.chunked else "truncated"
+        note(f"{len(which)} texts exceeded {truncation.max_tokens} tokens and were {verb}: {shown}")
+    oov = getattr(encoder, "last_oov", None)
+    if oov is not None and oov.oov_tokens:
+        found["oov_tokens"] = oov.oov_tokens
+        note(
+            f"{oov.oov_tokens} of {oov.tokens} tokens ({oov.oov_rate:.1%}) are not in the "
+            f"vocabulary and were skipped; {oov.empty_texts} texts had no known word"
+        )
+    return found
 
 
 def fit_from(encoder: Encoder, fit_on: str | None, fallback: list[str], what: str) -> str | None:

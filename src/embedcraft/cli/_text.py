@@ -17,6 +17,7 @@ from ._common import (
     add_command,
     add_json,
     column_args,
+    encode_notes,
     encoder_arg,
     encoder_from_args,
     fit_from,
@@ -74,6 +75,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         "sparse": bool(encoder.sparse),
         "fitted_on": fitted_on,
         "seconds": round(seconds, 4),
+        **encode_notes(encoder, table.ids),
     }
     if args.json:
         print_json(report)
