@@ -52,7 +52,9 @@ def add_command(sub: Any, name: str, help_: str, func: Any) -> argparse.Argument
     return p
 
 
-def encoder_arg(p: argparse.ArgumentParser, *, quantize: bool = False) -> None:
+def encoder_arg(
+    p: argparse.ArgumentParser, *, postprocess: bool = True, quantize: bool = False
+) -> None:
     """--encoder NAME_OR_PATH, and --truncate-dim (plus --quantize where asked) for dense ones."""
     p.add_argument(
         "--encoder",
@@ -61,6 +63,8 @@ def encoder_arg(p: argparse.ArgumentParser, *, quantize: bool = False) -> None:
         metavar="NAME_OR_PATH",
         help="a catalog name (see `embedcraft models`) or a saved encoder folder",
     )
+    if not postprocess:
+        return
     p.add_argument(
         "--truncate-dim",
         type=int,

@@ -82,7 +82,7 @@ def register(sub: Any, eval_sub: Any) -> None:
         cmd_tokens,
     )
     p.add_argument("texts", nargs="+", metavar="TEXT")
-    encoder_arg(p)
+    encoder_arg(p, postprocess=False)
     p.add_argument(
         "--word",
         metavar="WORD",

