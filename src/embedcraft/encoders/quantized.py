@@ -1,0 +1,257 @@
+"""Int8 *compute* builds of ONNX transformers, made once on first use and cached.
+
+A model shipped with int8 weights that it dequantizes to float32 inside the graph (int8
+storage, float32 arithmetic) is barely faster than float32. This module turns it into a model
+that multiplies in int8: onnxruntime's basic graph optimization constant-folds the
+dequantization of the weights (int8 -> float32 initializers), then `quantize_dynamic`
+quantizes the MatMul weights per output channel to int8 (activations are quantized on the fly),
+so the MatMuls run as MatMulInteger (VNNI on CPUs that have it). Only MatMuls with a constant
+weight are quantized; quantizing every op drifts (see DESIGN.md, "Known traps").
+
+The build needs the `onnx` package (`pip install 'embedcraft[transformers]'`). Builds live in
+`cache_dir("models", name)`, keyed by the source file's size and modification time, the build
+recipe and the onnxruntime version, next to a manifest holding the SHA-256 of the built file.
+A cached file whose digest no longer matches (a corrupted or truncated file) is rebuilt, with a
+warning in the log. Builds are written aside and renamed into place, so a reader never sees a
+half-written model; concurrent builders of the same entry are serialized by a lock file where
+the platform has `fcntl` (elsewhere both build, and the last rename wins: never a broken file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .._cache import cache_dir
+from .._files import atomic_file
+from ..errors import missing_dependency
+
+__all__ = ["build_int8_compute_model", "int8_compute_model"]
+
+log = logging.getLogger("embedcraft")
+
+RECIPE = "fold-basic+dynamic-int8-matmul-per-channel/1"
+"""Names the build steps; change it when they change, so that old cache entries are rebuilt."""
+
+_verified: dict[tuple[str, int, int], bool] = {}
+"""Files whose digest was checked in this process: (path, size, mtime_ns) -> True."""
+_verified_lock = threading.Lock()
+
+
+def _require_build_dependencies() -> tuple[Any, Any, Any]:
+    """onnxruntime, its quantization module and onnx, or a MissingDependencyError."""
+    try:
+        import onnx  # quantize_dynamic needs it: import it here to fail with a clear message
+    except ImportError:
+        raise missing_dependency("onnx", "transformers", "building the int8 model") from None
+    try:
+        import onnxruntime as ort
+        from onnxruntime import quantization
+    except ImportError:
+        raise missing_dependency("onnxruntime", "transformers", "building the int8 model") from None
+    return ort, quantization, onnx
+
+
+class _DropOnnxruntimeRecords(logging.Filter):
+    """Drops the records that onnxruntime's quantizer logs on the root logger."""
+
+    def __init__(self, package_dir: str) -> None:
+        super().__init__()
+        self.package_dir = package_dir
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.pathname.startswith(self.package_dir)
+
+
+@contextlib.contextmanager
+def _quiet_root_logger(ort: Any) -> Iterator[None]:
+    """Keep the quantizer's `logging.info/warning(...)` calls from printing or configuring logging.
+
+    The quantizer logs a hint and per-tensor notes through the root logger. A module-level
+    `logging.warning` also calls `basicConfig()` when the root logger has no handler, which would
+    install a stderr handler in the user's process: a NullHandler prevents that meanwhile.
+    """
+    root = logging.getLogger()
+    guard = logging.NullHandler() if not root.handlers else None
+    quiet = _DropOnnxruntimeRecords(os.path.dirname(ort.__file__))
+    if guard is not None:
+        root.addHandler(guard)
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+        if guard is not None:
+            root.removeHandler(guard)
+
+
+def build_int8_compute_model(source: Path, target: Path) -> dict[str, Any]:
+    """Fold `source`'s weight dequantization and quantize its MatMuls for int8 compute.
+
+    Writes `target` atomically (aside, then one rename) after checking that onnxruntime loads
+    the result. Returns seconds per step (`fold_s`, `quantize_s`, `check_s`, `total_s`), sizes in
+    bytes (`source_bytes`, `target_bytes`) and the number of int8 MatMuls (`int8_matmuls`).
+    """
+    ort, quantization, onnx = _require_build_dependencies()
+    source, target = Path(source), Path(target)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such model file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as work:
+        folded = Path(work) / "folded.onnx"
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(folded)
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        t1 = time.perf_counter()
+        with atomic_file(target) as tmp:
+            with _quiet_root_logger(ort):
+                quantization.quantize_dynamic(
+                    folded,
+                    tmp,
+                    per_channel=True,
+                    op_types_to_quantize=["MatMul"],
+                    weight_type=quantization.QuantType.QInt8,
+                )
+            t2 = time.perf_counter()
+            check = ort.SessionOptions()
+            check.intra_op_num_threads = 1
+            check.log_severity_level = 3
+            ort.InferenceSession(str(tmp), check, providers=["CPUExecutionProvider"])
+            int8_matmuls = sum(
+                node.op_type == "MatMulInteger" for node in onnx.load(str(tmp)).graph.node
+            )
+            if int8_matmuls == 0:
+                raise ValueError(f"{source}: no MatMul with constant weights to quantize")
+            t3 = time.perf_counter()
+    return {
+        "fold_s": t1 - t0,
+        "quantize_s": t2 - t1,
+        "check_s": t3 - t2,
+        "total_s": time.perf_counter() - t0,
+        "source_bytes": source.stat().st_size,
+        "target_bytes": target.stat().st_size,
+        "int8_matmuls": int8_matmuls,
+    }
+
+
+def _cache_key(source: Path) -> str:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise missing_dependency("onnxruntime", "transformers", "the int8 model") from None
+    stat = source.stat()
+    facts = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{RECIPE}|{ort.__version__}"
+    return hashlib.sha256(facts.encode("utf-8")).hexdigest()[:16]
+
+
+def _digest(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _is_valid(model: Path, manifest: Path) -> bool:
+    """True when `model` exists and its SHA-256 is the one its manifest recorded at build time."""
+    try:
+        recorded = json.loads(manifest.read_text("utf-8"))
+        stat = model.stat()
+    except (OSError, ValueError):
+        return False
+    seen = (str(model), stat.st_size, stat.st_mtime_ns)
+    with _verified_lock:
+        if _verified.get(seen):
+            return True
+    if not isinstance(recorded, dict) or recorded.get("bytes") != stat.st_size:
+        return False
+    if recorded.get("sha256") != _digest(model):
+        return False
+    with _verified_lock:
+        _verified[seen] = True
+    return True
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock between processes (and threads) building in `folder`, where possible."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; atomic renames still keep every file whole
+        yield
+        return
+    with (folder / ".build.lock").open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def int8_compute_model(source: Path, name: str) -> Path:
+    """The int8-compute build of `source`, built on first use and cached; its path.
+
+    The build takes seconds and is logged at INFO on the "embedcraft" logger. Raises
+    MissingDependencyError when `onnx` is not installed (and nothing is cached yet).
+    """
+    source = Path(source)
+    folder = cache_dir("models", name)
+    key = _cache_key(source)
+    model = folder / f"int8-{key}.onnx"
+    manifest = folder / f"int8-{key}.json"
+    if _is_valid(model, manifest):
+        return model
+    _require_build_dependencies()
+    with _build_lock(folder):
+        if _is_valid(model, manifest):  # another process built it while we waited
+            return model
+        if model.exists():
+            log.warning("%s: cached int8 model %s is damaged; rebuilding it", name, model)
+        stats = build_int8_compute_model(source, model)
+        record = {
+            "name": name,
+            "source": str(source),
+            "recipe": RECIPE,
+            "bytes": model.stat().st_size,
+            "sha256": _digest(model),
+            "build": stats,
+        }
+        with atomic_file(manifest) as tmp:
+            tmp.write_text(json.dumps(record, indent=2), "utf-8")
+        _remove_stale_builds(folder, keep=key)
+    log.info(
+        "%s: built the int8-compute model in %.1f s (%.1f MB) at %s",
+        name,
+        stats["total_s"],
+        stats["target_bytes"] / 1e6,
+        model,
+    )
+    return model
+
+
+def _remove_stale_builds(folder: Path, keep: str) -> None:
+    """Delete builds of older keys (another source version, recipe or onnxruntime), and the
+    temporary files of builds killed midway (hidden `.int8-*` entries over an hour old)."""
+    for path in folder.glob("int8-*"):
+        if path.suffix in (".onnx", ".json") and not path.name.startswith(f"int8-{keep}."):
+            with contextlib.suppress(OSError):
+                path.unlink()
+    hour_ago = time.time() - 3600
+    for path in folder.glob(".int8-*"):
+        with contextlib.suppress(OSError):
+            if path.lstat().st_mtime < hour_ago:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink()
