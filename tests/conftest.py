@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Models built on first use (int8 MiniLM, distilled static) go to a cache private to this run,
+# never into the user's ~/.cache.
+os.environ.setdefault("EMBEDCRAFT_CACHE", tempfile.mkdtemp(prefix="embedcraft-test-cache-"))
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
