@@ -144,9 +144,28 @@ def _contextual_entries() -> list[CatalogEntry]:
     ]
 
 
+def _distilled_entries() -> list[CatalogEntry]:
+    def build() -> BaseEncoder:
+        from .encoders.distill import static_model
+
+        return static_model("minilm-l6")
+
+    return [
+        CatalogEntry(
+            "minilm-l6-static",
+            "static",
+            "256",
+            False,
+            "distilled from minilm-l6 on first use (cached)",
+            "minilm-l6 token vectors, PCA to 256, Zipf/SIF weights; mean of token rows",
+            build,
+        )
+    ]
+
+
 def list_encoders() -> list[CatalogEntry]:
     """Every catalog entry, in a stable order."""
-    return _sparse_entries() + _static_entries() + _contextual_entries()
+    return _sparse_entries() + _static_entries() + _contextual_entries() + _distilled_entries()
 
 
 def _entries_by_name() -> dict[str, CatalogEntry]:

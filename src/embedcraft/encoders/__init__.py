@@ -23,4 +23,4 @@ __all__ = [
 
 def _register_all() -> None:
     """Import every encoder module so saved encoders of any family can be loaded."""
-    from . import pooling, sparse, transformer  # noqa: F401
+    from . import distill, pooling, sparse, transformer  # noqa: F401
