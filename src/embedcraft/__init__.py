@@ -20,6 +20,8 @@ from .encoders import (
     TfidfEncoder,
     TfidfPoolingEncoder,
 )
+from .encoders.distill import StaticTransformerEncoder
+from .encoders.transformer import TransformerEncoder
 from .errors import (
     CorruptFileError,
     DimensionMismatchError,
@@ -30,8 +32,10 @@ from .errors import (
     UnknownEncoderError,
 )
 from .evaluate import evaluate_retrieval, load_beir
+from .evaluate.sts import evaluate_sts
 from .evaluate.words import evaluate_analogies, evaluate_word_pairs
 from .io import TextTable, read_texts, write_vectors
+from .postprocess import PostProcessedEncoder
 from .search import Hit, MemoryIndex
 from .text import TextAnalyzer
 from .vectors import TopK, normalize, similarity, top_k
@@ -61,17 +65,21 @@ __all__ = [
     "NotFittedError",
     "OneHotEncoder",
     "OutOfVocabularyError",
+    "PostProcessedEncoder",
     "SIFEncoder",
+    "StaticTransformerEncoder",
     "TextAnalyzer",
     "TextTable",
     "TfidfEncoder",
     "TfidfPoolingEncoder",
     "TopK",
+    "TransformerEncoder",
     "UnknownEncoderError",
     "WordVectors",
     "__version__",
     "evaluate_analogies",
     "evaluate_retrieval",
+    "evaluate_sts",
     "evaluate_word_pairs",
     "list_encoders",
     "load_beir",

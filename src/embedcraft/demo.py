@@ -30,6 +30,7 @@ DEMO_ENCODERS = (
     "hashing",
     "glove-6b-50d-mean",
     "glove-6b-50d-sif",
+    "minilm-l6-static",
     "minilm-l3",
     "minilm-l6",
 )
