@@ -176,6 +176,16 @@ def test_a_reiterable_stream_is_accepted() -> None:
     assert result.tokens == 30 * 8
 
 
+@needs_numba
+def test_progress_bars_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    kw = {"dim": 4, "window": 2, "min_count": 1, "epochs": 2, "workers": 1}
+    train_glove(_two_topics(n=20), **kw)
+    assert capsys.readouterr().err == ""
+    train_glove(_two_topics(n=20), progress=True, **kw)
+    err = capsys.readouterr().err
+    assert "GloVe vocab" in err and "GloVe co-occurrence" in err and "loss=" in err
+
+
 # --- bad input --------------------------------------------------------------------------------
 
 
@@ -222,6 +232,12 @@ def test_non_string_token_names_the_sentence() -> None:
 def test_a_sentence_that_is_a_string() -> None:
     with pytest.raises(TypeError, match="sentence 1 .*split it into tokens"):
         train_glove([["a", "b"], "a b"], min_count=1)
+
+
+@needs_numba
+def test_divergence_is_reported() -> None:
+    with pytest.raises(InputError, match="diverged.*lower learning_rate"):
+        train_glove(_two_topics(), dim=10, window=3, min_count=1, learning_rate=5.0, workers=1)
 
 
 def test_a_one_shot_generator_is_refused() -> None:

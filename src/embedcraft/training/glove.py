@@ -13,7 +13,11 @@ No maintained library trains GloVe, so this module does, in three phases:
 3. training: weighted least squares over the nonzeros X_ij,
    J = sum f(X_ij) (w_i . w~_j + b_i + b~_j - log X_ij)^2 with f(x) = min(1, (x / x_max)^alpha),
    by per-entry AdaGrad in a compiled (numba) loop, Hogwild-style over `workers` threads that
-   each own a shard of the nonzeros and visit it in a fresh random order every epoch.
+   each own a shard of the nonzeros and visit it in a fresh random order every epoch. As in the
+   paper's implementation, a parameter moves by lr * g / sqrt(G) where G starts at 1 and sums
+   the squares of the scaled steps (lr * g)^2: plain SGD at rate lr while G is near 1 (rare
+   words), tending to AdaGrad with rate 1 for parameters with a long gradient history. On small
+   corpora a larger `learning_rate` (0.1-0.3) and a smaller `x_max` (1-10) train rare words better.
 
 The vectors returned are W + W~, as the paper recommends.
 """
@@ -38,9 +42,6 @@ __all__ = ["GloveResult", "train_glove"]
 
 _CHUNK_PAIRS = 8_000_000
 """Raw (i, j) pairs built per chunk: about 12 bytes each, so ~100 MB of pairs at a time."""
-
-_ACCUMULATE_SCALE = 1.0
-"""Experiment switch (temporary)."""
 
 _GRAD_CLIP = 100.0
 """Bound on each gradient component, a guard against a rare huge step (as GloVe's code does)."""
@@ -165,21 +166,20 @@ def _chunk_matrix(ids: np.ndarray, lengths: np.ndarray, window: int, size: int) 
     sentence = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
     keep = ids >= 0
     ids, sentence = ids[keep], sentence[keep]
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    for d in range(1, min(window, len(ids) - 1) + 1):
-        same = sentence[d:] == sentence[:-d]
-        left = ids[:-d][same]
-        rows.append(left)
-        cols.append(ids[d:][same])
-        vals.append(np.full(len(left), 1.0 / d, dtype=np.float32))
-    if not rows:
-        return sp.csr_matrix((size, size), dtype=np.float32)
-    row = np.concatenate(rows)
-    col = np.concatenate(cols)
-    val = np.concatenate(vals)
-    del rows, cols, vals
+    offsets = range(1, min(window, len(ids) - 1) + 1)
+    same = [sentence[d:] == sentence[:-d] for d in offsets]  # pairs within one sentence
+    sizes = [int(mask.sum()) for mask in same]
+    total = sum(sizes)
+    row = np.empty(total, dtype=np.int32)
+    col = np.empty(total, dtype=np.int32)
+    val = np.empty(total, dtype=np.float32)
+    start = 0
+    for d, mask, n in zip(offsets, same, sizes, strict=True):
+        row[start : start + n] = ids[:-d][mask]
+        col[start : start + n] = ids[d:][mask]
+        val[start : start + n] = 1.0 / d
+        start += n
+    del same
     matrix = sp.coo_matrix((val, (row, col)), shape=(size, size)).tocsr()
     matrix.sum_duplicates()
     return matrix
@@ -387,6 +387,7 @@ def _train(
     seed: int,
     workers: int,
     progress: bool,
+    x_max: float = math.nan,
 ) -> tuple[np.ndarray, list[float]]:
     """Fit W, W~ and biases to `_entries` records of a size x size matrix by AdaGrad.
 
@@ -403,12 +404,14 @@ def _train(
     bounds = np.linspace(0, nnz, workers + 1).astype(np.int64)
     shards = [order[bounds[s] : bounds[s + 1]] for s in range(workers)]
     base = int(rng.integers(0, 2**63))
+    # the loss of all-zero parameters; an epoch far above it means the steps are too large
+    start_loss = float(np.einsum("i,i,i->", floats[:, 3], floats[:, 2], floats[:, 2])) / nnz
 
     def run(epoch: int, s: int) -> float:
         shard_seed = np.uint64(_splitmix(base ^ _splitmix(epoch * workers + s)))
         return float(
-            kernel(records, floats, shards[s], main, context, dim, learning_rate,
-                   _ACCUMULATE_SCALE * learning_rate, _GRAD_CLIP, shard_seed)
+            kernel(records, floats, shards[s], main, context, dim, learning_rate, learning_rate,
+                   _GRAD_CLIP, shard_seed)
         )  # fmt: skip
 
     losses: list[float] = []
@@ -426,10 +429,11 @@ def _train(
             else:
                 total = sum(pool.map(run, [epoch] * workers, range(workers)))
             loss = total / nnz
-            if not math.isfinite(loss):
+            if not loss <= 10.0 * start_loss + 1.0:  # also catches nan and inf
                 raise InputError(
-                    f"GloVe training diverged at epoch {epoch + 1} (loss {loss}): "
-                    f"lower learning_rate (now {learning_rate})"
+                    f"GloVe training diverged at epoch {epoch + 1} (mean loss {loss:.4g}, "
+                    f"{start_loss:.4g} with zero vectors): lower learning_rate "
+                    f"(now {learning_rate}) or raise x_max (now {x_max})"
                 )
             losses.append(loss)
             if bar is not None:
@@ -541,6 +545,7 @@ def train_glove(
         dim=dim,
         epochs=epochs,
         learning_rate=learning_rate,
+        x_max=x_max,
         seed=seed,
         workers=workers,
         progress=progress,
