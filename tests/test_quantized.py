@@ -64,7 +64,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMBEDCRAFT_CACHE", str(cache))
-        shipped = locate_model("minilm-l6-exact").onnx
+        shipped = locate_model("minilm-l6").onnx
         model = int8_compute_model(shipped, "minilm-l6")
         yield shipped, model, cache
 
@@ -92,8 +92,8 @@ def count_builds(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 def test_catalog_minilm_l6_is_the_int8_build_and_stays_close_to_exact(built, use_cache) -> None:
     shipped, model, _ = built
-    fast = TransformerEncoder("minilm-l6", threads=2)
-    exact = TransformerEncoder("minilm-l6-exact", threads=2)
+    fast = TransformerEncoder("minilm-l6-int8", threads=2)
+    exact = TransformerEncoder("minilm-l6", threads=2)
     assert fast.spec.onnx == model
     assert exact.spec.onnx == shipped
     assert fast.spec.max_length == exact.spec.max_length == 256
@@ -201,7 +201,7 @@ def test_two_processes_building_at_once_print_nothing_and_agree(built, tmp_path:
     """First use in two fresh processes at once: the same whole file, and no output at all."""
     code = (
         "import logging; from embedcraft.encoders.transformer import locate_model; "
-        "print(locate_model('minilm-l6').onnx); assert not logging.getLogger().handlers"
+        "print(locate_model('minilm-l6-int8').onnx); assert not logging.getLogger().handlers"
     )
     env = {**os.environ, "EMBEDCRAFT_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     procs = [
@@ -231,8 +231,8 @@ def test_without_onnx_the_build_says_what_to_install_and_minilm_l6_falls_back(
         int8_compute_model(built[0], "minilm-l6")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        spec = locate_model("minilm-l6")
+        spec = locate_model("minilm-l6-int8")
     assert spec.onnx == built[0]
-    (warning,) = [w for w in caught if "minilm-l6" in str(w.message)]
+    (warning,) = [w for w in caught if "minilm-l6-int8" in str(w.message)]
     assert "pip install" in str(warning.message) and "onnx" in str(warning.message)
     assert "\n" not in str(warning.message)

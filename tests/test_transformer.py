@@ -378,3 +378,17 @@ def test_pickle_and_clone_encode_identically(l3: TransformerEncoder) -> None:
     copy = clone(tuned)
     assert copy.get_params() == tuned.get_params()
     np.testing.assert_allclose(copy.encode(TEXTS), tuned.encode(TEXTS), atol=1e-6)
+
+
+def test_default_minilm_l6_vectors_do_not_depend_on_the_batch() -> None:
+    """The default model computes in float32, so neighbours cannot move a text's vector."""
+    l6 = _encoder("minilm-l6")
+    texts = [
+        "A man is playing a guitar.",
+        "The quarterly report shows rising costs across every division of the company.",
+        "Cats sleep.",
+        "Three children are running on the beach while their parents watch from the dunes.",
+    ]
+    alone = np.vstack([l6.encode([t]) for t in texts])
+    mixed = l6.encode(texts * 5, batch_size=7)[: len(texts)]
+    assert float((alone * mixed).sum(axis=1).min()) >= 0.99999
