@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
 
+from cli_runner import run_many
 from embedcraft.encoders.sparse import HashingEncoder, TfidfEncoder
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -41,22 +42,7 @@ def _run_many(
     commands: dict[str, list[object]], cwd: Path
 ) -> dict[str, subprocess.CompletedProcess[str]]:
     """Start every command at once (they are independent), then collect them all."""
-    procs = {
-        key: subprocess.Popen(
-            _command(args),
-            cwd=cwd,
-            env=ENV,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for key, args in commands.items()
-    }
-    results = {}
-    for key, proc in procs.items():
-        out, err = proc.communicate(timeout=TIMEOUT)
-        results[key] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    return results
+    return run_many(commands, cwd, ENV, TIMEOUT)
 
 
 def _json(result: subprocess.CompletedProcess[str]) -> object:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from cli_runner import run_many
 from embedcraft.errors import MissingDependencyError
 
 TIMEOUT = 180
@@ -87,22 +87,7 @@ def runs(files: dict[str, Path]) -> dict[str, subprocess.CompletedProcess[str]]:
             ],
         }  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMBEDCRAFT_CACHE": str(files["root"] / "cache")}
-    procs = {
-        key: subprocess.Popen(
-            [sys.executable, "-m", "embedcraft.cli", *map(str, args)],
-            cwd=files["root"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for key, args in commands.items()
-    }
-    results = {}
-    for key, proc in procs.items():
-        out, err = proc.communicate(timeout=TIMEOUT)
-        results[key] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    return results
+    return run_many(commands, files["root"], env, TIMEOUT)
 
 
 def _result(runs: dict[str, subprocess.CompletedProcess[str]], key: str) -> Any:

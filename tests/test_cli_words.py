@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_runner import run_many
 from embedcraft.words import WordVectors
 
 # one BLAS thread each: the commands run side by side
@@ -42,22 +43,8 @@ def _command(args: list[object]) -> list[str]:
 def _run_many(
     commands: dict[str, list[object]], cwd: Path
 ) -> dict[str, subprocess.CompletedProcess[str]]:
-    procs = {
-        key: subprocess.Popen(
-            _command(args),
-            cwd=cwd,
-            env=ENV,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for key, args in commands.items()
-    }
-    results = {}
-    for key, proc in procs.items():
-        out, err = proc.communicate(timeout=TIMEOUT)
-        results[key] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    return results
+    """Start every command at once (they are independent), then collect them all."""
+    return run_many(commands, cwd, ENV, TIMEOUT)
 
 
 class Runs:
