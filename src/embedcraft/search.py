@@ -11,7 +11,7 @@ from typing import Any
 
 from .encoders.base import Encoder, Vectors, as_texts, fit_if_needed
 from .errors import InputError
-from .vectors import top_k
+from .vectors import _top_k, check_finite
 
 __all__ = ["Hit", "MemoryIndex"]
 
@@ -36,6 +36,7 @@ class MemoryIndex:
     def __init__(self, encoder: Encoder, ids: list[str], texts: list[str], vectors: Vectors):
         if len(ids) != len(texts) or vectors.shape[0] != len(texts):
             raise InputError(f"{len(ids)} ids, {len(texts)} texts, {vectors.shape[0]} vectors")
+        check_finite(vectors, "document vectors")  # once here, not on every search
         self.encoder = encoder
         self.ids = ids
         self.texts = texts
@@ -73,7 +74,7 @@ class MemoryIndex:
         encode_queries = getattr(self.encoder, "encode_queries", self.encoder.encode)
         query_vectors = encode_queries(items)
         metric = getattr(self.encoder, "metric", "cosine")
-        best = top_k(query_vectors, self.vectors, k, metric)
+        best = _top_k(query_vectors, self.vectors, k, metric, corpus_checked=True)
         return [
             [
                 Hit(self.ids[i], float(s), self.texts[i], rank)

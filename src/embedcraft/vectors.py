@@ -67,7 +67,7 @@ def check_finite(x: Any, what: str = "vectors") -> None:
     raise InputError(f"{what}: row {row} contains NaN or infinity")
 
 
-def _check_pair(a: Any, b: Any, metric: str) -> tuple[Any, Any]:
+def _check_pair(a: Any, b: Any, metric: str, corpus_checked: bool = False) -> tuple[Any, Any]:
     if metric not in _METRICS:
         raise InputError(f"unknown metric {metric!r}: use one of {', '.join(_METRICS)}")
     a, b = _as_matrix(a, "queries"), _as_matrix(b, "corpus")
@@ -77,7 +77,8 @@ def _check_pair(a: Any, b: Any, metric: str) -> tuple[Any, Any]:
             f"the corpus has {b.shape[1]}"
         )
     check_finite(a, "queries")
-    check_finite(b, "corpus")
+    if not corpus_checked:
+        check_finite(b, "corpus")
     return a, b
 
 
@@ -169,9 +170,23 @@ def top_k(
     default chunks (`chunk_size` sets the corpus rows per chunk). Ties go to the lower row
     index. When k exceeds the corpus size, every row is returned.
     """
+    return _top_k(queries, corpus, k, metric, chunk_size=chunk_size)
+
+
+def _top_k(
+    queries: Any,
+    corpus: Any,
+    k: int,
+    metric: str,
+    *,
+    chunk_size: int | None = None,
+    corpus_checked: bool = False,
+) -> TopK:
+    """`top_k`; indexes that validated their corpus once pass `corpus_checked=True` so a search
+    does not rescan every stored vector for NaN."""
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
-    q_all, c = _check_pair(queries, corpus, metric)
+    q_all, c = _check_pair(queries, corpus, metric, corpus_checked)
     n_q, n_c = q_all.shape[0], c.shape[0]
     k_eff = min(k, n_c)
     indices = np.zeros((n_q, k_eff), dtype=np.int64)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ._files import atomic_directory
 from .errors import CorruptFileError, DimensionMismatchError, InputError, missing_dependency
-from .vectors import top_k
+from .vectors import _top_k, check_finite
 
 __all__ = ["Lookup", "OOVPolicy", "OutOfVocabularyError", "SubwordTable", "WordVectors"]
 
@@ -140,6 +140,7 @@ class WordVectors:
     @cached_property
     def normalized(self) -> np.ndarray:
         """Unit-length rows (zero rows stay zero), computed once on first use."""
+        check_finite(self.vectors, f"{self.name} vectors")  # once; searches skip the scan
         norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return (self.vectors / norms).astype(np.float32)
@@ -227,7 +228,8 @@ class WordVectors:
     ) -> list[list[tuple[str, float]]]:
         matrix = self.normalized[:restrict_vocab] if restrict_vocab else self.normalized
         extra = max((len(s) for s in skips), default=0)
-        best = top_k(np.vstack(targets), matrix, min(k + extra, matrix.shape[0]), "dot")
+        k_all = min(k + extra, matrix.shape[0])
+        best = _top_k(np.vstack(targets), matrix, k_all, "dot", corpus_checked=True)
         results = []
         for row_i, row_s, skip in zip(best.indices, best.scores, skips, strict=True):
             hits = [(self.words[i], float(s)) for i, s in zip(row_i, row_s, strict=True)]

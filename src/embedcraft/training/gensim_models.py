@@ -62,6 +62,22 @@ def _check(dim: int, window: int, epochs: int, min_count: int, workers: int) -> 
             raise InputError(f"{label} must be >= 1, got {value}")
 
 
+def _params(
+    dim: int, window: int, min_count: int, skip_gram: bool, negative: int, seed: int, workers: int
+) -> dict[str, Any]:
+    """The gensim settings Word2Vec and FastText share (negative sampling, no softmax)."""
+    return {
+        "vector_size": dim,
+        "window": window,
+        "min_count": min_count,
+        "sg": int(skip_gram),
+        "negative": negative,
+        "hs": 0,
+        "seed": seed,
+        "workers": workers,
+    }
+
+
 def _train(
     kind: Literal["word2vec", "fasttext"],
     stream: TokenStream,
@@ -138,18 +154,8 @@ def train_word2vec(
     """Word2Vec with negative sampling (skip-gram, or CBOW with `skip_gram=False`)."""
     _check(dim, window, epochs, min_count, workers)
     stream = corpus if isinstance(corpus, TokenStream) else TokenStream(corpus)
-    params = {
-        "vector_size": dim,
-        "window": window,
-        "min_count": min_count,
-        "sg": int(skip_gram),
-        "negative": negative,
-        "hs": 0,
-        "sample": sample,
-        "seed": seed,
-        "workers": workers,
-    }
-    return _train("word2vec", stream, params, epochs, progress)
+    params = _params(dim, window, min_count, skip_gram, negative, seed, workers)
+    return _train("word2vec", stream, {**params, "sample": sample}, epochs, progress)
 
 
 def train_fasttext(
@@ -173,17 +179,6 @@ def train_fasttext(
     if not 1 <= min_n <= max_n:
         raise InputError(f"need 1 <= min_n <= max_n, got min_n={min_n}, max_n={max_n}")
     stream = corpus if isinstance(corpus, TokenStream) else TokenStream(corpus)
-    params = {
-        "vector_size": dim,
-        "window": window,
-        "min_count": min_count,
-        "sg": int(skip_gram),
-        "negative": negative,
-        "hs": 0,
-        "min_n": min_n,
-        "max_n": max_n,
-        "bucket": bucket,
-        "seed": seed,
-        "workers": workers,
-    }
-    return _train("fasttext", stream, params, epochs, progress)
+    params = _params(dim, window, min_count, skip_gram, negative, seed, workers)
+    subwords = {"min_n": min_n, "max_n": max_n, "bucket": bucket}
+    return _train("fasttext", stream, {**params, **subwords}, epochs, progress)
