@@ -6,6 +6,11 @@ wall time, tokens/s and peak RSS. Needs ../shared/data (imdb_reviews, word_simil
 word_analogy).
 
     python bench/words.py [--dim 100] [--window 5] [--min-count 5] [--glove-epochs 20]
+                          [--glove-c DIR]
+
+--glove-c DIR runs the reference C GloVe (Stanford's vocab_count, cooccur, shuffle and glove
+binaries, built by you in DIR; not shipped here) on the same tokens with the same settings, and
+prints its scores and our wall time as a ratio of its.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import argparse
 import multiprocessing as mp
 import re
 import resource
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -71,6 +77,41 @@ def _train(kind: str, corpus: str, args: argparse.Namespace, out: Any) -> None:
     )
 
 
+def _reference_glove(build: Path, corpus: str, tmp: Path, args: argparse.Namespace) -> dict:
+    """Run the reference C GloVe tools on our tokens; time the whole pipeline (all 4 steps)."""
+    tokens = tmp / "tokens.txt"
+    with open(tokens, "w", encoding="utf-8") as fh:
+        for sentence in TokenStream(corpus):
+            fh.write(" ".join(sentence) + "\n")
+    vocab, cooc, shuf, out = (tmp / n for n in ("vocab.txt", "cooc.bin", "shuf.bin", "vectors"))
+
+    def step(command: list[str], stdin: Path, stdout: Path | None) -> None:
+        with open(stdin, "rb") as fin, open(stdout or "/dev/null", "wb") as fout:
+            subprocess.run(command, stdin=fin, stdout=fout, check=True, stderr=subprocess.DEVNULL)
+
+    t0 = time.perf_counter()
+    step([str(build / "vocab_count"), "-min-count", str(args.min_count), "-verbose", "0"],
+         tokens, vocab)  # fmt: skip
+    step([str(build / "cooccur"), "-memory", "4.0", "-vocab-file", str(vocab), "-verbose", "0",
+          "-window-size", str(args.window), "-symmetric", "1"], tokens, cooc)  # fmt: skip
+    step([str(build / "shuffle"), "-memory", "4.0", "-verbose", "0"], cooc, shuf)
+    step([str(build / "glove"), "-save-file", str(out), "-threads", str(args.workers),
+          "-input-file", str(shuf), "-x-max", "100", "-alpha", "0.75", "-eta", "0.05",
+          "-iter", str(args.glove_epochs), "-vector-size", str(args.dim), "-binary", "0",
+          "-model", "2", "-vocab-file", str(vocab), "-verbose", "0"], tokens, None)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    from embedcraft.wordsources import load_word_vectors
+
+    wv = load_word_vectors(str(out) + ".txt")
+    ws = evaluate_word_pairs(
+        wv, SHARED_DATA / "word_similarity" / "wordsim353.tsv", restrict_vocab=None
+    )
+    men = evaluate_word_pairs(
+        wv, SHARED_DATA / "word_similarity" / "men3000.tsv", restrict_vocab=None
+    )
+    return {"seconds": seconds, "ws353": ws.spearman, "men": men.spearman, "words": len(wv)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dim", type=int, default=100)
@@ -80,6 +121,7 @@ def main() -> None:
     parser.add_argument("--glove-epochs", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--models", default="word2vec,fasttext,glove")
+    parser.add_argument("--glove-c", type=Path, help="folder with the built reference C GloVe")
     args = parser.parse_args()
     print(machine_report())
     tag = re.compile(r"<[^<>\n]{0,40}>")
@@ -111,6 +153,16 @@ def main() -> None:
                 f"{r['peak_mib']:>9.0f} {r['words']:>7} {ws[0]:>7.4f} {men[0]:>7.4f} "
                 f"{r['analogy'][0]:>8.4f}"
             )
+        if args.glove_c is not None:
+            ref = _reference_glove(args.glove_c, str(corpus), Path(tmp), args)
+            print(
+                f"{'C GloVe':<9} {args.glove_epochs:>6} {ref['seconds']:>8.1f} "
+                f"{results_rate(ref, results):>7} {'':>9} {ref['words']:>7} "
+                f"{ref['ws353']:>7.4f} {ref['men']:>7.4f} {'':>8}"
+            )
+            if "glove" in results:
+                ratio = results["glove"]["seconds"] / ref["seconds"]
+                print(f"\nour GloVe wall time / reference C GloVe: {ratio:.2f} (goal <= 2)")
     if "glove" in results and "word2vec" in results:
         gap = (
             results["word2vec"]["scores"]["wordsim353.tsv"][0]
@@ -123,6 +175,14 @@ def main() -> None:
         f"pairs scored: WordSim-353 {ws[1]} ({ws[2]} OOV dropped) for {first['kind']}; "
         "Spearman over pairs whose words are both in that model's vocabulary"
     )
+
+
+def results_rate(ref: dict, results: dict) -> str:
+    """Reference tokens/s, using the token count our GloVe read (same corpus)."""
+    if "glove" not in results:
+        return ""
+    r = results["glove"]
+    return f"{r['tokens'] * r['epochs'] / ref['seconds'] / 1e6:.2f}"
 
 
 if __name__ == "__main__":

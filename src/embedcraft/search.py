@@ -1,29 +1,36 @@
-"""Search over texts held in memory: encode the documents once, then exact top-k per query.
+"""Search results, exact in-memory search, and the fusion of several rankings into one.
 
-Persisted collections with ANN indexes build on the same `Hit` results.
+`MemoryIndex` encodes documents once and searches them exactly; persisted collections
+(`embedcraft.store`) return the same `Hit`s and fuse dense and sparse rankings with
+`reciprocal_rank_fusion` or `weighted_fusion`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .encoders.base import Encoder, Vectors, as_texts, fit_if_needed
 from .errors import InputError
 from .vectors import _top_k, check_finite
 
-__all__ = ["Hit", "MemoryIndex"]
+__all__ = ["Hit", "MemoryIndex", "reciprocal_rank_fusion", "weighted_fusion"]
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: document id, score (higher is better), text, rank (1-based)."""
+    """One search result: document id, score (higher is better), text, rank (1-based).
+
+    Collections add the document's metadata and, when asked, why it matched (`explanation`).
+    """
 
     id: str
     score: float
     text: str
     rank: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+    explanation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -82,3 +89,50 @@ class MemoryIndex:
             ]
             for row_i, row_s in zip(best.indices, best.scores, strict=True)
         ]
+
+
+RRF_K = 60
+"""The constant of reciprocal rank fusion (Cormack et al., 2009): score = sum 1 / (RRF_K + rank)."""
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[Any]], k: int | None = None, constant: int = RRF_K
+) -> list[tuple[Any, float]]:
+    """Fuse ranked lists of keys (best first) by summing 1 / (constant + rank) per key.
+
+    Returns (key, fused score) best first, ties broken by first appearance; the top `k` if given.
+    """
+    fused: dict[Any, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            fused[key] = fused.get(key, 0.0) + 1.0 / (constant + rank)
+    order = sorted(fused.items(), key=lambda item: -item[1])
+    return order if k is None else order[:k]
+
+
+def weighted_fusion(
+    scored: Sequence[Sequence[tuple[Any, float]]],
+    weights: Sequence[float],
+    k: int | None = None,
+) -> list[tuple[Any, float]]:
+    """Blend scored lists: each list's scores min-max scaled to [0, 1], then summed by weight.
+
+    A key missing from a list gets 0 from it. Returns (key, blended score) best first.
+    """
+    if len(weights) != len(scored):
+        raise InputError(f"{len(weights)} weights for {len(scored)} result lists")
+    fused: dict[Any, float] = {}
+    for items, weight in zip(scored, weights, strict=True):
+        if not items:
+            continue
+        values = [score for _, score in items]
+        low, high = min(values), max(values)
+        span = high - low
+        for key, score in items:
+            scaled = (score - low) / span if span > 0 else 1.0
+            fused[key] = fused.get(key, 0.0) + weight * scaled
+    for items in scored:
+        for key, _ in items:
+            fused.setdefault(key, 0.0)
+    order = sorted(fused.items(), key=lambda item: -item[1])
+    return order if k is None else order[:k]

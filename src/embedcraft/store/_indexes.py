@@ -1,0 +1,316 @@
+"""The derived search indexes of a collection: FAISS for dense vectors, a sparse matrix for BM25.
+
+Both are caches of what the SQLite database holds. Each remembers the database generation it
+reflects, is brought up to date incrementally (dense: new rows appended, removed rows masked) or
+rebuilt, and is saved in a folder with a stamp (generation, counts, a digest of the files) so a
+stale, truncated or corrupted copy on disk is detected and rebuilt instead of trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._files import atomic_directory
+from ..errors import missing_dependency
+
+__all__ = ["DenseIndex", "SparseIndex", "faiss_module"]
+
+STAMP = "stamp.json"
+
+
+def faiss_module() -> Any:
+    """The faiss module, or a clear MissingDependencyError."""
+    try:
+        import faiss
+    except ImportError:
+        raise missing_dependency("faiss-cpu", "store", "dense search in a collection") from None
+    return faiss
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for path in paths:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_stamp(folder: Path, files: list[str], **fields: Any) -> None:
+    stamp = {**fields, "files": files, "digest": _digest([folder / f for f in files])}
+    (folder / STAMP).write_text(json.dumps(stamp), encoding="utf-8")
+
+
+def _read_stamp(folder: Path) -> dict[str, Any] | None:
+    """The stamp of a saved index when its files are intact, else None."""
+    try:
+        stamp = json.loads((folder / STAMP).read_text(encoding="utf-8"))
+        files = [folder / f for f in stamp["files"]]
+        if stamp["digest"] != _digest(files):
+            return None
+        return dict(stamp)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class HnswSettings:
+    """When and how the dense index switches from exact (flat) search to an HNSW graph."""
+
+    threshold: int = 20_000
+    """Row count from which an HNSW graph is built; below it every search is exact."""
+    m: int = 32
+    ef_construction: int = 128
+    ef_search: int = 128
+    exact_fraction: float = 0.1
+    """A filter that admits fewer than this share of the rows is searched exactly."""
+
+
+class DenseIndex:
+    """Unit-length vectors of one encoder, searchable by inner product (= cosine) with FAISS.
+
+    FAISS ids are positions 0..n-1; `rowids[p]` is the database row at position p (ascending).
+    Rows removed from the database stay in the graph, masked out by `alive`, until a rebuild.
+    """
+
+    def __init__(self, dim: int, settings: HnswSettings) -> None:
+        self.dim = dim
+        self.settings = settings
+        self.rowids = np.zeros(0, dtype=np.int64)
+        self.alive = np.zeros(0, dtype=bool)
+        self.generation = -1
+        self.index: Any = None
+        self.kind = "flat"
+
+    def __len__(self) -> int:
+        return len(self.rowids)
+
+    @property
+    def live(self) -> int:
+        return int(self.alive.sum())
+
+    @property
+    def max_rowid(self) -> int:
+        return int(self.rowids[-1]) if len(self.rowids) else 0
+
+    def _new_index(self, kind: str) -> Any:
+        faiss = faiss_module()
+        if kind == "flat":
+            return faiss.IndexFlatIP(self.dim)
+        index = faiss.IndexHNSWFlat(self.dim, self.settings.m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = self.settings.ef_construction
+        return index
+
+    def build(self, rowids: np.ndarray, vectors: np.ndarray, generation: int) -> None:
+        """Replace the contents with these rows (vectors already unit length)."""
+        self.kind = "hnsw" if len(rowids) >= self.settings.threshold else "flat"
+        self.index = self._new_index(self.kind)
+        if len(rowids):
+            self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.rowids = np.asarray(rowids, dtype=np.int64)
+        self.alive = np.ones(len(rowids), dtype=bool)
+        self.generation = generation
+
+    def append(self, rowids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add rows whose ids are all above `max_rowid`."""
+        if not len(rowids):
+            return
+        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.rowids = np.concatenate([self.rowids, rowids.astype(np.int64)])
+        self.alive = np.concatenate([self.alive, np.ones(len(rowids), dtype=bool)])
+
+    def needs_rebuild(self) -> bool:
+        """Too many masked rows, or a flat index that has grown past the HNSW threshold."""
+        n = len(self.rowids)
+        dead = n - self.live
+        grown = self.kind == "flat" and self.live >= self.settings.threshold
+        return grown or (dead > 1000 and dead > 0.2 * n)
+
+    def mask_of(self, rowids: np.ndarray) -> np.ndarray:
+        """Boolean mask over positions: True where the row is in `rowids` and alive."""
+        mask = np.zeros(len(self.rowids), dtype=bool)
+        mask[self.rowids.searchsorted(rowids)[np.isin(rowids, self.rowids)]] = True
+        return mask & self.alive
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rowids) of the top k per query, rowid -1 where fewer rows qualify.
+
+        `allowed` (a mask over positions) restricts the search; masked-out rows never appear.
+        A selective mask is searched exactly; an HNSW search that comes back short (the graph
+        walk found fewer admitted rows than exist) is redone exactly, so lists are never cut.
+        """
+        faiss = faiss_module()
+        mask = self.alive if allowed is None else allowed & self.alive
+        n_allowed = int(mask.sum())
+        m = len(queries)
+        scores = np.full((m, k), -np.inf, dtype=np.float32)
+        rows = np.full((m, k), -1, dtype=np.int64)
+        if n_allowed == 0 or k == 0:
+            return scores, rows
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        everything = n_allowed == len(mask)
+        bits = None if everything else np.packbits(mask, bitorder="little")
+        selector = None if bits is None else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        exact = self.kind == "flat" or n_allowed < self.settings.exact_fraction * len(mask)
+        kk = min(k, n_allowed)
+        if exact:
+            found_scores, found_pos = self._flat_search(q, kk, selector)
+        else:
+            params = faiss.SearchParametersHNSW(
+                efSearch=max(self.settings.ef_search, 2 * kk), sel=selector
+            )
+            found_scores, found_pos = self.index.search(q, kk, params=params)
+            short = (found_pos < 0).any(axis=1)
+            if short.any():
+                found_scores[short], found_pos[short] = self._flat_search(q[short], kk, selector)
+        found = found_pos >= 0
+        scores[:, :kk] = np.where(found, found_scores, -np.inf)
+        rows[:, :kk] = np.where(found, self.rowids[np.maximum(found_pos, 0)], -1)
+        del bits
+        return scores, rows
+
+    def _flat_search(self, q: np.ndarray, k: int, selector: Any) -> tuple[np.ndarray, np.ndarray]:
+        faiss = faiss_module()
+        flat = self.index if self.kind == "flat" else faiss.downcast_index(self.index.storage)
+        params = None if selector is None else faiss.SearchParameters(sel=selector)
+        return flat.search(q, k, params=params)  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: Path, **identity: Any) -> None:
+        """Write the index beside a stamp naming `identity` (encoder, dim...) and generation."""
+        faiss = faiss_module()
+        with atomic_directory(folder) as tmp:
+            faiss.write_index(self.index, str(tmp / "index.faiss"))
+            np.save(tmp / "rowids.npy", self.rowids)
+            _write_stamp(
+                tmp,
+                ["index.faiss", "rowids.npy"],
+                generation=self.generation,
+                kind=self.kind,
+                dim=self.dim,
+                **identity,
+            )
+
+    @classmethod
+    def load(
+        cls, folder: Path, settings: HnswSettings, dim: int, **identity: Any
+    ) -> DenseIndex | None:
+        """The saved index if intact and made for `identity`; None means rebuild it."""
+        stamp = _read_stamp(folder)
+        if stamp is None or stamp.get("dim") != dim:
+            return None
+        if any(stamp.get(key) != value for key, value in identity.items()):
+            return None
+        faiss = faiss_module()
+        try:
+            index = faiss.read_index(str(folder / "index.faiss"))
+            rowids = np.load(folder / "rowids.npy", allow_pickle=False)
+        except (RuntimeError, OSError, ValueError):
+            return None
+        if index.ntotal != len(rowids) or index.d != dim:
+            return None
+        self = cls(dim, settings)
+        self.index, self.rowids, self.kind = index, rowids.astype(np.int64), stamp["kind"]
+        self.alive = np.ones(len(rowids), dtype=bool)
+        self.generation = int(stamp["generation"])
+        if self.kind == "hnsw":
+            index.hnsw.efSearch = settings.ef_search
+        return self
+
+
+class SparseIndex:
+    """A sparse encoder fitted on the whole collection and its document matrix (rows x terms).
+
+    BM25 and TF-IDF weights depend on corpus statistics, so any change to the collection refits
+    it from scratch (seconds for ~100k short documents).
+    """
+
+    def __init__(self, encoder: Any, matrix: sp.csr_matrix, rowids: np.ndarray, generation: int):
+        self.encoder = encoder
+        self.matrix = matrix.tocsr()
+        self.rowids = np.asarray(rowids, dtype=np.int64)
+        self.generation = generation
+        self._names: np.ndarray | None = None
+
+    def mask_of(self, rowids: np.ndarray) -> np.ndarray:
+        mask = np.zeros(len(self.rowids), dtype=bool)
+        mask[self.rowids.searchsorted(rowids)[np.isin(rowids, self.rowids)]] = True
+        return mask
+
+    def search(
+        self, queries: sp.csr_matrix, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rowids) of the top k per query among documents sharing a term with it."""
+        m = queries.shape[0]
+        scores = np.full((m, k), -np.inf, dtype=np.float32)
+        rows = np.full((m, k), -1, dtype=np.int64)
+        if k == 0 or self.matrix.shape[0] == 0:
+            return scores, rows
+        product = (self.matrix @ queries.T).T.tocsr()  # m x n, only matching documents
+        for qi in range(m):
+            start, end = product.indptr[qi], product.indptr[qi + 1]
+            docs, values = product.indices[start:end], product.data[start:end]
+            keep = values > 0
+            if allowed is not None:
+                keep &= allowed[docs]
+            docs, values = docs[keep], values[keep]
+            if not len(docs):
+                continue
+            top = min(k, len(docs))
+            part = np.argpartition(-values, top - 1)[:top] if top < len(docs) else np.arange(top)
+            order = part[np.lexsort((self.rowids[docs[part]], -values[part]))]
+            scores[qi, :top] = values[order]
+            rows[qi, :top] = self.rowids[docs[order]]
+        return scores, rows
+
+    def explain(self, query: sp.csr_matrix, rowid: int, top: int = 5) -> list[tuple[str, float]]:
+        """The terms that contributed most to one document's score, with their contributions."""
+        pos = int(self.rowids.searchsorted(rowid))
+        if pos >= len(self.rowids) or self.rowids[pos] != rowid:
+            return []
+        contributions = self.matrix[pos].multiply(query).tocsr()
+        if self._names is None:
+            self._names = np.asarray(self.encoder.get_feature_names_out())
+        order = np.argsort(-contributions.data, kind="stable")[:top]
+        return [
+            (str(self._names[contributions.indices[i]]), float(contributions.data[i]))
+            for i in order
+            if contributions.data[i] > 0
+        ]
+
+    def save(self, folder: Path, **identity: Any) -> None:
+        with atomic_directory(folder) as tmp:
+            self.encoder.save(tmp / "encoder")
+            sp.save_npz(tmp / "matrix.npz", self.matrix, compressed=False)
+            np.save(tmp / "rowids.npy", self.rowids)
+            saved = (tmp / "encoder").rglob("*")
+            files = ["matrix.npz", "rowids.npy"]
+            files += sorted(os.path.relpath(p, tmp) for p in saved if p.is_file())
+            _write_stamp(tmp, files, generation=self.generation, **identity)
+
+    @classmethod
+    def load(cls, folder: Path, **identity: Any) -> SparseIndex | None:
+        stamp = _read_stamp(folder)
+        if stamp is None or any(stamp.get(key) != value for key, value in identity.items()):
+            return None
+        from ..catalog import load_encoder
+
+        try:
+            encoder = load_encoder(folder / "encoder")
+            matrix = sp.load_npz(folder / "matrix.npz").tocsr()
+            rowids = np.load(folder / "rowids.npy", allow_pickle=False)
+        except Exception:  # a damaged cache is rebuilt, whatever the reader raised
+            return None
+        if matrix.shape[0] != len(rowids):
+            return None
+        return cls(encoder, matrix, rowids, int(stamp["generation"]))

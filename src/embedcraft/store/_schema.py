@@ -1,0 +1,129 @@
+"""The SQLite side of a collection: schema, connection settings, transactions, row encoding.
+
+SQLite is the source of truth. WAL journaling lets readers in other processes keep reading
+while one writer commits; each write is one transaction that also bumps `generation`, the
+counter every derived index compares against to know whether it is stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CorruptFileError, InputError
+
+__all__ = [
+    "DATABASE",
+    "FORMAT",
+    "blobs_to_matrix",
+    "bump_generation",
+    "connect",
+    "dump_metadata",
+    "generation",
+    "transaction",
+    "vector_blob",
+]
+
+DATABASE = "collection.sqlite"
+FORMAT = "embedcraft-collection/1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS encoders (
+    slot INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    sparse INTEGER NOT NULL,
+    dim INTEGER,
+    spec TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS docs (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS vectors (
+    slot INTEGER NOT NULL,
+    doc INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (slot, doc)
+) WITHOUT ROWID;
+"""
+
+
+def connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    """Open (or create) a collection database in WAL mode; CorruptFileError if it is not one."""
+    if not create and not path.is_file():
+        raise InputError(f"{path.parent}: not a collection (no {DATABASE})")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with transaction(conn):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO info VALUES ('format', ?)", (FORMAT,))
+            conn.execute("INSERT OR IGNORE INTO info VALUES ('generation', '0')")
+        (found,) = conn.execute("SELECT value FROM info WHERE key = 'format'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise CorruptFileError(f"{path}: not a readable collection database ({exc})") from None
+    if found != FORMAT:
+        raise CorruptFileError(f"{path}: collection format {found!r}, this version reads {FORMAT}")
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (a batch lands whole or not)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def bump_generation(conn: sqlite3.Connection) -> None:
+    """Mark a change, inside the writing transaction."""
+    conn.execute("UPDATE info SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+
+def generation(conn: sqlite3.Connection) -> int:
+    (value,) = conn.execute("SELECT value FROM info WHERE key = 'generation'").fetchone()
+    return int(value)
+
+
+def dump_metadata(index: int, metadata: Any) -> str:
+    """One document's metadata as JSON text; InputError naming the document when it cannot be."""
+    if metadata is None:
+        return "{}"
+    if not isinstance(metadata, Mapping):
+        raise InputError(f"metadata of document {index} must be a mapping, got {metadata!r}")
+    for key in metadata:
+        if not isinstance(key, str):
+            raise InputError(f"metadata of document {index}: key {key!r} is not a string")
+    try:
+        return json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"metadata of document {index} is not JSON-serializable: {exc}") from None
+
+
+def vector_blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def blobs_to_matrix(blobs: list[bytes], dim: int) -> np.ndarray:
+    """float32 (len(blobs), dim) from stored vectors; CorruptFileError on a wrong length."""
+    data = b"".join(blobs)
+    if len(data) != 4 * dim * len(blobs):
+        raise CorruptFileError(f"stored vectors are not {dim} float32 values each")
+    return np.frombuffer(data, dtype="<f4").reshape(len(blobs), dim).astype(np.float32)

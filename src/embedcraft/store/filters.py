@@ -1,0 +1,178 @@
+"""Metadata filters: one small language for the library, the CLI and both storage backends.
+
+A filter is a mapping from metadata key to a condition: a plain value means equality, and a
+mapping of operators (`$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`, `$in`, `$nin`) combines with
+AND, as do the keys. For example ``{"lang": "en", "year": {"$gte": 2000, "$lt": 2010},
+"tag": {"$in": ["a", "b"]}}``. `parse_filter` checks it once, into `Condition`s that each
+backend compiles to SQL; `parse_where` reads the CLI's ``key=value`` / ``key>=value`` forms.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import InputError
+
+__all__ = ["Condition", "Filter", "parse_filter", "parse_where"]
+
+Operator = Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"]
+Scalar = str | int | float | bool
+Filter = Mapping[str, Any]
+
+_OPERATORS: tuple[str, ...] = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
+_ORDERED = ("$gt", "$gte", "$lt", "$lte")
+_SQL_COMPARE = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One checked test on one metadata key: `key op value` (value a tuple for $in/$nin)."""
+
+    key: str
+    op: Operator
+    value: Scalar | tuple[Scalar, ...]
+
+
+def _check_scalar(key: str, op: str, value: Any) -> Scalar:
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    raise InputError(f"filter on {key!r}: {op} needs a string, number or boolean, got {value!r}")
+
+
+def _conditions(key: str, spec: Any) -> Iterable[Condition]:
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise InputError(
+            f"filter key {key!r}: use letters, digits, '_', '-' or '.', starting with a letter"
+        )
+    if not isinstance(spec, Mapping):
+        yield Condition(key, "$eq", _check_scalar(key, "$eq", spec))
+        return
+    if not spec:
+        raise InputError(f"filter on {key!r}: an empty condition {{}}")
+    for op, value in spec.items():
+        if op not in _OPERATORS:
+            raise InputError(
+                f"filter on {key!r}: unknown operator {op!r}; use one of {', '.join(_OPERATORS)}"
+            )
+        if op in ("$in", "$nin"):
+            if isinstance(value, str | bytes) or not isinstance(value, Sequence | set):
+                raise InputError(f"filter on {key!r}: {op} needs a list of values, got {value!r}")
+            items = tuple(_check_scalar(key, op, v) for v in value)
+            if not items:
+                raise InputError(f"filter on {key!r}: {op} needs at least one value")
+            yield Condition(key, op, items)
+        else:
+            scalar = _check_scalar(key, op, value)
+            if op in _ORDERED and isinstance(scalar, bool):
+                raise InputError(f"filter on {key!r}: {op} cannot compare booleans")
+            yield Condition(key, op, scalar)
+
+
+def parse_filter(where: Filter | None) -> list[Condition]:
+    """Check a filter mapping; return its conditions (all must hold). None means no filter."""
+    if where is None:
+        return []
+    if not isinstance(where, Mapping):
+        raise InputError(f"a filter must be a mapping of metadata key -> condition, got {where!r}")
+    return [c for key, spec in where.items() for c in _conditions(key, spec)]
+
+
+def _cli_value(text: str) -> Scalar:
+    """A CLI value: JSON numbers and true/false become numbers and booleans, the rest stays text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, bool | int | float) else text
+
+
+_WHERE = re.compile(r"^\s*([^=!<>\s]+)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$", re.S)
+
+
+def parse_where(items: Sequence[str]) -> dict[str, Any]:
+    """CLI filters to a filter mapping: ``key=value``, ``key!=value``, ``key>=3``, ``key<3``...
+
+    ``key=a,b`` (a comma in an equality) means IN. Several items combine with AND.
+    """
+    ops = {"=": "$eq", "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}
+    where: dict[str, dict[str, Any]] = {}
+    for item in items:
+        match = _WHERE.match(item)
+        if not match:
+            raise InputError(f"--where {item!r}: expected key=value, key>=value, key<value ...")
+        key, sign, raw = match.groups()
+        op = ops[sign]
+        if sign in ("=", "!=") and "," in raw:
+            value: Any = [_cli_value(v.strip()) for v in raw.split(",") if v.strip()]
+            op = "$in" if sign == "=" else "$nin"
+        else:
+            value = _cli_value(raw)
+        where.setdefault(key, {})[op] = value
+    parse_filter(where)  # check now, with the CLI's wording
+    return where
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def sql_condition(
+    condition: Condition, column: str, style: Literal["sqlite", "postgres"]
+) -> tuple[str, list[Any]]:
+    """SQL text and parameters that test one condition on a JSON metadata column.
+
+    A key missing from a row's metadata never matches (not even $ne / $nin). Numbers compare as
+    numbers and strings as strings; a row whose value has another type does not match.
+    """
+    path = "$." + ".".join(f'"{part}"' for part in condition.key.split("."))
+    values = condition.value if isinstance(condition.value, tuple) else (condition.value,)
+    numeric = all(_is_number(v) for v in values)
+    boolean = all(isinstance(v, bool) for v in values)
+    if not (numeric or boolean or all(isinstance(v, str) for v in values)):
+        raise InputError(f"filter on {condition.key!r}: mix of value types in {condition.value!r}")
+    if style == "sqlite":
+        field = f"json_extract({column}, ?)"
+        kind = f"json_type({column}, ?)"
+        types = "('integer','real')" if numeric else "('true','false')" if boolean else "('text')"
+        guard, guard_params = f"{kind} IN {types}", [path]
+        params: list[Any] = [path]
+        converted = [int(v) if isinstance(v, bool) else v for v in values]
+    else:
+        parts = condition.key.split(".")
+        pg_path = "{" + ",".join(parts) + "}"
+        kind_sql = "'number'" if numeric else "'boolean'" if boolean else "'string'"
+        guard, guard_params = f"jsonb_typeof({column} #> %s) = {kind_sql}", [pg_path]
+        cast = "::numeric" if numeric else "::boolean" if boolean else ""
+        field = f"({column} #>> %s){cast}"
+        params = [pg_path]
+        converted = list(values)
+    mark = "?" if style == "sqlite" else "%s"
+    if condition.op in ("$in", "$nin"):
+        marks = ", ".join([mark] * len(converted))
+        negate = "NOT " if condition.op == "$nin" else ""
+        sql = f"({guard} AND {field} {negate}IN ({marks}))"
+        return sql, [*guard_params, *params, *converted]
+    sql = f"({guard} AND {field} {_SQL_COMPARE[condition.op]} {mark})"
+    return sql, [*guard_params, *params, converted[0]]
+
+
+def sql_where(
+    conditions: Sequence[Condition], column: str, style: Literal["sqlite", "postgres"]
+) -> tuple[str, list[Any]]:
+    """All conditions ANDed into one SQL expression (``1=1`` when there are none)."""
+    if not conditions:
+        return "1=1", []
+    parts, params = [], []
+    for condition in conditions:
+        sql, p = sql_condition(condition, column, style)
+        parts.append(sql)
+        params.extend(p)
+    return " AND ".join(parts), params
