@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import EmbedcraftError
-from . import _contextual, _text, _words
+from . import _contextual, _store, _text, _words
 
 __all__ = ["build_parser", "main"]
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _text.register(sub, eval_sub)
     _words.register(sub, eval_sub)
     _contextual.register(sub, eval_sub)
+    _store.register(sub)
     return parser
 
 

@@ -53,15 +53,22 @@ def add_command(sub: Any, name: str, help_: str, func: Any) -> argparse.Argument
 
 
 def encoder_arg(
-    p: argparse.ArgumentParser, *, postprocess: bool = True, quantize: bool = False
+    p: argparse.ArgumentParser,
+    *,
+    postprocess: bool = True,
+    quantize: bool = False,
+    required: bool = True,
+    repeat: bool = False,
 ) -> None:
     """--encoder NAME_OR_PATH, and --truncate-dim (plus --quantize where asked) for dense ones."""
     p.add_argument(
         "--encoder",
         "-e",
-        required=True,
+        required=required,
+        action="append" if repeat else "store",
         metavar="NAME_OR_PATH",
-        help="a catalog name (see `embedcraft models`) or a saved encoder folder",
+        help="a catalog name (see `embedcraft models`) or a saved encoder folder"
+        + ("; with --collection, repeat it to create one with several" if repeat else ""),
     )
     if not postprocess:
         return

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..catalog import list_encoders, load_encoder
 from ..demo import print_demo, run_demo
+from ..errors import InputError
 from ..evaluate import evaluate_retrieval, load_beir
 from ..io import TEXT_FORMATS, VECTOR_FORMATS, read_texts, write_vectors
 from ..search import MemoryIndex
@@ -25,6 +26,7 @@ from ._common import (
     print_json,
     progress,
 )
+from ._store import check_search_args, collection_args, eval_collection, search_collection
 
 __all__ = ["register"]
 
@@ -136,6 +138,9 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    check_search_args(args)
+    if args.collection:
+        return search_collection(args)
     table = read_texts(args.docs, column=args.column, id_column=args.id_column)
     encoder = encoder_from_args(args)
     index = MemoryIndex.from_texts(encoder, table.texts, table.ids, progress=progress())
@@ -152,6 +157,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
+    if args.collection:
+        return eval_collection(args)
+    if not args.encoder or len(args.encoder) > 1:
+        raise InputError("give one --encoder, or --collection (which may take several)")
+    if args.mode:
+        raise InputError("--mode needs --collection")
+    args.encoder = args.encoder[0]
     data = load_beir(args.data, args.split)
     encoder = encoder_from_args(args)
     result = evaluate_retrieval(encoder, data, progress=progress())
@@ -234,12 +246,27 @@ def register(sub: Any, eval_sub: Any) -> None:
         help="corpus to fit on (default: the two texts, for encoders that need fitting)",
     )
 
-    p = command("search", "search the documents of a file (in memory)", cmd_search)
+    p = command(
+        "search",
+        "search a collection (--collection), or the documents of a file in memory (--docs)",
+        cmd_search,
+    )
     p.add_argument("query", metavar="QUERY")
-    p.add_argument("--docs", "-d", required=True, metavar="FILE", help="documents to search")
-    encoder_arg(p)
+    p.add_argument("--docs", "-d", metavar="FILE", help="documents to search in memory")
+    encoder_arg(p, required=False)
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     column_args(p, "documents")
+    collection_args(p, required=False)
+    p.add_argument(
+        "--where",
+        "-w",
+        action="append",
+        metavar="FILTER",
+        help="metadata filter: key=value, key!=value, key>=N, key<N, key=a,b (IN); repeat to AND",
+    )
+    p.add_argument(
+        "--explain", action="store_true", help="say which terms or words made each hit match"
+    )
 
     p = eval_sub.add_parser(
         "retrieval",
@@ -254,7 +281,8 @@ def register(sub: Any, eval_sub: Any) -> None:
         metavar="DIR",
         help="folder with corpus.jsonl[.gz], queries.jsonl, qrels/SPLIT.tsv",
     )
-    encoder_arg(p, quantize=True)
+    encoder_arg(p, quantize=True, required=False, repeat=True)
+    collection_args(p, required=False)
     p.add_argument("--split", default="test", help="qrels split (default: test)")
     add_json(p)
 

@@ -4,8 +4,10 @@ hybrid search and metadata filters."""
 from __future__ import annotations
 
 from ._indexes import HnswSettings
+from ._open import open_collection
 from .collection import Collection, Document, SearchMode
 from .filters import Condition, Filter, parse_filter, parse_where
+from .ingest import read_documents
 
 __all__ = [
     "Collection",
@@ -14,6 +16,8 @@ __all__ = [
     "Filter",
     "HnswSettings",
     "SearchMode",
+    "open_collection",
     "parse_filter",
     "parse_where",
+    "read_documents",
 ]

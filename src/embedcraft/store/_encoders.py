@@ -208,13 +208,23 @@ def register_encoders(
             f"{', '.join(sorted(known))}; it cannot take a new encoder "
             f"({', '.join(e.name for e in new)}): index into a new collection"
         )
+    specs = {}
+    for encoder in new:
+        try:
+            specs[encoder.name] = json.dumps(_spec(encoder))
+        except TypeError:
+            raise InputError(
+                f"encoder {encoder.name!r} holds an in-memory object among its parameters; "
+                "build it from saved files (e.g. a WordVectors folder path) so the collection "
+                "can record how to rebuild it"
+            ) from None
     with db.transaction(conn):
         for encoder in new:
             sparse = bool(getattr(encoder, "sparse", False))
             dim = None if sparse or not _is_fitted(encoder) else int(encoder.dim)
             cursor = conn.execute(
                 "INSERT INTO encoders (name, sparse, dim, spec) VALUES (?, ?, ?, ?)",
-                (encoder.name, int(sparse), dim, json.dumps(_spec(encoder))),
+                (encoder.name, int(sparse), dim, specs[encoder.name]),
             )
             slot = EncoderSlot(folder, int(cursor.lastrowid or 0), encoder.name, sparse, dim,
                                _spec(encoder), encoder)  # fmt: skip

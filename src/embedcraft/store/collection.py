@@ -70,8 +70,8 @@ class Collection:
         exists = (self.path / db.DATABASE).is_file()
         if not exists and not encoders:
             raise InputError(
-                f"{self.path}: no collection here; create one by naming its encoders "
-                "(e.g. Collection(path, encoders=['bm25', 'minilm-l6']))"
+                f"{self.path}: no collection here; to create one, name its encoders "
+                "(--encoder bm25 --encoder minilm-l6, or encoders=['bm25', 'minilm-l6'])"
             )
         self.path.mkdir(parents=True, exist_ok=True)
         self.hnsw = hnsw or HnswSettings()
@@ -144,12 +144,7 @@ class Collection:
             encoders = []
             for s in self._slots:
                 entry: dict[str, Any] = {"name": s.name, "sparse": s.sparse, "dim": s.width}
-                index = (self._dense if not s.sparse else self._sparse).get(s.slot)
-                entry["index"] = (
-                    None
-                    if index is None
-                    else {"kind": getattr(index, "kind", "bm25"), "generation": index.generation}
-                )
+                entry["index"] = self._index_state(s)
                 encoders.append(entry)
             return {
                 "path": str(self.path),
@@ -510,6 +505,19 @@ class Collection:
     def _index_folder(self, slot: EncoderSlot) -> Path:
         kind = "sparse" if slot.sparse else "dense"
         return self.path / "indexes" / f"{kind}-{slot.slot}"
+
+    def _index_state(self, slot: EncoderSlot) -> dict[str, Any] | None:
+        """The saved index's kind and generation (from its stamp), or None when there is none."""
+        loaded = (self._sparse if slot.sparse else self._dense).get(slot.slot)
+        if loaded is not None:
+            kind, gen = getattr(loaded, "kind", "bm25"), loaded.generation
+        else:
+            try:
+                stamp = json.loads((self._index_folder(slot) / "stamp.json").read_text("utf-8"))
+                kind, gen = stamp.get("kind", "bm25"), int(stamp["generation"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+        return {"kind": kind, "generation": gen, "current": gen == db.generation(self.conn)}
 
     def _dense_vectors(self, slot: EncoderSlot, after: int = 0) -> tuple[np.ndarray, np.ndarray]:
         rows = self.conn.execute(

@@ -1,0 +1,232 @@
+"""Commands over collections: index, search --collection, collection info|rebuild|delete,
+eval retrieval --collection."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from ..errors import InputError
+from ..evaluate import load_beir
+from ..evaluate.retrieval import retrieval_metrics
+from ..search import Hit
+from ..store import open_collection, parse_where, read_documents
+from ..store._open import is_postgres_url
+from ._common import add_command, note, print_json, progress
+
+__all__ = ["collection_args", "eval_collection", "register", "search_collection"]
+
+
+def collection_args(p: argparse.ArgumentParser, *, required: bool) -> None:
+    """--collection, --mode and --where, shared by search and eval retrieval."""
+    p.add_argument(
+        "--collection",
+        "-c",
+        required=required,
+        metavar="DIR_OR_URL",
+        help="a collection folder, or a postgresql:// URL",
+    )
+    p.add_argument(
+        "--mode",
+        choices=["dense", "sparse", "hybrid"],
+        help="with --collection: dense, sparse or hybrid (default: hybrid when the collection "
+        "has a dense and a sparse encoder)",
+    )
+    p.add_argument(
+        "--fusion",
+        choices=["rrf", "weighted"],
+        default="rrf",
+        help="hybrid: reciprocal rank fusion (default) or a weighted blend of scaled scores",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.5,
+        help="weighted fusion: weight of the dense side, 0..1 (default 0.5)",
+    )
+
+
+def _print_hits(hits: list[Hit], explain: bool) -> None:
+    if not hits:
+        print("no results")
+    for h in hits:
+        text = h.text.replace("\n", " ")
+        text = text if len(text) <= 100 else text[:97] + "..."
+        print(f"{h.rank:>3}. {h.score:8.4f}  [{h.id}]  {text}")
+        if explain and h.explanation:
+            for side, why in h.explanation.items():
+                if side == "scores":
+                    continue
+                if "terms" in why:
+                    shown = [f"{t['term']} ({t['contribution']:.2f})" for t in why["terms"]]
+                    terms = ", ".join(shown)
+                    print(f"       {side}: {terms or 'no shared term'}")
+                elif why.get("words"):
+                    words = ", ".join(f"{w['word']} ({w['similarity']:.2f})" for w in why["words"])
+                    print(f"       {side}: closest words {words}")
+                elif why.get("note"):
+                    print(f"       {side}: {why['note']}")
+
+
+def search_collection(args: argparse.Namespace) -> int:
+    """`search QUERY --collection ...`"""
+    where = parse_where(args.where or [])
+    with open_collection(args.collection) as col:
+        hits = col.search(
+            args.query, k=args.k, mode=args.mode, where=where or None, encoder=args.encoder,
+            fusion=args.fusion, alpha=args.alpha, explain=args.explain,
+        )  # fmt: skip
+    if args.json:
+        print_json([h.to_dict() for h in hits])
+    else:
+        _print_hits(hits, args.explain)
+    return 0
+
+
+def eval_collection(args: argparse.Namespace) -> int:
+    """`eval retrieval --data DIR --collection ...`: index the corpus if needed, then score."""
+    data = load_beir(args.data, args.split)
+    encoders = args.encoder or None
+    with open_collection(args.collection, encoders=encoders) as col:
+        t0 = time.perf_counter()
+        if col.count() == 0:
+            note(f"indexing the {len(data.doc_ids)} documents of {data.name} into the collection")
+            col.add(data.doc_texts, ids=data.doc_ids, progress=progress())
+        elif col.count() != len(data.doc_ids):
+            note(f"the collection holds {col.count()} documents, the corpus {len(data.doc_ids)}")
+        t1 = time.perf_counter()
+        results = col.search_many(
+            data.query_texts, 100, mode=args.mode, fusion=args.fusion, alpha=args.alpha
+        )
+        t2 = time.perf_counter()
+        names = col.encoder_names
+    ranked = {q: [h.id for h in hits] for q, hits in zip(data.query_ids, results, strict=True)}
+    metrics = retrieval_metrics(ranked, data.qrels)
+    mode = args.mode or ("hybrid" if len(names) > 1 else "default")
+    out = {
+        "dataset": data.name,
+        "collection": str(args.collection),
+        "encoders": names,
+        "mode": mode,
+        "metrics": metrics,
+        "queries": len(data.query_ids),
+        "seconds": {"index": t1 - t0, "search": t2 - t1},
+    }
+    if args.json:
+        print_json(out)
+        return 0
+    print(f"{data.name} [{args.split}] through {args.collection} ({', '.join(names)}; {mode})")
+    print(f"  nDCG@10    {metrics['ndcg@10']:.4f}")
+    print(f"  recall@100 {metrics['recall@100']:.4f}")
+    print(f"  MRR@10     {metrics['mrr@10']:.4f}")
+    print(f"  {len(data.query_ids)} queries; index {t1 - t0:.2f} s, search {t2 - t1:.2f} s")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    table = read_documents(args.source, text_column=args.column, id_column=args.id_column)
+    with open_collection(args.collection, encoders=args.encoder) as col:
+        before = col.count()
+        t0 = time.perf_counter()
+        col.upsert(
+            table.texts, table.ids, table.metadata, batch_size=args.batch_size, progress=progress()
+        )
+        seconds = time.perf_counter() - t0
+        info = col.info()
+    out = {
+        "collection": str(args.collection),
+        "indexed": len(table.texts),
+        "count_before": before,
+        "count": info["count"],
+        "encoders": [e["name"] for e in info["encoders"]],
+        "seconds": seconds,
+    }
+    if args.json:
+        print_json(out)
+    else:
+        print(
+            f"indexed {len(table.texts)} documents from {args.source} into {args.collection} "
+            f"({', '.join(out['encoders'])}) in {seconds:.1f} s; the collection holds "
+            f"{info['count']}"
+        )
+    return 0
+
+
+def cmd_collection(args: argparse.Namespace) -> int:
+    if args.action == "delete":
+        if is_postgres_url(args.collection):
+            from ..store.postgres import PostgresCollection
+
+            PostgresCollection.destroy(args.collection)
+        else:
+            from ..store import Collection
+
+            Collection.destroy(args.collection)
+        out: dict[str, Any] = {"deleted": str(args.collection)}
+    else:
+        with open_collection(args.collection) as col:
+            if args.action == "rebuild":
+                t0 = time.perf_counter()
+                col.rebuild()
+                note(f"indexes rebuilt in {time.perf_counter() - t0:.1f} s")
+            out = col.info()
+    if args.json:
+        print_json(out)
+    elif args.action == "delete":
+        print(f"deleted {args.collection}")
+    else:
+        print(f"{out['path']}: {out['count']} documents (generation {out['generation']})")
+        for e in out["encoders"]:
+            kind = "sparse" if e["sparse"] else f"dense, {e['dim']} dims"
+            index = e["index"]
+            state = "no index yet (built on the first search)"
+            if index:
+                fresh = "up to date" if index["current"] else "stale: updated on the next search"
+                state = f"{index['kind']} index, {fresh}"
+            print(f"  {e['name']:<24} {kind:<18} {state}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add `index` and `collection` to the top-level sub-parsers."""
+    p = add_command(
+        sub,
+        "index",
+        "add (or replace) the documents of a file or folder in a collection, creating it",
+        cmd_index,
+    )
+    p.add_argument(
+        "source", metavar="SOURCE", help="CSV/TSV/JSONL/Parquet/TXT file, or a folder of .txt/.md"
+    )
+    p.add_argument(
+        "--collection", "-c", required=True, metavar="DIR_OR_URL", help="folder or postgres URL"
+    )
+    p.add_argument(
+        "--encoder",
+        "-e",
+        action="append",
+        metavar="NAME_OR_PATH",
+        help="encoder of a new collection; repeat for several (e.g. -e bm25 -e minilm-l6)",
+    )
+    p.add_argument("--column", metavar="NAME", help="text column (default: text, content, ...)")
+    p.add_argument("--id-column", metavar="NAME", help="id column (default: id, _id, ...)")
+    p.add_argument("--batch-size", type=int, default=256, help="documents per transaction")
+
+    p = add_command(
+        sub, "collection", "show, rebuild the indexes of, or delete a collection", cmd_collection
+    )
+    p.add_argument("action", choices=["info", "rebuild", "delete"])
+    p.add_argument("collection", metavar="DIR_OR_URL")
+
+
+def check_search_args(args: argparse.Namespace) -> None:
+    """search: either --docs with --encoder (in memory) or --collection."""
+    if args.collection and args.docs:
+        raise InputError("give either --docs (search a file in memory) or --collection, not both")
+    if not args.collection and not args.docs:
+        raise InputError("give --docs FILE --encoder NAME, or --collection DIR_OR_URL")
+    if args.docs and not args.encoder:
+        raise InputError("--docs needs --encoder")
+    if not args.collection and (args.where or args.mode or args.explain):
+        raise InputError("--where, --mode and --explain need --collection")
