@@ -189,8 +189,11 @@ def load_slots(conn: sqlite3.Connection, folder: Path) -> list[EncoderSlot]:
 
 def register_encoders(
     conn: sqlite3.Connection, folder: Path, encoders: Sequence[str | Encoder]
-) -> None:
-    """Record encoders not yet in the collection (allowed only while it holds no documents)."""
+) -> dict[str, Any]:
+    """Record encoders not yet in the collection (allowed only while it holds no documents).
+
+    Returns the encoder objects given, by name, so this session uses them as they are.
+    """
     if isinstance(encoders, str):
         encoders = [encoders]
     known = {s.name for s in load_slots(conn, folder)}
@@ -198,9 +201,10 @@ def register_encoders(
     names = [e.name for e in resolved]
     if len(set(names)) != len(names):
         raise InputError(f"an encoder is named twice: {names}")
+    given = {e.name: e for e in resolved}
     new = [e for e in resolved if e.name not in known]
     if not new:
-        return
+        return given
     (count,) = conn.execute("SELECT COUNT(*) FROM docs").fetchone()
     if count:
         raise InputError(
@@ -230,3 +234,4 @@ def register_encoders(
                                _spec(encoder), encoder)  # fmt: skip
             if not sparse and getattr(encoder, "needs_fit", False) and _is_fitted(encoder):
                 encoder.save(slot.saved_folder)  # a fitted model travels with the collection
+    return given

@@ -70,8 +70,10 @@ class HnswSettings:
     m: int = 32
     ef_construction: int = 128
     ef_search: int = 128
+    exact_limit: int = 20_000
+    """A filter that admits at most this many rows is searched exactly (a scan of those rows)."""
     exact_fraction: float = 0.1
-    """A filter that admits fewer than this share of the rows is searched exactly."""
+    """...as is one that admits less than this share of the rows."""
 
 
 class DenseIndex:
@@ -146,8 +148,9 @@ class DenseIndex:
         """(scores, rowids) of the top k per query, rowid -1 where fewer rows qualify.
 
         `allowed` (a mask over positions) restricts the search; masked-out rows never appear.
-        A selective mask is searched exactly; an HNSW search that comes back short (the graph
-        walk found fewer admitted rows than exist) is redone exactly, so lists are never cut.
+        A selective mask is searched exactly (filtered graph walks lose recall when the filter
+        hides the query's neighbourhood); a broad one walks the HNSW graph with a wider beam,
+        and a walk that comes back short is redone exactly, so lists are never cut.
         """
         faiss = faiss_module()
         mask = self.alive if allowed is None else allowed & self.alive
@@ -161,14 +164,19 @@ class DenseIndex:
         everything = n_allowed == len(mask)
         bits = None if everything else np.packbits(mask, bitorder="little")
         selector = None if bits is None else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
-        exact = self.kind == "flat" or n_allowed < self.settings.exact_fraction * len(mask)
+        exact = (
+            self.kind == "flat"
+            or n_allowed <= self.settings.exact_limit
+            or n_allowed < self.settings.exact_fraction * len(mask)
+        )
         kk = min(k, n_allowed)
         if exact:
             found_scores, found_pos = self._flat_search(q, kk, selector)
         else:
-            params = faiss.SearchParametersHNSW(
-                efSearch=max(self.settings.ef_search, 2 * kk), sel=selector
-            )
+            # a filter hides part of the graph: widen the walk by the share it hides
+            widen = len(mask) / n_allowed
+            ef = int(max(self.settings.ef_search, 2 * kk) * min(widen, 16.0))
+            params = faiss.SearchParametersHNSW(efSearch=ef, sel=selector)
             found_scores, found_pos = self.index.search(q, kk, params=params)
             short = (found_pos < 0).any(axis=1)
             if short.any():

@@ -78,9 +78,11 @@ class Collection:
         self.persist_indexes = persist_indexes
         self._lock = threading.RLock()
         self._conn = db.connect(self.path / db.DATABASE, create=not exists)
-        if encoders:
-            register_encoders(self._conn, self.path, encoders)
+        given = register_encoders(self._conn, self.path, encoders) if encoders else {}
         self._slots: list[EncoderSlot] = load_slots(self._conn, self.path)
+        for s in self._slots:
+            if s.name in given and not s.sparse:
+                s._encoder = given[s.name]
         if not self._slots:
             raise InputError(f"{self.path}: the collection has no encoders")
         self._dense: dict[int, DenseIndex] = {}
@@ -436,7 +438,9 @@ class Collection:
             raise InputError(f"{mode} search needs a dense encoder; this collection has none")
         if mode in ("sparse", "hybrid") and not sparse:
             raise InputError(f"{mode} search needs a sparse encoder (e.g. bm25); it has none")
-        return {"dense": dense[:1], "sparse": sparse[:1], "hybrid": [dense[0], sparse[0]]}[mode]
+        if mode == "dense":
+            return dense[:1]
+        return sparse[:1] if mode == "sparse" else [dense[0], sparse[0]]
 
     def _search_side(
         self, slot: EncoderSlot, queries: list[str], k: int, allowed: np.ndarray | None

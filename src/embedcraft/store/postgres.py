@@ -1,0 +1,863 @@
+"""`PostgresCollection`: the `Collection` API on PostgreSQL + pgvector, for collections that outgrow
+a folder or are shared by several machines.
+
+Tables (names start with a prefix, ``embedcraft_`` unless the URL says ``?table_prefix=...``):
+`info` (format, `generation`), `encoders` (name, sparse, dim, spec, and the saved model of a dense
+encoder fitted on the collection), `docs` (rowid, id, text, metadata jsonb) and one `dense_<slot>`
+table per dense encoder (`embedding vector(dim)` with an HNSW cosine index). Each write batch is
+one transaction that also bumps `generation`. Dense search runs in the server (HNSW, exact below
+`HnswSettings.threshold` rows or when a filtered HNSW scan comes back short); sparse encoders
+(BM25, TF-IDF) are refitted in memory on the collection's texts whenever `generation` moves.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import shutil
+import tarfile
+import tempfile
+import threading
+import uuid
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+
+from ..encoders.base import Encoder, as_texts
+from ..errors import InputError, missing_dependency
+from ..search import Hit, reciprocal_rank_fusion, weighted_fusion
+from . import _schema as db
+from ._encoders import EncoderSlot, _is_fitted, _resolve, _spec
+from ._indexes import HnswSettings, SparseIndex
+from .collection import _FETCH_FOR_FUSION, Collection, Document, SearchMode, _unknown_ids
+from .filters import Filter, parse_filter, sql_where
+
+__all__ = ["PostgresCollection"]
+
+log = logging.getLogger("embedcraft")
+
+FORMAT = "embedcraft-postgres/1"
+_PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+_HNSW_MAX_DIM = 2000
+"""pgvector's HNSW indexes `vector` columns of at most 2,000 dimensions; wider ones search exactly."""
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise missing_dependency("psycopg[binary]", "postgres", "PostgresCollection") from None
+    return psycopg
+
+
+def _split_url(url: str) -> tuple[str, str, str]:
+    """(URL for psycopg, URL safe to show, table prefix) from a postgresql:// URL."""
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a string, got {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise InputError(f"not a PostgreSQL URL (postgresql://user@host:port/db): {url!r}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "table_prefix"), "embedcraft_")
+    if not _PREFIX.match(prefix):
+        raise InputError(f"table_prefix {prefix!r}: use lowercase letters, digits and '_'")
+    rest = urlencode([(k, v) for k, v in query if k != "table_prefix"])
+    conninfo = urlunsplit(parts._replace(query=rest))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    return conninfo, urlunsplit(parts._replace(netloc=netloc)), prefix
+
+
+def _pack(folder: Path) -> bytes:
+    """A saved encoder folder as tar bytes, to keep it in the database."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(folder, arcname=".")
+    return buffer.getvalue()
+
+
+def _unpack(data: bytes, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(folder, filter="data")
+
+
+def _guarded(sql: str) -> str:
+    """Force left-to-right evaluation of a filter: PostgreSQL reorders ANDed conditions by cost,
+    so a cast such as ``(metadata #>> '{k}')::boolean`` could run before its `jsonb_typeof` guard
+    and fail on a row whose value has another type. Inside a CASE the order holds."""
+    return f"(CASE WHEN {sql} THEN true ELSE false END)"
+
+
+class PostgresCollection:
+    """A searchable set of documents in a PostgreSQL database; the API of `Collection`.
+
+    ``PostgresCollection("postgresql://user@host/db", encoders=["bm25", "minilm-l6"])`` creates
+    the tables on first use (and the `vector` extension when allowed);
+    ``PostgresCollection(url)`` opens existing ones.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        encoders: Sequence[str | Encoder] | None = None,
+        *,
+        hnsw: HnswSettings | None = None,
+    ) -> None:
+        psycopg = _psycopg()
+        conninfo, self.url, self.prefix = _split_url(url)
+        self.hnsw = hnsw or HnswSettings()
+        self._lock = threading.RLock()
+        try:
+            self._conn: Any = psycopg.connect(conninfo, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise InputError(f"cannot connect to {self.url}: {exc}".strip()) from None
+        try:
+            exists = self._exists()
+            if not exists and not encoders:
+                raise InputError(
+                    f"{self.url}: no collection with table prefix {self.prefix!r}; create one by "
+                    "naming its encoders (e.g. PostgresCollection(url, encoders=['bm25', "
+                    "'minilm-l6']))"
+                )
+            self._enable_vector()
+            if not exists:
+                self._create_tables()
+            self._check_format()
+            self._folder = Path(tempfile.mkdtemp(prefix="embedcraft-pg-"))
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._folder, True)
+            if encoders:
+                self._register(encoders)
+            self._slots: list[EncoderSlot] = self._load_slots()
+        except BaseException:
+            self._conn.close()
+            raise
+        if not self._slots:
+            self.close()
+            raise InputError(f"{self.url}: the collection has no encoders")
+        self._sparse: dict[int, SparseIndex] = {}
+
+    # ------------------------------------------------------------------ tables
+    def _t(self, name: str) -> str:
+        return f'"{self.prefix}{name}"'
+
+    def _exists(self) -> bool:
+        row = self._conn.execute("SELECT to_regclass(%s)", (self._t("info"),)).fetchone()
+        return row[0] is not None
+
+    def _enable_vector(self) -> None:
+        """Create the `vector` extension if missing, and teach psycopg its type."""
+        psycopg = _psycopg()
+        from pgvector.psycopg import register_vector
+
+        found = self._conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
+        if found.fetchone() is None:
+            try:
+                self._conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except psycopg.Error as exc:
+                raise InputError(
+                    f"{self.url}: the pgvector extension is not installed in this database and "
+                    f"could not be created ({exc}); run CREATE EXTENSION vector as its owner"
+                ) from None
+        register_vector(self._conn)
+
+    def _create_tables(self) -> None:
+        with self._conn.transaction():
+            self._lock_schema()
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._t('info')} "
+                "(key text PRIMARY KEY, value text NOT NULL)"
+            )
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._t('encoders')} (slot serial PRIMARY KEY, "
+                "name text NOT NULL UNIQUE, sparse boolean NOT NULL, dim integer, "
+                "spec jsonb NOT NULL, saved bytea)"
+            )
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._t('docs')} (rowid bigserial PRIMARY KEY, "
+                "id text NOT NULL UNIQUE, text text NOT NULL, "
+                "metadata jsonb NOT NULL DEFAULT '{}')"
+            )
+            self._conn.execute(
+                f"INSERT INTO {self._t('info')} VALUES ('format', %s), ('generation', '0') "
+                "ON CONFLICT DO NOTHING",
+                (FORMAT,),
+            )
+
+    def _lock_schema(self) -> None:
+        """Serialize schema changes of this prefix across processes (inside a transaction)."""
+        self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.prefix,))
+
+    def _check_format(self) -> None:
+        row = self._conn.execute(
+            f"SELECT value FROM {self._t('info')} WHERE key = 'format'"
+        ).fetchone()
+        if row is None or row[0] != FORMAT:
+            raise InputError(
+                f"{self.url}: tables with prefix {self.prefix!r} hold format "
+                f"{None if row is None else row[0]!r}, this version reads {FORMAT}"
+            )
+
+    def _dense_table(self, slot: EncoderSlot) -> str:
+        return self._t(f"dense_{slot.slot}")
+
+    def _create_dense(self, slot: int, dim: int) -> None:
+        """The vector table of one dense encoder and its HNSW index (inside a transaction)."""
+        table = self._t(f"dense_{slot}")
+        self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (doc bigint PRIMARY KEY REFERENCES "
+            f"{self._t('docs')} (rowid) ON DELETE CASCADE, embedding vector({int(dim)}) NOT NULL)"
+        )
+        if dim <= _HNSW_MAX_DIM:
+            self._conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {self._t(f'dense_{slot}_hnsw')} ON {table} "
+                "USING hnsw (embedding vector_cosine_ops) "
+                f"WITH (m = {int(self.hnsw.m)}, ef_construction = {int(self.hnsw.ef_construction)})"
+            )
+
+    def _register(self, encoders: Sequence[str | Encoder]) -> None:
+        """Record encoders not yet in the collection (only while it holds no documents)."""
+        if isinstance(encoders, str):
+            encoders = [encoders]
+        resolved = [_resolve(item) for item in encoders]
+        names = [e.name for e in resolved]
+        if len(set(names)) != len(names):
+            raise InputError(f"an encoder is named twice: {names}")
+        with self._lock, self._conn.transaction():
+            self._lock_schema()
+            known = {r[0] for r in self._conn.execute(f"SELECT name FROM {self._t('encoders')}")}
+            new = [e for e in resolved if e.name not in known]
+            if not new:
+                return
+            (count,) = self._conn.execute(f"SELECT COUNT(*) FROM {self._t('docs')}").fetchone()
+            if count:
+                raise InputError(
+                    f"the collection already holds {count} documents encoded by "
+                    f"{', '.join(sorted(known))}; it cannot take a new encoder "
+                    f"({', '.join(e.name for e in new)}): index into a new collection"
+                )
+            for encoder in new:
+                sparse = bool(getattr(encoder, "sparse", False))
+                dim = None if sparse or not _is_fitted(encoder) else int(encoder.dim)
+                try:
+                    spec = json.dumps(_spec(encoder))
+                except (TypeError, ValueError) as exc:
+                    raise InputError(
+                        f"encoder {encoder.name!r} cannot be stored: its parameters are not "
+                        f"JSON ({exc}); save in-memory word vectors to a folder and pass its path"
+                    ) from None
+                saved = None
+                if not sparse and getattr(encoder, "needs_fit", False) and dim is not None:
+                    folder = self._folder / "register" / uuid.uuid4().hex
+                    encoder.save(folder)  # a fitted model travels with the collection
+                    saved = _pack(folder)
+                (slot,) = self._conn.execute(
+                    f"INSERT INTO {self._t('encoders')} (name, sparse, dim, spec, saved) "
+                    "VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING slot",
+                    (encoder.name, sparse, dim, spec, saved),
+                ).fetchone()
+                if dim is not None:
+                    self._create_dense(slot, dim)
+
+    def _load_slots(self) -> list[EncoderSlot]:
+        slots = []
+        for slot, name, sparse, dim, spec, saved in self._conn.execute(
+            f"SELECT slot, name, sparse, dim, spec, saved FROM {self._t('encoders')} ORDER BY slot"
+        ):
+            entry = EncoderSlot(self._folder, slot, name, sparse, dim, spec)
+            if saved is not None:
+                _unpack(bytes(saved), entry.saved_folder)
+            slots.append(entry)
+        return slots
+
+    # ------------------------------------------------------------------ basics
+    def __repr__(self) -> str:
+        names = ", ".join(s.name for s in self._slots)
+        return f"PostgresCollection({self.url!r}, encoders=[{names}], count={self.count()})"
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __enter__(self) -> PostgresCollection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection and drop the local copies of fitted encoders."""
+        with self._lock:
+            if self._conn is None:
+                return
+            self._conn.close()
+            self._conn = None
+            self._cleanup()
+
+    @property
+    def conn(self) -> Any:
+        """The psycopg connection (autocommit; writes use explicit transactions)."""
+        if self._conn is None:
+            raise InputError(f"{self.url}: the collection is closed")
+        return self._conn
+
+    @property
+    def encoder_names(self) -> list[str]:
+        return [s.name for s in self._slots]
+
+    def encoder(self, name: str) -> Encoder:
+        """The encoder registered under `name` (as used for documents and queries)."""
+        return self._by_name(name).encoder
+
+    def _by_name(self, name: str) -> EncoderSlot:
+        for s in self._slots:
+            if s.name == name:
+                return s
+        raise InputError(
+            f"no encoder {name!r} in this collection; it has: {', '.join(self.encoder_names)}"
+        )
+
+    def _where(self, where: Filter | None) -> tuple[str, list[Any]]:
+        conditions = parse_filter(where)
+        sql, params = sql_where(conditions, "metadata", "postgres")
+        return (_guarded(sql) if conditions else sql), params
+
+    def count(self, where: Filter | None = None) -> int:
+        """Number of documents (matching `where` when given)."""
+        sql, params = self._where(where)
+        with self._lock:
+            (n,) = self.conn.execute(
+                f"SELECT COUNT(*) FROM {self._t('docs')} WHERE {sql}", params
+            ).fetchone()
+        return int(n)
+
+    def generation(self) -> int:
+        """A number that grows with every committed write (by any client)."""
+        with self._lock:
+            (value,) = self.conn.execute(
+                f"SELECT value FROM {self._t('info')} WHERE key = 'generation'"
+            ).fetchone()
+        return int(value)
+
+    def info(self) -> dict[str, Any]:
+        """What the collection holds and how its indexes stand (JSON-ready)."""
+        with self._lock:
+            current = self.generation()
+            encoders = []
+            for s in self._slots:
+                entry: dict[str, Any] = {"name": s.name, "sparse": s.sparse, "dim": s.width}
+                if s.sparse:
+                    index = self._sparse.get(s.slot)
+                    entry["index"] = (
+                        None if index is None else {"kind": "bm25", "generation": index.generation}
+                    )
+                elif s.width is None:
+                    entry["index"] = None
+                else:
+                    kind = "hnsw" if s.width <= _HNSW_MAX_DIM else "exact"
+                    entry["index"] = {"kind": kind, "generation": current}
+                encoders.append(entry)
+            return {
+                "url": self.url,
+                "table_prefix": self.prefix,
+                "count": self.count(),
+                "generation": current,
+                "encoders": encoders,
+            }
+
+    # ------------------------------------------------------------------ writes
+    def add(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str] | None = None,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        batch_size: int = 256,
+        progress: bool = False,
+    ) -> list[str]:
+        """Add new documents (an id already present is an error: use `upsert`); returns the ids.
+
+        Each batch of `batch_size` documents is encoded, then committed in one transaction.
+        """
+        return self._write(texts, ids, metadata, batch_size, progress, replace=False)
+
+    def upsert(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str],
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        batch_size: int = 256,
+        progress: bool = False,
+    ) -> list[str]:
+        """Add documents, replacing any stored under the same ids; returns the ids."""
+        if ids is None:
+            raise InputError("upsert needs the ids of the documents to add or replace")
+        return self._write(texts, ids, metadata, batch_size, progress, replace=True)
+
+    def delete(self, ids: str | Sequence[str]) -> int:
+        """Delete documents by id, all or none: an unknown id is an error. Returns the count."""
+        wanted = Collection._check_ids([ids] if isinstance(ids, str) else ids)
+        wanted = list(dict.fromkeys(wanted))
+        with self._lock, self.conn.transaction():
+            gone = {
+                r[0]
+                for r in self.conn.execute(
+                    f"DELETE FROM {self._t('docs')} WHERE id = ANY(%s) RETURNING id", (wanted,)
+                )
+            }
+            missing = [i for i in wanted if i not in gone]
+            if missing:  # raising rolls the transaction back: nothing is deleted
+                raise InputError(_unknown_ids(missing))
+            self._bump()
+        return len(gone)
+
+    def get(self, ids: str | Sequence[str]) -> list[Document]:
+        """The documents with these ids, in the order asked; an unknown id is an error."""
+        wanted = Collection._check_ids([ids] if isinstance(ids, str) else ids)
+        with self._lock:
+            found = {
+                doc_id: Document(doc_id, text, meta)
+                for doc_id, text, meta in self.conn.execute(
+                    f"SELECT id, text, metadata FROM {self._t('docs')} WHERE id = ANY(%s)",
+                    (wanted,),
+                )
+            }
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise InputError(_unknown_ids(missing))
+        return [found[i] for i in wanted]
+
+    def ids(self) -> list[str]:
+        """Every document id, in insertion order."""
+        with self._lock:
+            return [
+                r[0] for r in self.conn.execute(f"SELECT id FROM {self._t('docs')} ORDER BY rowid")
+            ]
+
+    def _bump(self) -> None:
+        self.conn.execute(
+            f"UPDATE {self._t('info')} SET value = (value::bigint + 1)::text "
+            "WHERE key = 'generation'"
+        )
+
+    def _write(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str] | None,
+        metadata: Sequence[Mapping[str, Any] | None] | None,
+        batch_size: int,
+        progress: bool,
+        *,
+        replace: bool,
+    ) -> list[str]:
+        docs = as_texts(texts)
+        for i, text in enumerate(docs):
+            if not text.strip():
+                raise InputError(f"document {i} has an empty text")
+            if "\x00" in text:
+                raise InputError(f"document {i} contains a NUL character, which PostgreSQL refuses")
+        doc_ids = [uuid.uuid4().hex for _ in docs] if ids is None else Collection._check_ids(ids)
+        if len(doc_ids) != len(docs):
+            raise InputError(f"{len(docs)} texts but {len(doc_ids)} ids")
+        if len(set(doc_ids)) != len(doc_ids):
+            seen: set[str] = set()
+            dup = next(i for i in doc_ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+            raise InputError(f"id {dup!r} appears twice in one call")
+        metas = [None] * len(docs) if metadata is None else list(metadata)
+        if len(metas) != len(docs):
+            raise InputError(f"{len(docs)} texts but {len(metas)} metadata entries")
+        meta_json = [db.dump_metadata(i, m) for i, m in enumerate(metas)]
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        if not docs:
+            return []
+        with self._lock:
+            if not replace:
+                existing = self._present(doc_ids)
+                if existing:
+                    shown = ", ".join(repr(i) for i in existing[:5])
+                    raise InputError(
+                        f"{len(existing)} id(s) already in the collection ({shown}): "
+                        "use upsert to replace documents"
+                    )
+            self._fit_unfitted(docs)
+            dense = [s for s in self._slots if not s.sparse]
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(docs), desc="Indexing", unit=" docs")
+            try:
+                for start in range(0, len(docs), batch_size):
+                    stop = start + batch_size
+                    vectors = {s.slot: s.encode_documents(docs[start:stop]) for s in dense}
+                    self._commit_batch(
+                        doc_ids[start:stop], docs[start:stop], meta_json[start:stop], vectors,
+                        replace=replace,
+                    )  # fmt: skip
+                    if bar is not None:
+                        bar.update(len(docs[start:stop]))
+            finally:
+                if bar is not None:
+                    bar.close()
+        return doc_ids
+
+    def _present(self, ids: list[str]) -> list[str]:
+        rows = self.conn.execute(
+            f"SELECT id FROM {self._t('docs')} WHERE id = ANY(%s)", (ids,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def _fit_unfitted(self, docs: list[str]) -> None:
+        """Dense encoders that learn from text are fitted on the first documents added, then
+        kept in the database so every client encodes with the same fitted model."""
+        for i, s in enumerate(self._slots):
+            if s.sparse or s.is_fitted():
+                continue
+            if self.count() > 0:
+                raise InputError(
+                    f"encoder {s.name!r} is not fitted and the collection is not empty: "
+                    "fit it and create the collection with the fitted encoder"
+                )
+            encoder = s.encoder
+            encoder.fit(docs)
+            encoder.save(s.saved_folder)
+            dim = int(encoder.dim)
+            with self.conn.transaction():
+                self._lock_schema()
+                self.conn.execute(
+                    f"UPDATE {self._t('encoders')} SET dim = %s, saved = %s WHERE slot = %s",
+                    (dim, _pack(s.saved_folder), s.slot),
+                )
+                self._create_dense(s.slot, dim)
+            self._slots[i] = EncoderSlot(self._folder, s.slot, s.name, False, dim, s.spec, encoder)
+
+    def _commit_batch(
+        self,
+        ids: list[str],
+        texts: list[str],
+        metadata: list[str],
+        vectors: dict[int, np.ndarray],
+        *,
+        replace: bool,
+    ) -> None:
+        psycopg = _psycopg()
+        docs = self._t("docs")
+        try:
+            with self.conn.transaction():
+                if replace:  # the old rows' vectors go with them (ON DELETE CASCADE)
+                    self.conn.execute(f"DELETE FROM {docs} WHERE id = ANY(%s)", (ids,))
+                rows = self.conn.execute(
+                    f"INSERT INTO {docs} (id, text, metadata) "
+                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::jsonb[]) "
+                    "RETURNING id, rowid",
+                    (ids, texts, metadata),
+                ).fetchall()
+                rowid = dict(rows)
+                rowids = [rowid[i] for i in ids]
+                for slot, matrix in vectors.items():
+                    table = self._t(f"dense_{slot}")
+                    with self.conn.cursor() as cur, cur.copy(
+                        f"COPY {table} (doc, embedding) FROM STDIN WITH (FORMAT BINARY)"
+                    ) as copy:  # fmt: skip
+                        copy.set_types(["int8", "vector"])
+                        for r, v in zip(rowids, matrix, strict=True):
+                            copy.write_row((r, v))
+                self._bump()
+        except psycopg.errors.UniqueViolation:
+            raise InputError(
+                "an id of this batch was added meanwhile by another writer: use upsert"
+            ) from None
+        except psycopg.DataError as exc:
+            raise InputError(f"PostgreSQL refused a document of this batch: {exc}") from None
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        mode: SearchMode | None = None,
+        where: Filter | None = None,
+        encoder: str | None = None,
+        fusion: Literal["rrf", "weighted"] = "rrf",
+        alpha: float = 0.5,
+        explain: bool = False,
+    ) -> list[Hit]:
+        """The k best documents for `query`; see `search_many`."""
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a string, got {type(query).__name__}")
+        return self.search_many(
+            [query], k, mode=mode, where=where, encoder=encoder, fusion=fusion, alpha=alpha,
+            explain=explain,
+        )[0]  # fmt: skip
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        mode: SearchMode | None = None,
+        where: Filter | None = None,
+        encoder: str | None = None,
+        fusion: Literal["rrf", "weighted"] = "rrf",
+        alpha: float = 0.5,
+        explain: bool = False,
+    ) -> list[list[Hit]]:
+        """The k best documents for each query, among those matching `where`.
+
+        Same modes, fusion and explanations as `Collection.search_many`. Dense scores are
+        1 - cosine distance; a filter returns exactly the top k of the matching documents (an
+        HNSW scan that comes back short is redone exactly). A query whose dense vector is zero
+        (no known word) gets no dense results.
+        """
+        items = as_texts(queries)
+        if not isinstance(k, int) or k < 1:
+            raise InputError(f"k must be a positive integer, got {k!r}")
+        if fusion not in ("rrf", "weighted"):
+            raise InputError(f"fusion must be 'rrf' or 'weighted', got {fusion!r}")
+        if not 0.0 <= alpha <= 1.0:
+            raise InputError(f"alpha must be between 0 and 1, got {alpha}")
+        where_sql, where_params = self._where(where)
+        with self._lock:
+            sides = self._sides(mode, encoder)
+            fetch = k if len(sides) == 1 else max(k, _FETCH_FOR_FUSION)
+            ranked = {
+                s.slot: (
+                    self._search_sparse(s, items, fetch, where_sql, where_params)
+                    if s.sparse
+                    else self._search_dense(s, items, fetch, where_sql, where_params)
+                )
+                for s in sides
+            }
+            results: list[list[tuple[int, float, dict[str, float]]]] = []
+            for qi in range(len(items)):
+                lists = [ranked[s.slot][qi] for s in sides]
+                if len(sides) == 1:
+                    fused = lists[0][:k]
+                elif fusion == "rrf":
+                    fused = reciprocal_rank_fusion([[r for r, _ in lst] for lst in lists], k)
+                else:
+                    fused = weighted_fusion(lists, [alpha, 1.0 - alpha], k)
+                per_side = [dict(lst) for lst in lists]
+                results.append(
+                    [
+                        (
+                            r,
+                            score,
+                            {s.name: d[r] for s, d in zip(sides, per_side, strict=True) if r in d},
+                        )
+                        for r, score in fused
+                    ]
+                )
+            return self._hits(items, results, sides, explain)
+
+    def _sides(self, mode: SearchMode | None, name: str | None) -> list[EncoderSlot]:
+        dense = [s for s in self._slots if not s.sparse]
+        sparse = [s for s in self._slots if s.sparse]
+        if name is not None:
+            chosen = self._by_name(name)
+            if mode == "hybrid":
+                raise InputError("hybrid mode uses one dense and one sparse encoder; omit encoder")
+            wanted = "sparse" if chosen.sparse else "dense"
+            if mode is not None and mode != wanted:
+                raise InputError(f"encoder {name!r} is {wanted}, not {mode}")
+            return [chosen]
+        if mode is None:
+            mode = "hybrid" if dense and sparse else "dense" if dense else "sparse"
+        if mode not in ("dense", "sparse", "hybrid"):
+            raise InputError(f"mode must be dense, sparse or hybrid, got {mode!r}")
+        if mode in ("dense", "hybrid") and not dense:
+            raise InputError(f"{mode} search needs a dense encoder; this collection has none")
+        if mode in ("sparse", "hybrid") and not sparse:
+            raise InputError(f"{mode} search needs a sparse encoder (e.g. bm25); it has none")
+        return {"dense": dense[:1], "sparse": sparse[:1], "hybrid": [dense[0], sparse[0]]}[mode]
+
+    def _dense_sql(self, slot: EncoderSlot, where_sql: str) -> str:
+        """Nearest rows by cosine distance; parameters: query vector, filter's, limit."""
+        table = self._dense_table(slot)
+        if where_sql == "1=1":
+            return (
+                f"SELECT doc, embedding <=> %s AS distance FROM {table} ORDER BY distance LIMIT %s"
+            )
+        return (
+            f"SELECT v.doc, v.embedding <=> %s AS distance FROM {table} v "
+            f"JOIN {self._t('docs')} d ON d.rowid = v.doc WHERE {where_sql} "
+            "ORDER BY distance LIMIT %s"
+        )
+
+    def _search_dense(
+        self, slot: EncoderSlot, queries: list[str], k: int, where_sql: str, params: list[Any]
+    ) -> list[list[tuple[int, float]]]:
+        """Per query, (rowid, 1 - cosine distance) best first.
+
+        Below `hnsw.threshold` rows every search is exact. Otherwise HNSW with
+        ``hnsw.ef_search`` and, under a filter, pgvector's iterative scan; a query that still
+        gets fewer than min(k, matching rows) is redone exactly.
+        """
+        vectors = slot.encode_queries(queries)
+        sql = self._dense_sql(slot, where_sql)
+        live = [i for i, v in enumerate(vectors) if v.any()]
+        out: list[list[tuple[int, float]]] = [[] for _ in queries]
+        exact = slot.dim > _HNSW_MAX_DIM or self._fewer_rows_than(self.hnsw.threshold)
+        filtered = where_sql != "1=1"
+        work = [(i, vectors[i], params, k) for i in live]
+        short = self._nearest(sql, work, exact, filtered, out)
+        if short:
+            (matching,) = self.conn.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._t('docs')} WHERE {where_sql} "
+                "LIMIT %s) s",
+                [*params, k],
+            ).fetchone()
+            redo = [(i, vectors[i], params, k) for i in short if len(out[i]) < matching]
+            self._nearest(sql, redo, True, filtered, out)
+        return out
+
+    def _nearest(
+        self,
+        sql: str,
+        work: list[tuple[int, np.ndarray, list[Any], int]],
+        exact: bool,
+        filtered: bool,
+        out: list[list[tuple[int, float]]],
+    ) -> list[int]:
+        """Run the queries in one transaction; fill `out`; return those that came back short."""
+        short = []
+        if not work:
+            return short
+        with self.conn.transaction():
+            if exact:
+                self.conn.execute("SET LOCAL enable_indexscan = off")
+            else:
+                ef = min(1000, max(self.hnsw.ef_search, work[0][3]))
+                self.conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
+                if filtered:
+                    self.conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            for i, vector, params, k in work:
+                rows = self.conn.execute(sql, [vector, *params, k]).fetchall()
+                found = [(int(doc), 1.0 - d if d == d else 0.0) for doc, d in rows]
+                found.sort(key=lambda item: (-item[1], item[0]))  # relaxed order: re-sort
+                out[i] = found
+                if not exact and len(found) < k:
+                    short.append(i)
+        return short
+
+    def _fewer_rows_than(self, n: int) -> bool:
+        """True when the collection has fewer than n documents (counts at most n rows)."""
+        (count,) = self.conn.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._t('docs')} LIMIT %s) s", (n,)
+        ).fetchone()
+        return bool(count < n)
+
+    def _search_sparse(
+        self, slot: EncoderSlot, queries: list[str], k: int, where_sql: str, params: list[Any]
+    ) -> list[list[tuple[int, float]]]:
+        index = self._sparse_index(slot)
+        mask = None
+        if where_sql != "1=1":
+            allowed = np.fromiter(
+                (
+                    r[0]
+                    for r in self.conn.execute(
+                        f"SELECT rowid FROM {self._t('docs')} WHERE {where_sql} ORDER BY rowid",
+                        params,
+                    )
+                ),
+                dtype=np.int64,
+            )
+            mask = index.mask_of(allowed)
+        scores, rows = index.search(slot.encode_sparse_queries(index, queries), k, mask)
+        return [
+            [(int(r), float(v)) for v, r in zip(s_row, r_row, strict=True) if r >= 0]
+            for s_row, r_row in zip(scores, rows, strict=True)
+        ]
+
+    def _sparse_index(self, slot: EncoderSlot) -> SparseIndex:
+        """The slot's encoder fitted on the current texts (refitted when `generation` moved)."""
+        current = self.generation()  # read first: a write meanwhile only makes it refit again
+        index = self._sparse.get(slot.slot)
+        if index is not None and index.generation == current:
+            return index
+        rows = self.conn.execute(
+            f"SELECT rowid, text FROM {self._t('docs')} ORDER BY rowid"
+        ).fetchall()
+        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        encoder, matrix = slot.fit_sparse([r[1] for r in rows])
+        index = SparseIndex(encoder, matrix, rowids, current)
+        self._sparse[slot.slot] = index
+        return index
+
+    def _hits(
+        self,
+        queries: list[str],
+        results: list[list[tuple[int, float, dict[str, float]]]],
+        sides: list[EncoderSlot],
+        explain: bool,
+    ) -> list[list[Hit]]:
+        wanted = sorted({r for hits in results for r, _, _ in hits})
+        docs = {
+            rowid: (doc_id, text, meta)
+            for rowid, doc_id, text, meta in self.conn.execute(
+                f"SELECT rowid, id, text, metadata FROM {self._t('docs')} WHERE rowid = ANY(%s)",
+                (wanted,),
+            )
+        }
+        out: list[list[Hit]] = []
+        for qi, hits in enumerate(results):
+            row: list[Hit] = []
+            for r, score, side_scores in hits:
+                if r not in docs:  # deleted after the sparse index was fitted: drop it
+                    continue
+                doc_id, text, meta = docs[r]
+                explanation = None
+                if explain:
+                    explanation = {"scores": side_scores}
+                    for s in sides:
+                        explanation[s.name] = self._explain(s, queries[qi], r, text)
+                row.append(Hit(doc_id, score, text, len(row) + 1, meta, explanation))
+            out.append(row)
+        return out
+
+    def _explain(self, slot: EncoderSlot, query: str, rowid: int, text: str) -> Any:
+        if slot.sparse:
+            index = self._sparse_index(slot)
+            terms = index.explain(slot.encode_sparse_queries(index, [query]), rowid)
+            return {"terms": [{"term": t, "contribution": c} for t, c in terms]}
+        return slot.explain_dense(query, text)
+
+    # ------------------------------------------------------------------ maintenance
+    def rebuild(self) -> None:
+        """Rebuild every HNSW index in the server and refit the sparse encoders."""
+        with self._lock:
+            for s in self._slots:
+                if s.sparse or s.width is None:
+                    continue
+                with self.conn.transaction():
+                    self._create_dense(s.slot, s.dim)  # recreates an index dropped by hand
+                if s.dim <= _HNSW_MAX_DIM:
+                    self.conn.execute(f"REINDEX INDEX {self._t(f'dense_{s.slot}_hnsw')}")
+            self._sparse.clear()
+            for s in self._slots:
+                if s.sparse:
+                    self._sparse_index(s)
+
+    @staticmethod
+    def destroy(url: str) -> None:
+        """Drop the tables of the collection at `url` (refuses when there is none)."""
+        psycopg = _psycopg()
+        conninfo, safe, prefix = _split_url(url)
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            quoted = f'"{prefix}info"'
+            if conn.execute("SELECT to_regclass(%s)", (quoted,)).fetchone()[0] is None:
+                raise InputError(f"{safe}: no collection with table prefix {prefix!r}")
+            with conn.transaction():
+                slots = [r[0] for r in conn.execute(f'SELECT slot FROM "{prefix}encoders"')]
+                for name in [*(f"dense_{s}" for s in slots), "docs", "encoders", "info"]:
+                    conn.execute(f'DROP TABLE IF EXISTS "{prefix}{name}" CASCADE')
