@@ -3,6 +3,7 @@ index persistence and repair, and clear errors that change nothing."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from pathlib import Path
@@ -191,7 +192,7 @@ def test_dense_search_matches_brute_force(tmp_path: Path, mean_encoder: MeanPool
         hits = col.search(query, k=7)
         assert [h.id for h in hits] == _exact_top(col, query, 7)
         assert [h.rank for h in hits] == list(range(1, 8))
-        assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+        assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
         assert hits[0].metadata["topic"] == {"kitten": "pets", "stock": "money"}.get(
             query.split()[0], "space"
         )
@@ -226,7 +227,7 @@ def test_hnsw_recall_and_exact_filtered_results(
             hits = col.search(q, k=10, where=where)
             assert len(hits) == min(10, len(allowed))
             assert {h.id for h in hits} <= allowed
-            exact, exact_scores = _exact(col, q, 10, allowed)
+            _, exact_scores = _exact(col, q, 10, allowed)
             assert [h.score for h in hits] == pytest.approx(exact_scores, abs=1e-5)
     # a broad filter over a large collection walks the graph (here forced by exact_limit=0)
     col.hnsw.exact_limit = 0

@@ -122,7 +122,7 @@ def test_readers_keep_working_while_a_writer_ingests(tmp_path: Path, vectors: Pa
             assert len({h.id for h in hits}) == len(hits)
             seen.append(count)
     finally:
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert seen == sorted(seen) and len(set(seen)) > 1  # it saw the collection grow
     assert reader.count() == 25 * BATCH
