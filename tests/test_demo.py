@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 import io
 
 from embedcraft.demo import DEMO_ENCODERS, demo_corpus, print_demo, run_demo
@@ -35,3 +37,16 @@ def test_demo_runs_every_encoder_side_by_side() -> None:
     print_demo(result, out)
     report = out.getvalue()
     assert "on-topic@3" in report and all(name in report for name in DEMO_ENCODERS)
+
+
+def test_demo_searches_a_collection() -> None:
+    pytest.importorskip("faiss")
+    result = run_demo(encoders=("bm25",), k=3)
+    c = result.collection
+    if c is None:
+        pytest.skip("minilm-l6 is not installed")
+    assert set(c.topic_precision) == {"sparse", "dense", "hybrid"}
+    assert c.topic_precision["dense"] >= 0.5
+    assert all(h.metadata["topic"] == c.filtered_topic for h in c.filtered_hits)
+    assert len(c.filtered_hits) == 3
+    assert c.filtered_hits[0].explanation is not None

@@ -9,12 +9,15 @@ PUBLIC = {
     "BagOfWordsEncoder",
     "BaseEncoder",
     "CatalogEntry",
+    "Collection",
     "CorruptFileError",
     "DimensionMismatchError",
+    "Document",
     "EmbedcraftError",
     "Encoder",
     "HashingEncoder",
     "Hit",
+    "HnswSettings",
     "InputError",
     "MeanPoolingEncoder",
     "MemoryIndex",
@@ -42,9 +45,12 @@ PUBLIC = {
     "load_encoder",
     "load_word_vectors",
     "normalize",
+    "open_collection",
     "read_texts",
+    "reciprocal_rank_fusion",
     "similarity",
     "top_k",
+    "weighted_fusion",
     "write_vectors",
     "__version__",
 }
@@ -69,3 +75,20 @@ def test_package_is_typed() -> None:
     from importlib import resources
 
     assert resources.files("embedcraft").joinpath("py.typed").is_file()
+
+
+def test_store_names_are_pinned() -> None:
+    import embedcraft.store
+
+    assert set(embedcraft.store.__all__) == {
+        "Collection",
+        "Condition",
+        "Document",
+        "Filter",
+        "HnswSettings",
+        "SearchMode",
+        "open_collection",
+        "parse_filter",
+        "parse_where",
+        "read_documents",
+    }

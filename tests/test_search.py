@@ -33,3 +33,29 @@ def test_k_larger_than_the_corpus_returns_everything(corpus: list[str]) -> None:
         MemoryIndex(
             load_encoder("hashing"), ["a"], ["x", "y"], load_encoder("hashing").encode(["x"])
         )
+
+
+def test_reciprocal_rank_fusion_sums_reciprocal_ranks() -> None:
+    from embedcraft.search import RRF_K, reciprocal_rank_fusion
+
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a"]])
+    expected = {
+        "a": 1 / (RRF_K + 1) + 1 / (RRF_K + 2),
+        "b": 1 / (RRF_K + 2),
+        "c": 1 / (RRF_K + 3) + 1 / (RRF_K + 1),
+    }
+    assert [key for key, _ in fused] == ["a", "c", "b"]
+    assert dict(fused) == pytest.approx(expected)
+    assert reciprocal_rank_fusion([["a"], ["b"]], k=1) == [("a", 1 / (RRF_K + 1))]
+
+
+def test_weighted_fusion_scales_each_list() -> None:
+    from embedcraft.search import weighted_fusion
+
+    dense = [("a", 0.9), ("b", 0.5), ("c", 0.1)]
+    sparse = [("c", 12.0), ("b", 2.0)]
+    fused = dict(weighted_fusion([dense, sparse], [0.5, 0.5]))
+    assert fused == pytest.approx({"a": 0.5, "b": 0.25, "c": 0.5})
+    assert [k for k, _ in weighted_fusion([dense, sparse], [1.0, 0.0])] == ["a", "b", "c"]
+    with pytest.raises(InputError, match="2 weights"):
+        weighted_fusion([dense], [0.5, 0.5])

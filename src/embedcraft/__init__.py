@@ -36,7 +36,8 @@ from .evaluate.sts import evaluate_sts
 from .evaluate.words import evaluate_analogies, evaluate_word_pairs
 from .io import TextTable, read_texts, write_vectors
 from .postprocess import PostProcessedEncoder
-from .search import Hit, MemoryIndex
+from .search import Hit, MemoryIndex, reciprocal_rank_fusion, weighted_fusion
+from .store import Collection, Document, HnswSettings, open_collection
 from .text import TextAnalyzer
 from .vectors import TopK, normalize, similarity, top_k
 from .words import OutOfVocabularyError, WordVectors
@@ -52,12 +53,15 @@ __all__ = [
     "BagOfWordsEncoder",
     "BaseEncoder",
     "CatalogEntry",
+    "Collection",
     "CorruptFileError",
     "DimensionMismatchError",
+    "Document",
     "EmbedcraftError",
     "Encoder",
     "HashingEncoder",
     "Hit",
+    "HnswSettings",
     "InputError",
     "MeanPoolingEncoder",
     "MemoryIndex",
@@ -86,8 +90,11 @@ __all__ = [
     "load_encoder",
     "load_word_vectors",
     "normalize",
+    "open_collection",
     "read_texts",
+    "reciprocal_rank_fusion",
     "similarity",
     "top_k",
+    "weighted_fusion",
     "write_vectors",
 ]

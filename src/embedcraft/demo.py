@@ -3,11 +3,14 @@
 The corpus (240 short documents on 12 topics) and the 12 queries were written for embedcraft
 and ship inside the package. For each encoder the demo fits, encodes, searches, and reports
 the top hits per query with scores, timings, and how many hits share the query's topic.
+Then the same documents go into a collection (BM25 + minilm-l6 in a temporary folder) for
+hybrid search, a metadata filter, and an explanation of why the top hit matched.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -87,6 +90,20 @@ class ContextSection:
 
 
 @dataclass
+class CollectionSection:
+    """Hybrid search over a persisted collection of the demo documents."""
+
+    encoders: list[str]
+    ingest_ms: float
+    topic_precision: dict[str, float]
+    """Share of on-topic hits per search mode (sparse, dense, hybrid)."""
+    hybrid_hits: dict[str, list[Hit]]
+    filtered_query: str
+    filtered_topic: str
+    filtered_hits: list[Hit]
+
+
+@dataclass
 class DemoResult:
     """Everything the demo measured, ready to print or to dump as JSON."""
 
@@ -98,6 +115,7 @@ class DemoResult:
     skipped: dict[str, str] = field(default_factory=dict)
     """Encoders left out, with the reason (e.g. a model package not installed)."""
     context: ContextSection | None = None
+    collection: CollectionSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -114,6 +132,7 @@ class DemoResult:
             "skipped": self.skipped,
             "words": words,
             "context": None if self.context is None else asdict(self.context),
+            "collection": None if self.collection is None else asdict(self.collection),
             "encoders": [
                 {
                     "encoder": r.encoder,
@@ -162,7 +181,47 @@ def run_demo(encoders: tuple[str, ...] = DEMO_ENCODERS, k: int = 3) -> DemoResul
                 hits=hits,
             )
         )
-    return DemoResult(len(docs), queries, runs, k, _word_section(), skipped, _context_section())
+    return DemoResult(
+        len(docs), queries, runs, k, _word_section(), skipped, _context_section(),
+        _collection_section(docs, queries, k),
+    )  # fmt: skip
+
+
+def _collection_section(
+    docs: list[dict[str, str]], queries: list[dict[str, str]], k: int
+) -> CollectionSection | None:
+    """Index the documents (topic as metadata) into a collection; search it three ways."""
+    from .store import Collection
+
+    encoders = ["bm25", "minilm-l6"]
+    with tempfile.TemporaryDirectory(prefix="embedcraft-demo-") as folder:
+        try:
+            col = Collection(folder, encoders=encoders)
+            t0 = time.perf_counter()
+            col.add(
+                [d["text"] for d in docs],
+                [d["id"] for d in docs],
+                [{"topic": d["topic"]} for d in docs],
+            )
+            ingest_ms = (time.perf_counter() - t0) * 1e3
+        except MissingDependencyError:
+            return None
+        with col:
+            texts = [q["text"] for q in queries]
+            precision, hybrid = {}, {}
+            for mode in ("sparse", "dense", "hybrid"):
+                results = col.search_many(texts, k, mode=mode)  # type: ignore[arg-type]
+                on_topic = sum(
+                    h.metadata["topic"] == q["topic"]
+                    for q, hits in zip(queries, results, strict=True)
+                    for h in hits
+                )
+                precision[mode] = on_topic / (len(queries) * k)
+                if mode == "hybrid":
+                    hybrid = {q["id"]: r for q, r in zip(queries, results, strict=True)}
+            query, topic = queries[0]["text"], queries[0]["topic"]
+            filtered = col.search(query, k, where={"topic": topic}, explain=True)
+    return CollectionSection(encoders, ingest_ms, precision, hybrid, query, topic, filtered)
 
 
 def _context_section(encoder: str = "minilm-l6", word: str = "bank") -> ContextSection | None:
@@ -230,9 +289,26 @@ def print_demo(result: DemoResult, out: TextIO) -> None:
         for (a, b, c), answers in w.analogies:
             shown = ", ".join(f"{n} {s:.2f}" for n, s in answers)
             out.write(f"  {a} : {b} :: {c} : ?   -> {shown}\n")
+    if result.collection is not None:
+        _print_collection(result.collection, out)
     if result.context is not None:
         c = result.context
         out.write(f"\ncontext ({c.encoder}): cosine of {c.word!r} across sentences\n")
         for i, sentence in enumerate(c.sentences):
             row = " ".join(f"{x:5.2f}" for x in c.cosine[i])
             out.write(f"  [{i + 1}] {row}   {sentence}\n")
+
+
+def _print_collection(c: CollectionSection, out: TextIO) -> None:
+    out.write(
+        f"\ncollection ({' + '.join(c.encoders)}): ingested in {c.ingest_ms:.0f} ms; on-topic "
+        + ", ".join(f"{mode} {p:.0%}" for mode, p in c.topic_precision.items())
+        + "\n"
+    )
+    out.write(f"  filtered search {c.filtered_query!r} where topic = {c.filtered_topic!r}:\n")
+    for h in c.filtered_hits:
+        out.write(f"    {h.rank}. {h.id} {h.score:.4f}  {h.text[:70]}\n")
+        why = h.explanation or {}
+        terms = ", ".join(t["term"] for t in why.get("bm25", {}).get("terms", []))
+        words = ", ".join(w["word"] for w in why.get("minilm-l6", {}).get("words", []))
+        out.write(f"       matched terms: {terms or '-'}; closest words: {words or '-'}\n")

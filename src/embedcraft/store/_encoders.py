@@ -166,9 +166,13 @@ class EncoderSlot:
         q = self.encode_queries([query])[0]
         norms = np.linalg.norm(vectors, axis=1)
         scores = (vectors @ q) / np.where(norms > 0, norms, 1.0)
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
         best: dict[str, float] = {}
         for word, score in zip(words, scores, strict=True):
             key = word.lower()
+            if not any(ch.isalnum() for ch in key) or key in ENGLISH_STOP_WORDS:
+                continue  # punctuation and function words explain nothing to a reader
             best[key] = max(best.get(key, -1.0), float(score))
         order = sorted(best.items(), key=lambda item: -item[1])[:top]
         return {"words": [{"word": w, "similarity": s} for w, s in order]}
