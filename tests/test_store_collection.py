@@ -430,3 +430,27 @@ def test_stored_vectors_of_the_wrong_width_are_reported(
     conn.close()
     with Collection(path) as col, pytest.raises((CorruptFileError, DimensionMismatchError)):
         col.search("kitten")
+
+
+def test_vectors_made_elsewhere_and_search_by_vector(
+    tmp_path: Path, mean_encoder: MeanPoolingEncoder
+) -> None:
+    texts, ids, meta = _documents(30)
+    made = np.asarray(mean_encoder.encode(texts), dtype=np.float32)
+    col = Collection(tmp_path / "c", encoders=[mean_encoder])
+    col.add(texts, ids, meta, vectors={"tiny-mean": made})
+    (hits,) = col.search_vectors(made[3], k=3)
+    assert hits[0].id == "d3" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert col.search(texts[3], k=1)[0].id == "d3"  # same vectors as the encoder makes
+    many = col.search_vectors(made[:4], k=2, where={"topic": "money"})
+    assert [len(h) for h in many] == [2, 2, 2, 2]
+    assert all(h.metadata["topic"] == "money" for hits in many for h in hits)
+    with pytest.raises(DimensionMismatchError, match="24-dim"):
+        col.search_vectors(np.ones(5), k=1)
+    with pytest.raises(InputError, match="2 documents but 1 vectors"):
+        col.add(["a cat", "a dog"], ["x", "y"], vectors={"tiny-mean": made[:1]})
+    bad = made[:2].copy()
+    bad[1, 0] = np.nan
+    with pytest.raises(InputError, match="NaN|finite"):
+        col.add(["a cat", "a dog"], ["x", "y"], vectors={"tiny-mean": bad})
+    assert col.count() == 30

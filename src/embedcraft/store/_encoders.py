@@ -119,11 +119,23 @@ class EncoderSlot:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 query vectors (zero vectors stay zero)."""
         encode = getattr(self.encoder, "encode_queries", self.encoder.encode)
-        vectors = np.array(encode(texts), dtype=np.float32)
-        self._check(vectors, "query")
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        np.divide(vectors, norms, out=vectors, where=norms > 0)
-        return vectors
+        return self.prepare_queries(encode(texts))
+
+    def prepare_queries(self, vectors: Any) -> np.ndarray:
+        """Given query vectors checked (width, finite) and scaled to unit length."""
+        matrix = np.array(vectors, dtype=np.float32, ndmin=2)
+        self._check(matrix, "query")
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        np.divide(matrix, norms, out=matrix, where=norms > 0)
+        return matrix
+
+    def given_documents(self, vectors: Any, n: int) -> np.ndarray:
+        """Document vectors made elsewhere, checked like encoded ones."""
+        matrix = np.array(vectors, dtype=np.float32, ndmin=2)
+        if matrix.shape[0] != n:
+            raise InputError(f"{n} documents but {matrix.shape[0]} vectors for {self.name!r}")
+        self._check(matrix, "document")
+        return matrix
 
     def _check(self, vectors: np.ndarray, what: str) -> None:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:

@@ -26,8 +26,9 @@ from ..encoders.base import Encoder, as_texts
 from ..errors import DimensionMismatchError, InputError
 from ..search import Hit, reciprocal_rank_fusion, weighted_fusion
 from . import _schema as db
+from ._derived import DerivedIndexes
 from ._encoders import EncoderSlot, load_slots, register_encoders
-from ._indexes import DenseIndex, HnswSettings, SparseIndex
+from ._indexes import HnswSettings
 from .filters import Filter, parse_filter, sql_where
 
 __all__ = ["Collection", "Document", "HnswSettings", "SearchMode"]
@@ -85,9 +86,7 @@ class Collection:
                 s._encoder = given[s.name]
         if not self._slots:
             raise InputError(f"{self.path}: the collection has no encoders")
-        self._dense: dict[int, DenseIndex] = {}
-        self._sparse: dict[int, SparseIndex] = {}
-        self._dirty: set[int] = set()
+        self._indexes = DerivedIndexes(lambda: self.conn, self.path, self.hnsw, persist_indexes)
 
     # ------------------------------------------------------------------ basics
     def __repr__(self) -> str:
@@ -108,9 +107,7 @@ class Collection:
         with self._lock:
             if self._conn is None:
                 return
-            for slot in list(self._dirty):
-                if slot in self._dense:
-                    self._save_dense(self._slot(slot))
+            self._indexes.save_pending(self._slots)
             self._conn.close()
             self._conn = None  # type: ignore[assignment]
 
@@ -146,7 +143,7 @@ class Collection:
             encoders = []
             for s in self._slots:
                 entry: dict[str, Any] = {"name": s.name, "sparse": s.sparse, "dim": s.width}
-                entry["index"] = self._index_state(s)
+                entry["index"] = self._indexes.state(s)
                 encoders.append(entry)
             return {
                 "path": str(self.path),
@@ -162,14 +159,17 @@ class Collection:
         ids: Sequence[str] | None = None,
         metadata: Sequence[Mapping[str, Any] | None] | None = None,
         *,
+        vectors: Mapping[str, Any] | None = None,
         batch_size: int = 256,
         progress: bool = False,
     ) -> list[str]:
         """Add new documents (an id already present is an error: use `upsert`); returns the ids.
 
         Each batch of `batch_size` documents is encoded, then committed in one transaction.
+        `vectors` maps a dense encoder's name to the documents' vectors when they were made
+        elsewhere (n x dim); that encoder then encodes only the queries.
         """
-        return self._write(texts, ids, metadata, batch_size, progress, replace=False)
+        return self._write(texts, ids, metadata, vectors, batch_size, progress, replace=False)
 
     def upsert(
         self,
@@ -177,13 +177,14 @@ class Collection:
         ids: Sequence[str],
         metadata: Sequence[Mapping[str, Any] | None] | None = None,
         *,
+        vectors: Mapping[str, Any] | None = None,
         batch_size: int = 256,
         progress: bool = False,
     ) -> list[str]:
         """Add documents, replacing any stored under the same ids; returns the ids."""
         if ids is None:
             raise InputError("upsert needs the ids of the documents to add or replace")
-        return self._write(texts, ids, metadata, batch_size, progress, replace=True)
+        return self._write(texts, ids, metadata, vectors, batch_size, progress, replace=True)
 
     def delete(self, ids: str | Sequence[str]) -> int:
         """Delete documents by id, all or none: an unknown id is an error. Returns the count."""
@@ -226,6 +227,7 @@ class Collection:
         texts: Sequence[str],
         ids: Sequence[str] | None,
         metadata: Sequence[Mapping[str, Any] | None] | None,
+        given: Mapping[str, Any] | None,
         batch_size: int,
         progress: bool,
         *,
@@ -260,7 +262,8 @@ class Collection:
                         "use upsert to replace documents"
                     )
             dense = [s for s in self._slots if not s.sparse]
-            self._fit_unfitted(dense, docs)
+            made = self._given_vectors(given or {}, len(docs))
+            self._fit_unfitted([s for s in dense if s.slot not in made], docs)
             bar = None
             if progress:
                 from tqdm.auto import tqdm
@@ -269,7 +272,12 @@ class Collection:
             try:
                 for start in range(0, len(docs), batch_size):
                     stop = start + batch_size
-                    vectors = {s.slot: s.encode_documents(docs[start:stop]) for s in dense}
+                    vectors = {
+                        s.slot: made[s.slot][start:stop]
+                        if s.slot in made
+                        else s.encode_documents(docs[start:stop])
+                        for s in dense
+                    }
                     self._commit_batch(
                         doc_ids[start:stop], docs[start:stop], meta_json[start:stop], vectors,
                         replace=replace,
@@ -280,6 +288,16 @@ class Collection:
                 if bar is not None:
                     bar.close()
         return doc_ids
+
+    def _given_vectors(self, given: Mapping[str, Any], n: int) -> dict[int, np.ndarray]:
+        """Checked document vectors made elsewhere, by slot."""
+        made = {}
+        for name, matrix in given.items():
+            slot = self._by_name(name)
+            if slot.sparse:
+                raise InputError(f"{name!r} is sparse: its vectors are made from the texts")
+            made[slot.slot] = slot.given_documents(matrix, n)
+        return made
 
     def _fit_unfitted(self, dense: list[EncoderSlot], docs: list[str]) -> None:
         """Dense encoders that learn from text are fitted on the first documents added."""
@@ -381,43 +399,86 @@ class Collection:
         conditions = parse_filter(where)
         with self._lock:
             sides = self._sides(mode, encoder)
-            allowed = None
-            if conditions:
-                sql, params = sql_where(conditions, "metadata", "sqlite")
-                allowed = np.fromiter(
-                    (
-                        r[0]
-                        for r in self.conn.execute(f"SELECT rowid FROM docs WHERE {sql}", params)
-                    ),
-                    dtype=np.int64,
-                )
-                allowed.sort()
+            allowed = self._allowed(conditions)
             fetch = k if len(sides) == 1 else max(k, _FETCH_FOR_FUSION)
             ranked = {s.slot: self._search_side(s, items, fetch, allowed) for s in sides}
-            results: list[list[tuple[int, float, dict[str, float]]]] = []
-            for qi in range(len(items)):
-                lists = [
-                    [(int(r), float(v)) for v, r in zip(*ranked[s.slot][qi], strict=True) if r >= 0]
-                    for s in sides
-                ]
-                if len(sides) == 1:
-                    fused = lists[0][:k]
-                elif fusion == "rrf":
-                    fused = reciprocal_rank_fusion([[r for r, _ in lst] for lst in lists], k)
-                else:
-                    fused = weighted_fusion(lists, [alpha, 1.0 - alpha], k)
-                per_side = [dict(lst) for lst in lists]
-                results.append(
-                    [
-                        (
-                            r,
-                            score,
-                            {s.name: d[r] for s, d in zip(sides, per_side, strict=True) if r in d},
-                        )
-                        for r, score in fused
-                    ]
-                )
+            results = self._fuse(ranked, sides, len(items), k, fusion, alpha)
             return self._hits(items, results, sides, explain)
+
+    def search_vectors(
+        self,
+        vectors: np.ndarray,
+        k: int = 10,
+        *,
+        where: Filter | None = None,
+        encoder: str | None = None,
+    ) -> list[list[Hit]]:
+        """The k documents closest (cosine) to each given query vector, for a dense encoder.
+
+        For vectors made elsewhere (an item's own vector, a query encoded in batch): rows of
+        `vectors` must have the encoder's width; `encoder` picks the dense encoder by name.
+        """
+        if not isinstance(k, int) or k < 1:
+            raise InputError(f"k must be a positive integer, got {k!r}")
+        conditions = parse_filter(where)
+        with self._lock:
+            (side,) = self._sides("dense", encoder)
+            q = side.prepare_queries(vectors)
+            ranked = {side.slot: self._indexes_search(side, q, k, self._allowed(conditions))}
+            results = self._fuse(ranked, [side], len(q), k, "rrf", 0.5)
+            return self._hits([""] * len(q), results, [side], False)
+
+    def _allowed(self, conditions: list[Any]) -> np.ndarray | None:
+        """Sorted rowids of the documents a filter admits (None: no filter)."""
+        if not conditions:
+            return None
+        sql, params = sql_where(conditions, "metadata", "sqlite")
+        rows = self.conn.execute(f"SELECT rowid FROM docs WHERE {sql}", params)
+        allowed = np.fromiter((r[0] for r in rows), dtype=np.int64)
+        allowed.sort()
+        return allowed
+
+    def _indexes_search(
+        self, side: EncoderSlot, q: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        dense = self._indexes.dense(side)
+        mask = None if allowed is None else dense.mask_of(allowed)
+        return list(zip(*dense.search(q, k, mask), strict=True))
+
+    @staticmethod
+    def _fuse(
+        ranked: dict[int, list[tuple[np.ndarray, np.ndarray]]],
+        sides: list[EncoderSlot],
+        n_queries: int,
+        k: int,
+        fusion: str,
+        alpha: float,
+    ) -> list[list[tuple[int, float, dict[str, float]]]]:
+        """Per query: (rowid, score, score on each side) best first, one list per side fused."""
+        results = []
+        for qi in range(n_queries):
+            lists = [
+                [(int(r), float(v)) for v, r in zip(*ranked[s.slot][qi], strict=True) if r >= 0]
+                for s in sides
+            ]
+            if len(sides) == 1:
+                fused = lists[0][:k]
+            elif fusion == "rrf":
+                fused = reciprocal_rank_fusion([[r for r, _ in lst] for lst in lists], k)
+            else:
+                fused = weighted_fusion(lists, [alpha, 1.0 - alpha], k)
+            per_side = [dict(lst) for lst in lists]
+            results.append(
+                [
+                    (
+                        r,
+                        score,
+                        {s.name: d[r] for s, d in zip(sides, per_side, strict=True) if r in d},
+                    )
+                    for r, score in fused
+                ]
+            )
+        return results
 
     def _sides(self, mode: SearchMode | None, name: str | None) -> list[EncoderSlot]:
         dense = [s for s in self._slots if not s.sparse]
@@ -446,15 +507,11 @@ class Collection:
         self, slot: EncoderSlot, queries: list[str], k: int, allowed: np.ndarray | None
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         if slot.sparse:
-            index = self._sparse_index(slot)
+            index = self._indexes.sparse(slot)
             mask = None if allowed is None else index.mask_of(allowed)
             scores, rows = index.search(slot.encode_sparse_queries(index, queries), k, mask)
-        else:
-            dense = self._dense_index(slot)
-            q = slot.encode_queries(queries)
-            mask = None if allowed is None else dense.mask_of(allowed)
-            scores, rows = dense.search(q, k, mask)
-        return list(zip(scores, rows, strict=True))
+            return list(zip(scores, rows, strict=True))
+        return self._indexes_search(slot, slot.encode_queries(queries), k, allowed)
 
     def _hits(
         self,
@@ -489,15 +546,12 @@ class Collection:
 
     def _explain(self, slot: EncoderSlot, query: str, rowid: int, text: str) -> Any:
         if slot.sparse:
-            index = self._sparse_index(slot)
+            index = self._indexes.sparse(slot)
             terms = index.explain(slot.encode_sparse_queries(index, [query]), rowid)
             return {"terms": [{"term": t, "contribution": c} for t, c in terms]}
         return slot.explain_dense(query, text)
 
     # ------------------------------------------------------------------ indexes
-    def _slot(self, slot: int) -> EncoderSlot:
-        return next(s for s in self._slots if s.slot == slot)
-
     def _by_name(self, name: str) -> EncoderSlot:
         for s in self._slots:
             if s.name == name:
@@ -506,112 +560,10 @@ class Collection:
             f"no encoder {name!r} in this collection; it has: {', '.join(self.encoder_names)}"
         )
 
-    def _index_folder(self, slot: EncoderSlot) -> Path:
-        kind = "sparse" if slot.sparse else "dense"
-        return self.path / "indexes" / f"{kind}-{slot.slot}"
-
-    def _index_state(self, slot: EncoderSlot) -> dict[str, Any] | None:
-        """The saved index's kind and generation (from its stamp), or None when there is none."""
-        loaded = (self._sparse if slot.sparse else self._dense).get(slot.slot)
-        if loaded is not None:
-            kind, gen = getattr(loaded, "kind", "bm25"), loaded.generation
-        else:
-            try:
-                stamp = json.loads((self._index_folder(slot) / "stamp.json").read_text("utf-8"))
-                kind, gen = stamp.get("kind", "bm25"), int(stamp["generation"])
-            except (OSError, ValueError, KeyError, TypeError):
-                return None
-        return {"kind": kind, "generation": gen, "current": gen == db.generation(self.conn)}
-
-    def _dense_vectors(self, slot: EncoderSlot, after: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.conn.execute(
-            "SELECT doc, vector FROM vectors WHERE slot = ? AND doc > ? ORDER BY doc",
-            (slot.slot, after),
-        ).fetchall()
-        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = db.blobs_to_matrix([r[1] for r in rows], slot.dim)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        np.divide(matrix, norms, out=matrix, where=norms > 0)
-        return rowids, matrix
-
-    def _dense_index(self, slot: EncoderSlot) -> DenseIndex:
-        """The slot's FAISS index, up to date with the database."""
-        current = db.generation(self.conn)
-        index = self._dense.get(slot.slot)
-        if index is None and self.persist_indexes:
-            index = DenseIndex.load(
-                self._index_folder(slot), self.hnsw, slot.dim, encoder=slot.name
-            )
-        rebuilt = False
-        if index is None:
-            index, rebuilt = self._build_dense(slot, current), True
-        elif index.generation != current:
-            new_rows, new_vectors = self._dense_vectors(slot, after=index.max_rowid)
-            index.append(new_rows, new_vectors)
-            present = self.conn.execute(
-                "SELECT doc FROM vectors WHERE slot = ? AND doc <= ?", (slot.slot, index.max_rowid)
-            ).fetchall()
-            index.alive = np.isin(index.rowids, np.fromiter((r[0] for r in present), np.int64))
-            index.generation = current
-            if index.needs_rebuild():
-                index, rebuilt = self._build_dense(slot, current), True
-            else:
-                self._dirty.add(slot.slot)
-        self._dense[slot.slot] = index
-        if rebuilt:
-            self._save_dense(slot)
-        return index
-
-    def _build_dense(self, slot: EncoderSlot, current: int) -> DenseIndex:
-        rowids, matrix = self._dense_vectors(slot)
-        index = DenseIndex(slot.dim, self.hnsw)
-        index.build(rowids, matrix, current)
-        log.info("built the %s index of %s (%d rows)", index.kind, slot.name, len(rowids))
-        return index
-
-    def _save_dense(self, slot: EncoderSlot) -> None:
-        self._dirty.discard(slot.slot)
-        if not self.persist_indexes:
-            return
-        try:
-            self._dense[slot.slot].save(self._index_folder(slot), encoder=slot.name)
-        except OSError as exc:  # the index is a cache: searching goes on without the file
-            log.warning("could not save the index of %s: %s", slot.name, exc)
-
-    def _sparse_index(self, slot: EncoderSlot) -> SparseIndex:
-        """The slot's encoder fitted on the current collection and its document matrix."""
-        current = db.generation(self.conn)
-        index = self._sparse.get(slot.slot)
-        if index is None and self.persist_indexes:
-            index = SparseIndex.load(self._index_folder(slot), encoder=slot.name)
-        if index is not None and index.generation == current:
-            self._sparse[slot.slot] = index
-            return index
-        rows = self.conn.execute("SELECT rowid, text FROM docs ORDER BY rowid").fetchall()
-        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        texts = [r[1] for r in rows]
-        encoder, matrix = slot.fit_sparse(texts)
-        index = SparseIndex(encoder, matrix, rowids, current)
-        self._sparse[slot.slot] = index
-        if self.persist_indexes:
-            try:
-                index.save(self._index_folder(slot), encoder=slot.name)
-            except OSError as exc:
-                log.warning("could not save the index of %s: %s", slot.name, exc)
-        return index
-
     def rebuild(self) -> None:
         """Throw away every derived index and build them again from the database."""
         with self._lock:
-            shutil.rmtree(self.path / "indexes", ignore_errors=True)
-            self._dense.clear()
-            self._sparse.clear()
-            self._dirty.clear()
-            for s in self._slots:
-                if s.sparse:
-                    self._sparse_index(s)
-                else:
-                    self._dense_index(s)
+            self._indexes.rebuild(self._slots)
 
     @staticmethod
     def _check_ids(ids: Iterable[Any]) -> list[str]:
@@ -642,6 +594,12 @@ class Collection:
         if not (folder / db.DATABASE).is_file():
             raise InputError(f"{folder}: not a collection (no {db.DATABASE}); nothing deleted")
         shutil.rmtree(folder)
+
+
+def _side_scores(
+    rowid: int, sides: list[EncoderSlot], per_side: list[dict[int, float]]
+) -> dict[str, float]:
+    return {s.name: d[rowid] for s, d in zip(sides, per_side, strict=True) if rowid in d}
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
