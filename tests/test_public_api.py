@@ -86,6 +86,7 @@ def test_store_names_are_pinned() -> None:
         "Document",
         "Filter",
         "HnswSettings",
+        "PostgresCollection",
         "SearchMode",
         "open_collection",
         "parse_filter",

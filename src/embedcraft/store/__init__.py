@@ -8,6 +8,7 @@ from ._open import open_collection
 from .collection import Collection, Document, SearchMode
 from .filters import Condition, Filter, parse_filter, parse_where
 from .ingest import read_documents
+from .postgres import PostgresCollection
 
 __all__ = [
     "Collection",
@@ -15,6 +16,7 @@ __all__ = [
     "Document",
     "Filter",
     "HnswSettings",
+    "PostgresCollection",
     "SearchMode",
     "open_collection",
     "parse_filter",

@@ -125,7 +125,7 @@ class EncoderSlot:
         """Given query vectors checked (width, finite) and scaled to unit length."""
         matrix = np.array(vectors, dtype=np.float32, ndmin=2)
         self._check(matrix, "query")
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, None]
         np.divide(matrix, norms, out=matrix, where=norms > 0)
         return matrix
 
@@ -143,7 +143,8 @@ class EncoderSlot:
                 f"encoder {self.name!r} gave {what} vectors of shape {vectors.shape}, "
                 f"the collection stores {self.dim}-dim vectors"
             )
-        check_finite(vectors, f"{what} vectors of {self.name}")
+        if not np.isfinite(vectors).all():
+            check_finite(vectors, f"{what} vectors of {self.name}")  # says where
 
     def fit_sparse(self, texts: list[str]) -> tuple[Any, sp.csr_matrix]:
         """A fresh copy of the sparse encoder fitted on `texts`, and their document matrix."""

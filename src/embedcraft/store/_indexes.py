@@ -65,7 +65,7 @@ def _read_stamp(folder: Path) -> dict[str, Any] | None:
 class HnswSettings:
     """When and how the dense index switches from exact (flat) search to an HNSW graph."""
 
-    threshold: int = 20_000
+    threshold: int = 10_000
     """Row count from which an HNSW graph is built; below it every search is exact."""
     m: int = 32
     ef_construction: int = 128
@@ -91,13 +91,19 @@ class DenseIndex:
         self.generation = -1
         self.index: Any = None
         self.kind = "flat"
+        self._live: tuple[np.ndarray, int] | None = None
+        self._last_selector: tuple[Any, int, Any, Any] | None = None
+        self._params: dict[tuple[int, int], tuple[Any, Any]] = {}
 
     def __len__(self) -> int:
         return len(self.rowids)
 
     @property
     def live(self) -> int:
-        return int(self.alive.sum())
+        """Rows not masked out as removed (counted once per change of `alive`)."""
+        if self._live is None or self._live[0] is not self.alive:
+            self._live = (self.alive, int(self.alive.sum()))
+        return self._live[1]
 
     @property
     def max_rowid(self) -> int:
@@ -153,39 +159,60 @@ class DenseIndex:
         and a walk that comes back short is redone exactly, so lists are never cut.
         """
         faiss = faiss_module()
-        mask = self.alive if allowed is None else allowed & self.alive
-        n_allowed = int(mask.sum())
         m = len(queries)
-        scores = np.full((m, k), -np.inf, dtype=np.float32)
-        rows = np.full((m, k), -1, dtype=np.int64)
-        if n_allowed == 0 or k == 0:
-            return scores, rows
+        n_allowed, selector = self._selector(allowed)
+        kk = min(k, n_allowed)
+        if kk == 0:
+            return np.full((m, k), -np.inf, np.float32), np.full((m, k), -1, np.int64)
         q = np.ascontiguousarray(queries, dtype=np.float32)
-        everything = n_allowed == len(mask)
-        bits = None if everything else np.packbits(mask, bitorder="little")
-        selector = None if bits is None else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
         exact = (
             self.kind == "flat"
-            or n_allowed <= self.settings.exact_limit
-            or n_allowed < self.settings.exact_fraction * len(mask)
+            or (selector is not None and n_allowed <= self.settings.exact_limit)
+            or n_allowed < self.settings.exact_fraction * len(self.rowids)
         )
-        kk = min(k, n_allowed)
         if exact:
             found_scores, found_pos = self._flat_search(q, kk, selector)
         else:
             # a filter hides part of the graph: widen the walk by the share it hides
-            widen = len(mask) / n_allowed
-            ef = int(max(self.settings.ef_search, 2 * kk) * min(widen, 16.0))
-            params = faiss.SearchParametersHNSW(efSearch=ef, sel=selector)
-            found_scores, found_pos = self.index.search(q, kk, params=params)
+            widen = min(len(self.rowids) / n_allowed, 16.0)
+            ef = int(max(self.settings.ef_search, 2 * kk) * widen)
+            params = self._params.get((ef, id(selector)))
+            if params is None or params[1] is not selector:
+                params = (faiss.SearchParametersHNSW(efSearch=ef, sel=selector), selector)
+                self._params = {(ef, id(selector)): params}
+            found_scores, found_pos = self.index.search(q, kk, params=params[0])
             short = (found_pos < 0).any(axis=1)
             if short.any():
                 found_scores[short], found_pos[short] = self._flat_search(q[short], kk, selector)
-        found = found_pos >= 0
-        scores[:, :kk] = np.where(found, found_scores, -np.inf)
-        rows[:, :kk] = np.where(found, self.rowids[np.maximum(found_pos, 0)], -1)
-        del bits
-        return scores, rows
+        missing = found_pos < 0
+        rows = self.rowids[np.maximum(found_pos, 0)]
+        if missing.any():
+            rows[missing] = -1
+            found_scores[missing] = -np.inf
+        if kk < k:  # fewer admitted rows than asked for: pad
+            rows = np.pad(rows, ((0, 0), (0, k - kk)), constant_values=-1)
+            found_scores = np.pad(found_scores, ((0, 0), (0, k - kk)), constant_values=-np.inf)
+        return found_scores, rows
+
+    def _selector(self, allowed: np.ndarray | None) -> tuple[int, Any]:
+        """(rows admitted, FAISS selector or None) for a mask, the last one's reused as is.
+
+        Masks come from the collection's filter cache, so the same array object means the
+        same filter on the same index state; packing its bitmap once saves a pass per query.
+        """
+        if allowed is None and self.live == len(self.rowids):
+            return len(self.rowids), None
+        key = (id(allowed), id(self.alive))
+        if self._last_selector is not None and self._last_selector[0] == key:
+            return self._last_selector[1], self._last_selector[2]
+        faiss = faiss_module()
+        mask = self.alive if allowed is None else allowed & self.alive
+        bits = np.packbits(mask, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        selector.referenced_bits = bits  # keep the bitmap alive as long as the selector
+        n_allowed = int(mask.sum())
+        self._last_selector = (key, n_allowed, selector, (allowed, self.alive))
+        return n_allowed, selector
 
     def _flat_search(self, q: np.ndarray, k: int, selector: Any) -> tuple[np.ndarray, np.ndarray]:
         faiss = faiss_module()

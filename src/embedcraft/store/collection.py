@@ -36,6 +36,8 @@ __all__ = ["Collection", "Document", "HnswSettings", "SearchMode"]
 log = logging.getLogger("embedcraft")
 
 SearchMode = Literal["dense", "sparse", "hybrid"]
+_FILTER_CACHE = 8
+"""Filters whose admitted rows are remembered (until the next write)."""
 _FETCH_FOR_FUSION = 100
 """Candidates taken from each side before a hybrid fusion (at least k)."""
 
@@ -86,6 +88,8 @@ class Collection:
                 s._encoder = given[s.name]
         if not self._slots:
             raise InputError(f"{self.path}: the collection has no encoders")
+        self._filter_cache: dict[tuple[str, tuple[Any, ...]], tuple[int, np.ndarray]] = {}
+        self._mask_cache: dict[int, tuple[Any, ...]] = {}
         self._indexes = DerivedIndexes(lambda: self.conn, self.path, self.hnsw, persist_indexes)
 
     # ------------------------------------------------------------------ basics
@@ -429,20 +433,38 @@ class Collection:
             return self._hits([""] * len(q), results, [side], False)
 
     def _allowed(self, conditions: list[Any]) -> np.ndarray | None:
-        """Sorted rowids of the documents a filter admits (None: no filter)."""
+        """Sorted rowids of the documents a filter admits (None: no filter).
+
+        The last few filters' answers are kept until the next committed write, so a run of
+        queries with one filter scans the metadata once.
+        """
         if not conditions:
             return None
         sql, params = sql_where(conditions, "metadata", "sqlite")
+        key, current = (sql, tuple(params)), db.generation(self.conn)
+        cached = self._filter_cache.get(key)
+        if cached is not None and cached[0] == current:
+            return cached[1]
         rows = self.conn.execute(f"SELECT rowid FROM docs WHERE {sql}", params)
         allowed = np.fromiter((r[0] for r in rows), dtype=np.int64)
         allowed.sort()
+        self._filter_cache[key] = (current, allowed)
+        while len(self._filter_cache) > _FILTER_CACHE:
+            self._filter_cache.pop(next(iter(self._filter_cache)))
         return allowed
 
     def _indexes_search(
         self, side: EncoderSlot, q: np.ndarray, k: int, allowed: np.ndarray | None
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         dense = self._indexes.dense(side)
-        mask = None if allowed is None else dense.mask_of(allowed)
+        mask = None
+        if allowed is not None:
+            key = (side.slot, id(allowed), id(dense.alive), len(dense))
+            cached = self._mask_cache.get(side.slot)
+            if cached is None or cached[0] != key:
+                cached = (key, dense.mask_of(allowed), allowed, dense.alive)
+                self._mask_cache[side.slot] = cached
+            mask = cached[1]
         return list(zip(*dense.search(q, k, mask), strict=True))
 
     @staticmethod
@@ -535,12 +557,13 @@ class Collection:
                 if r not in docs:  # deleted after the index was synced: drop, never mislabel
                     continue
                 doc_id, text, meta = docs[r]
+                metadata = {} if meta == "{}" else json.loads(meta)
                 explanation = None
                 if explain:
                     explanation = {"scores": side_scores}
                     for s in sides:
                         explanation[s.name] = self._explain(s, queries[qi], r, text)
-                row.append(Hit(doc_id, score, text, len(row) + 1, json.loads(meta), explanation))
+                row.append(Hit(doc_id, score, text, len(row) + 1, metadata, explanation))
             out.append(row)
         return out
 

@@ -156,12 +156,15 @@ def sql_condition(
         converted = list(values)
     mark = "?" if style == "sqlite" else "%s"
     if condition.op in ("$in", "$nin"):
-        marks = ", ".join([mark] * len(converted))
         negate = "NOT " if condition.op == "$nin" else ""
-        sql = f"({guard} AND {field} {negate}IN ({marks}))"
-        return sql, [*guard_params, *params, *converted]
-    sql = f"({guard} AND {field} {_SQL_COMPARE[condition.op]} {mark})"
-    return sql, [*guard_params, *params, converted[0]]
+        test = f"{field} {negate}IN ({', '.join([mark] * len(converted))})"
+        params = [*guard_params, *params, *converted]
+    else:
+        test = f"{field} {_SQL_COMPARE[condition.op]} {mark}"
+        params = [*guard_params, *params, converted[0]]
+    if style == "postgres":  # PostgreSQL may reorder ANDed tests by cost; CASE runs the
+        return f"(CASE WHEN {guard} THEN {test} ELSE false END)", params  # guard before casts
+    return f"({guard} AND {test})", params
 
 
 def sql_where(

@@ -1,12 +1,11 @@
-"""`PostgresCollection`: the `Collection` API on PostgreSQL + pgvector, for collections that outgrow
-a folder or are shared by several machines.
+"""`PostgresCollection`: the `Collection` API on PostgreSQL + pgvector, for collections that
+outgrow a folder or are shared by several machines.
 
 Tables (names start with a prefix, ``embedcraft_`` unless the URL says ``?table_prefix=...``):
 `info` (format, `generation`), `encoders` (name, sparse, dim, spec, and the saved model of a dense
 encoder fitted on the collection), `docs` (rowid, id, text, metadata jsonb) and one `dense_<slot>`
 table per dense encoder (`embedding vector(dim)` with an HNSW cosine index). Each write batch is
-one transaction that also bumps `generation`. Dense search runs in the server (HNSW, exact below
-`HnswSettings.threshold` rows or when a filtered HNSW scan comes back short); sparse encoders
+one transaction that also bumps `generation`. Dense search runs in the server; sparse encoders
 (BM25, TF-IDF) are refitted in memory on the collection's texts whenever `generation` moves.
 """
 
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 import shutil
 import tarfile
@@ -40,12 +38,10 @@ from .filters import Filter, parse_filter, sql_where
 
 __all__ = ["PostgresCollection"]
 
-log = logging.getLogger("embedcraft")
-
 FORMAT = "embedcraft-postgres/1"
 _PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 _HNSW_MAX_DIM = 2000
-"""pgvector's HNSW indexes `vector` columns of at most 2,000 dimensions; wider ones search exactly."""
+"""pgvector's HNSW takes `vector` columns of at most 2,000 dimensions; wider ones search exactly."""
 
 
 def _psycopg() -> Any:
@@ -67,8 +63,9 @@ def _split_url(url: str) -> tuple[str, str, str]:
     prefix = next((v for k, v in query if k == "table_prefix"), "embedcraft_")
     if not _PREFIX.match(prefix):
         raise InputError(f"table_prefix {prefix!r}: use lowercase letters, digits and '_'")
-    rest = urlencode([(k, v) for k, v in query if k != "table_prefix"])
-    conninfo = urlunsplit(parts._replace(query=rest))
+    conninfo = urlunsplit(
+        parts._replace(query=urlencode([q for q in query if q[0] != "table_prefix"]))
+    )
     netloc = parts.netloc
     if parts.password is not None:
         netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
@@ -84,24 +81,24 @@ def _pack(folder: Path) -> bytes:
 
 
 def _unpack(data: bytes, folder: Path) -> None:
+    """Extract what `_pack` made: plain files and folders inside `folder`, nothing else."""
     folder.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(folder, filter="data")
-
-
-def _guarded(sql: str) -> str:
-    """Force left-to-right evaluation of a filter: PostgreSQL reorders ANDed conditions by cost,
-    so a cast such as ``(metadata #>> '{k}')::boolean`` could run before its `jsonb_typeof` guard
-    and fail on a row whose value has another type. Inside a CASE the order holds."""
-    return f"(CASE WHEN {sql} THEN true ELSE false END)"
+        members = tar.getmembers()
+        for m in members:
+            if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in m.name.split("/"):
+                raise InputError(f"a stored encoder holds an unexpected entry {m.name!r}")
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.11.4
+        tar.extractall(folder, members, **safe)  # type: ignore[arg-type]
 
 
 class PostgresCollection:
-    """A searchable set of documents in a PostgreSQL database; the API of `Collection`.
+    """A searchable set of documents in a PostgreSQL database, with the API of `Collection`.
 
     ``PostgresCollection("postgresql://user@host/db", encoders=["bm25", "minilm-l6"])`` creates
-    the tables on first use (and the `vector` extension when allowed);
-    ``PostgresCollection(url)`` opens existing ones.
+    the tables on first use (and the `vector` extension, where the user may);
+    ``PostgresCollection(url)`` opens them. `hnsw` sets the index (m, ef_construction), the
+    search beam (ef_search) and when search is exact (threshold, exact_limit).
     """
 
     def __init__(
@@ -115,128 +112,111 @@ class PostgresCollection:
         conninfo, self.url, self.prefix = _split_url(url)
         self.hnsw = hnsw or HnswSettings()
         self._lock = threading.RLock()
+        self._sparse: dict[int, SparseIndex] = {}
+        self._docs, self._info, self._encoders = (self._t(n) for n in ("docs", "info", "encoders"))
         try:
             self._conn: Any = psycopg.connect(conninfo, autocommit=True)
         except psycopg.OperationalError as exc:
             raise InputError(f"cannot connect to {self.url}: {exc}".strip()) from None
+        self._folder = Path(tempfile.mkdtemp(prefix="embedcraft-pg-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._folder, True)
         try:
-            exists = self._exists()
+            exists = self._one("SELECT to_regclass(%s)", (self._info,)) is not None
             if not exists and not encoders:
                 raise InputError(
-                    f"{self.url}: no collection with table prefix {self.prefix!r}; create one by "
-                    "naming its encoders (e.g. PostgresCollection(url, encoders=['bm25', "
-                    "'minilm-l6']))"
+                    f"{self.url}: no collection with table prefix {self.prefix!r}; create one "
+                    "by naming its encoders (e.g. encoders=['bm25', 'minilm-l6'])"
                 )
             self._enable_vector()
             if not exists:
                 self._create_tables()
-            self._check_format()
-            self._folder = Path(tempfile.mkdtemp(prefix="embedcraft-pg-"))
-            self._cleanup = weakref.finalize(self, shutil.rmtree, self._folder, True)
-            if encoders:
-                self._register(encoders)
-            self._slots: list[EncoderSlot] = self._load_slots()
+            found = self._one(f"SELECT value FROM {self._info} WHERE key = 'format'")
+            if found != FORMAT:
+                raise InputError(f"{self.url}: table format {found!r}; this version reads {FORMAT}")
+            given = self._register(encoders) if encoders else {}
+            self._slots: list[EncoderSlot] = self._load_slots(given)
+            if not self._slots:
+                raise InputError(f"{self.url}: the collection has no encoders")
         except BaseException:
-            self._conn.close()
-            raise
-        if not self._slots:
             self.close()
-            raise InputError(f"{self.url}: the collection has no encoders")
-        self._sparse: dict[int, SparseIndex] = {}
+            raise
 
     # ------------------------------------------------------------------ tables
     def _t(self, name: str) -> str:
         return f'"{self.prefix}{name}"'
 
-    def _exists(self) -> bool:
-        row = self._conn.execute("SELECT to_regclass(%s)", (self._t("info"),)).fetchone()
-        return row[0] is not None
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row (None when there is no row)."""
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
 
     def _enable_vector(self) -> None:
         """Create the `vector` extension if missing, and teach psycopg its type."""
-        psycopg = _psycopg()
         from pgvector.psycopg import register_vector
 
-        found = self._conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
-        if found.fetchone() is None:
+        if self._one("SELECT count(*) FROM pg_extension WHERE extname = 'vector'") == 0:
             try:
-                self._conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            except psycopg.Error as exc:
+                self.conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except _psycopg().Error as exc:
                 raise InputError(
                     f"{self.url}: the pgvector extension is not installed in this database and "
                     f"could not be created ({exc}); run CREATE EXTENSION vector as its owner"
                 ) from None
-        register_vector(self._conn)
+        register_vector(self.conn)
+        version = self._one("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        self._iterative = tuple(int(v) for v in version.split(".")[:2]) >= (0, 8)
 
     def _create_tables(self) -> None:
-        with self._conn.transaction():
+        with self.conn.transaction():
             self._lock_schema()
-            self._conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._t('info')} "
-                "(key text PRIMARY KEY, value text NOT NULL)"
-            )
-            self._conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._t('encoders')} (slot serial PRIMARY KEY, "
+            self.conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._info} "
+                "(key text PRIMARY KEY, value text NOT NULL);"
+                f"CREATE TABLE IF NOT EXISTS {self._encoders} (slot serial PRIMARY KEY, "
                 "name text NOT NULL UNIQUE, sparse boolean NOT NULL, dim integer, "
-                "spec jsonb NOT NULL, saved bytea)"
+                "spec jsonb NOT NULL, saved bytea);"
+                f"CREATE TABLE IF NOT EXISTS {self._docs} (rowid bigserial PRIMARY KEY, "
+                "id text NOT NULL UNIQUE, text text NOT NULL, metadata jsonb NOT NULL DEFAULT '{}')"
             )
-            self._conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._t('docs')} (rowid bigserial PRIMARY KEY, "
-                "id text NOT NULL UNIQUE, text text NOT NULL, "
-                "metadata jsonb NOT NULL DEFAULT '{}')"
-            )
-            self._conn.execute(
-                f"INSERT INTO {self._t('info')} VALUES ('format', %s), ('generation', '0') "
+            self.conn.execute(
+                f"INSERT INTO {self._info} VALUES ('format', %s), ('generation', '0') "
                 "ON CONFLICT DO NOTHING",
                 (FORMAT,),
             )
 
     def _lock_schema(self) -> None:
-        """Serialize schema changes of this prefix across processes (inside a transaction)."""
-        self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.prefix,))
-
-    def _check_format(self) -> None:
-        row = self._conn.execute(
-            f"SELECT value FROM {self._t('info')} WHERE key = 'format'"
-        ).fetchone()
-        if row is None or row[0] != FORMAT:
-            raise InputError(
-                f"{self.url}: tables with prefix {self.prefix!r} hold format "
-                f"{None if row is None else row[0]!r}, this version reads {FORMAT}"
-            )
-
-    def _dense_table(self, slot: EncoderSlot) -> str:
-        return self._t(f"dense_{slot.slot}")
+        """Serialize schema changes under this prefix across clients (inside a transaction)."""
+        self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.prefix,))
 
     def _create_dense(self, slot: int, dim: int) -> None:
         """The vector table of one dense encoder and its HNSW index (inside a transaction)."""
         table = self._t(f"dense_{slot}")
-        self._conn.execute(
+        self.conn.execute(
             f"CREATE TABLE IF NOT EXISTS {table} (doc bigint PRIMARY KEY REFERENCES "
-            f"{self._t('docs')} (rowid) ON DELETE CASCADE, embedding vector({int(dim)}) NOT NULL)"
+            f"{self._docs} (rowid) ON DELETE CASCADE, embedding vector({int(dim)}) NOT NULL)"
         )
         if dim <= _HNSW_MAX_DIM:
-            self._conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {self._t(f'dense_{slot}_hnsw')} ON {table} "
-                "USING hnsw (embedding vector_cosine_ops) "
-                f"WITH (m = {int(self.hnsw.m)}, ef_construction = {int(self.hnsw.ef_construction)})"
+            self.conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {self._t(f'dense_{slot}_hnsw')} ON {table} USING "
+                f"hnsw (embedding vector_cosine_ops) WITH (m = {int(self.hnsw.m)}, "
+                f"ef_construction = {int(self.hnsw.ef_construction)})"
             )
 
-    def _register(self, encoders: Sequence[str | Encoder]) -> None:
-        """Record encoders not yet in the collection (only while it holds no documents)."""
-        if isinstance(encoders, str):
-            encoders = [encoders]
-        resolved = [_resolve(item) for item in encoders]
+    def _register(self, encoders: Sequence[str | Encoder]) -> dict[str, Any]:
+        """Record encoders not yet in the collection (only while it holds no documents).
+
+        Returns the encoder objects given, by name, so this session uses them as they are.
+        """
+        items = [encoders] if isinstance(encoders, str) else encoders
+        resolved = [_resolve(item) for item in items]
         names = [e.name for e in resolved]
         if len(set(names)) != len(names):
             raise InputError(f"an encoder is named twice: {names}")
-        with self._lock, self._conn.transaction():
+        with self.conn.transaction():
             self._lock_schema()
-            known = {r[0] for r in self._conn.execute(f"SELECT name FROM {self._t('encoders')}")}
+            known = {r[0] for r in self.conn.execute(f"SELECT name FROM {self._encoders}")}
             new = [e for e in resolved if e.name not in known]
-            if not new:
-                return
-            (count,) = self._conn.execute(f"SELECT COUNT(*) FROM {self._t('docs')}").fetchone()
+            count = self._one(f"SELECT count(*) FROM {self._docs}") if new else 0
             if count:
                 raise InputError(
                     f"the collection already holds {count} documents encoded by "
@@ -258,20 +238,22 @@ class PostgresCollection:
                     folder = self._folder / "register" / uuid.uuid4().hex
                     encoder.save(folder)  # a fitted model travels with the collection
                     saved = _pack(folder)
-                (slot,) = self._conn.execute(
-                    f"INSERT INTO {self._t('encoders')} (name, sparse, dim, spec, saved) "
+                slot = self._one(
+                    f"INSERT INTO {self._encoders} (name, sparse, dim, spec, saved) "
                     "VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING slot",
                     (encoder.name, sparse, dim, spec, saved),
-                ).fetchone()
+                )
                 if dim is not None:
                     self._create_dense(slot, dim)
+        return {e.name: e for e in resolved}
 
-    def _load_slots(self) -> list[EncoderSlot]:
+    def _load_slots(self, given: dict[str, Any]) -> list[EncoderSlot]:
         slots = []
-        for slot, name, sparse, dim, spec, saved in self._conn.execute(
-            f"SELECT slot, name, sparse, dim, spec, saved FROM {self._t('encoders')} ORDER BY slot"
+        for slot, name, sparse, dim, spec, saved in self.conn.execute(
+            f"SELECT slot, name, sparse, dim, spec, saved FROM {self._encoders} ORDER BY slot"
         ):
-            entry = EncoderSlot(self._folder, slot, name, sparse, dim, spec)
+            mine = None if sparse else given.get(name)
+            entry = EncoderSlot(self._folder, slot, name, sparse, dim, spec, mine)
             if saved is not None:
                 _unpack(bytes(saved), entry.saved_folder)
             slots.append(entry)
@@ -294,10 +276,9 @@ class PostgresCollection:
     def close(self) -> None:
         """Close the connection and drop the local copies of fitted encoders."""
         with self._lock:
-            if self._conn is None:
-                return
-            self._conn.close()
-            self._conn = None
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
             self._cleanup()
 
     @property
@@ -324,26 +305,18 @@ class PostgresCollection:
         )
 
     def _where(self, where: Filter | None) -> tuple[str, list[Any]]:
-        conditions = parse_filter(where)
-        sql, params = sql_where(conditions, "metadata", "postgres")
-        return (_guarded(sql) if conditions else sql), params
+        return sql_where(parse_filter(where), "metadata", "postgres")
 
     def count(self, where: Filter | None = None) -> int:
         """Number of documents (matching `where` when given)."""
         sql, params = self._where(where)
         with self._lock:
-            (n,) = self.conn.execute(
-                f"SELECT COUNT(*) FROM {self._t('docs')} WHERE {sql}", params
-            ).fetchone()
-        return int(n)
+            return int(self._one(f"SELECT count(*) FROM {self._docs} WHERE {sql}", params))
 
     def generation(self) -> int:
         """A number that grows with every committed write (by any client)."""
         with self._lock:
-            (value,) = self.conn.execute(
-                f"SELECT value FROM {self._t('info')} WHERE key = 'generation'"
-            ).fetchone()
-        return int(value)
+            return int(self._one(f"SELECT value FROM {self._info} WHERE key = 'generation'"))
 
     def info(self) -> dict[str, Any]:
         """What the collection holds and how its indexes stand (JSON-ready)."""
@@ -351,25 +324,17 @@ class PostgresCollection:
             current = self.generation()
             encoders = []
             for s in self._slots:
-                entry: dict[str, Any] = {"name": s.name, "sparse": s.sparse, "dim": s.width}
-                if s.sparse:
-                    index = self._sparse.get(s.slot)
-                    entry["index"] = (
-                        None if index is None else {"kind": "bm25", "generation": index.generation}
-                    )
-                elif s.width is None:
-                    entry["index"] = None
-                else:
+                index: dict[str, Any] | None = None
+                if s.sparse and s.slot in self._sparse:
+                    index = {"kind": "bm25", "generation": self._sparse[s.slot].generation}
+                elif not s.sparse and s.width is not None:
                     kind = "hnsw" if s.width <= _HNSW_MAX_DIM else "exact"
-                    entry["index"] = {"kind": kind, "generation": current}
-                encoders.append(entry)
-            return {
-                "url": self.url,
-                "table_prefix": self.prefix,
-                "count": self.count(),
-                "generation": current,
-                "encoders": encoders,
-            }
+                    index = {"kind": kind, "generation": current}  # kept current by the server
+                encoders.append(
+                    {"name": s.name, "sparse": s.sparse, "dim": s.width, "index": index}
+                )
+            return {"url": self.url, "table_prefix": self.prefix, "count": self.count(),
+                    "generation": current, "encoders": encoders}  # fmt: skip
 
     # ------------------------------------------------------------------ writes
     def add(
@@ -403,15 +368,10 @@ class PostgresCollection:
 
     def delete(self, ids: str | Sequence[str]) -> int:
         """Delete documents by id, all or none: an unknown id is an error. Returns the count."""
-        wanted = Collection._check_ids([ids] if isinstance(ids, str) else ids)
-        wanted = list(dict.fromkeys(wanted))
+        wanted = list(dict.fromkeys(Collection._check_ids([ids] if isinstance(ids, str) else ids)))
         with self._lock, self.conn.transaction():
-            gone = {
-                r[0]
-                for r in self.conn.execute(
-                    f"DELETE FROM {self._t('docs')} WHERE id = ANY(%s) RETURNING id", (wanted,)
-                )
-            }
+            sql = f"DELETE FROM {self._docs} WHERE id = ANY(%s) RETURNING id"
+            gone = {r[0] for r in self.conn.execute(sql, (wanted,))}
             missing = [i for i in wanted if i not in gone]
             if missing:  # raising rolls the transaction back: nothing is deleted
                 raise InputError(_unknown_ids(missing))
@@ -421,14 +381,9 @@ class PostgresCollection:
     def get(self, ids: str | Sequence[str]) -> list[Document]:
         """The documents with these ids, in the order asked; an unknown id is an error."""
         wanted = Collection._check_ids([ids] if isinstance(ids, str) else ids)
+        sql = f"SELECT id, text, metadata FROM {self._docs} WHERE id = ANY(%s)"
         with self._lock:
-            found = {
-                doc_id: Document(doc_id, text, meta)
-                for doc_id, text, meta in self.conn.execute(
-                    f"SELECT id, text, metadata FROM {self._t('docs')} WHERE id = ANY(%s)",
-                    (wanted,),
-                )
-            }
+            found = {r[0]: Document(*r) for r in self.conn.execute(sql, (wanted,))}
         missing = [i for i in wanted if i not in found]
         if missing:
             raise InputError(_unknown_ids(missing))
@@ -437,14 +392,11 @@ class PostgresCollection:
     def ids(self) -> list[str]:
         """Every document id, in insertion order."""
         with self._lock:
-            return [
-                r[0] for r in self.conn.execute(f"SELECT id FROM {self._t('docs')} ORDER BY rowid")
-            ]
+            return [r[0] for r in self.conn.execute(f"SELECT id FROM {self._docs} ORDER BY rowid")]
 
     def _bump(self) -> None:
         self.conn.execute(
-            f"UPDATE {self._t('info')} SET value = (value::bigint + 1)::text "
-            "WHERE key = 'generation'"
+            f"UPDATE {self._info} SET value = (value::bigint + 1)::text WHERE key = 'generation'"
         )
 
     def _write(
@@ -457,12 +409,13 @@ class PostgresCollection:
         *,
         replace: bool,
     ) -> list[str]:
+        """Check everything first, then encode and commit batch by batch (as `Collection`)."""
         docs = as_texts(texts)
         for i, text in enumerate(docs):
             if not text.strip():
                 raise InputError(f"document {i} has an empty text")
             if "\x00" in text:
-                raise InputError(f"document {i} contains a NUL character, which PostgreSQL refuses")
+                raise InputError(f"document {i} holds a NUL character, which PostgreSQL refuses")
         doc_ids = [uuid.uuid4().hex for _ in docs] if ids is None else Collection._check_ids(ids)
         if len(doc_ids) != len(docs):
             raise InputError(f"{len(docs)} texts but {len(doc_ids)} ids")
@@ -480,7 +433,8 @@ class PostgresCollection:
             return []
         with self._lock:
             if not replace:
-                existing = self._present(doc_ids)
+                sql = f"SELECT id FROM {self._docs} WHERE id = ANY(%s)"
+                existing = [r[0] for r in self.conn.execute(sql, (doc_ids,))]
                 if existing:
                     shown = ", ".join(repr(i) for i in existing[:5])
                     raise InputError(
@@ -496,28 +450,20 @@ class PostgresCollection:
                 bar = tqdm(total=len(docs), desc="Indexing", unit=" docs")
             try:
                 for start in range(0, len(docs), batch_size):
-                    stop = start + batch_size
-                    vectors = {s.slot: s.encode_documents(docs[start:stop]) for s in dense}
-                    self._commit_batch(
-                        doc_ids[start:stop], docs[start:stop], meta_json[start:stop], vectors,
-                        replace=replace,
-                    )  # fmt: skip
+                    part = slice(start, start + batch_size)
+                    vectors = {s.slot: s.encode_documents(docs[part]) for s in dense}
+                    self._commit_batch(doc_ids[part], docs[part], meta_json[part], vectors,
+                                       replace=replace)  # fmt: skip
                     if bar is not None:
-                        bar.update(len(docs[start:stop]))
+                        bar.update(len(docs[part]))
             finally:
                 if bar is not None:
                     bar.close()
         return doc_ids
 
-    def _present(self, ids: list[str]) -> list[str]:
-        rows = self.conn.execute(
-            f"SELECT id FROM {self._t('docs')} WHERE id = ANY(%s)", (ids,)
-        ).fetchall()
-        return [r[0] for r in rows]
-
     def _fit_unfitted(self, docs: list[str]) -> None:
-        """Dense encoders that learn from text are fitted on the first documents added, then
-        kept in the database so every client encodes with the same fitted model."""
+        """A dense encoder that learns from text is fitted on the first documents added, then
+        kept in the `encoders` table so every client encodes with the same fitted model."""
         for i, s in enumerate(self._slots):
             if s.sparse or s.is_fitted():
                 continue
@@ -526,14 +472,13 @@ class PostgresCollection:
                     f"encoder {s.name!r} is not fitted and the collection is not empty: "
                     "fit it and create the collection with the fitted encoder"
                 )
-            encoder = s.encoder
-            encoder.fit(docs)
+            encoder = s.encoder.fit(docs)
             encoder.save(s.saved_folder)
             dim = int(encoder.dim)
             with self.conn.transaction():
                 self._lock_schema()
                 self.conn.execute(
-                    f"UPDATE {self._t('encoders')} SET dim = %s, saved = %s WHERE slot = %s",
+                    f"UPDATE {self._encoders} SET dim = %s, saved = %s WHERE slot = %s",
                     (dim, _pack(s.saved_folder), s.slot),
                 )
                 self._create_dense(s.slot, dim)
@@ -549,27 +494,23 @@ class PostgresCollection:
         replace: bool,
     ) -> None:
         psycopg = _psycopg()
-        docs = self._t("docs")
         try:
             with self.conn.transaction():
                 if replace:  # the old rows' vectors go with them (ON DELETE CASCADE)
-                    self.conn.execute(f"DELETE FROM {docs} WHERE id = ANY(%s)", (ids,))
-                rows = self.conn.execute(
-                    f"INSERT INTO {docs} (id, text, metadata) "
-                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::jsonb[]) "
-                    "RETURNING id, rowid",
-                    (ids, texts, metadata),
-                ).fetchall()
-                rowid = dict(rows)
-                rowids = [rowid[i] for i in ids]
+                    self.conn.execute(f"DELETE FROM {self._docs} WHERE id = ANY(%s)", (ids,))
+                rowid = dict(
+                    self.conn.execute(
+                        f"INSERT INTO {self._docs} (id, text, metadata) SELECT * FROM "
+                        "unnest(%s::text[], %s::text[], %s::jsonb[]) RETURNING id, rowid",
+                        (ids, texts, metadata),
+                    ).fetchall()
+                )
                 for slot, matrix in vectors.items():
-                    table = self._t(f"dense_{slot}")
-                    with self.conn.cursor() as cur, cur.copy(
-                        f"COPY {table} (doc, embedding) FROM STDIN WITH (FORMAT BINARY)"
-                    ) as copy:  # fmt: skip
+                    copy_sql = f"COPY {self._t(f'dense_{slot}')} FROM STDIN WITH (FORMAT BINARY)"
+                    with self.conn.cursor() as cur, cur.copy(copy_sql) as copy:
                         copy.set_types(["int8", "vector"])
-                        for r, v in zip(rowids, matrix, strict=True):
-                            copy.write_row((r, v))
+                        for doc_id, vector in zip(ids, matrix, strict=True):
+                            copy.write_row((rowid[doc_id], vector))
                 self._bump()
         except psycopg.errors.UniqueViolation:
             raise InputError(
@@ -613,10 +554,9 @@ class PostgresCollection:
     ) -> list[list[Hit]]:
         """The k best documents for each query, among those matching `where`.
 
-        Same modes, fusion and explanations as `Collection.search_many`. Dense scores are
-        1 - cosine distance; a filter returns exactly the top k of the matching documents (an
-        HNSW scan that comes back short is redone exactly). A query whose dense vector is zero
-        (no known word) gets no dense results.
+        Modes, fusion and explanations as in `Collection.search_many`. Dense scores are
+        1 - cosine distance, and a filter returns exactly the top k of the matching documents.
+        A query whose dense vector is zero (no known word) has no dense results.
         """
         items = as_texts(queries)
         if not isinstance(k, int) or k < 1:
@@ -625,41 +565,33 @@ class PostgresCollection:
             raise InputError(f"fusion must be 'rrf' or 'weighted', got {fusion!r}")
         if not 0.0 <= alpha <= 1.0:
             raise InputError(f"alpha must be between 0 and 1, got {alpha}")
-        where_sql, where_params = self._where(where)
+        where_sql, params = self._where(where)
         with self._lock:
             sides = self._sides(mode, encoder)
             fetch = k if len(sides) == 1 else max(k, _FETCH_FOR_FUSION)
-            ranked = {
-                s.slot: (
-                    self._search_sparse(s, items, fetch, where_sql, where_params)
-                    if s.sparse
-                    else self._search_dense(s, items, fetch, where_sql, where_params)
+            ranked = [
+                (self._search_sparse if s.sparse else self._search_dense)(
+                    s, items, fetch, where_sql, params
                 )
                 for s in sides
-            }
+            ]
             results: list[list[tuple[int, float, dict[str, float]]]] = []
             for qi in range(len(items)):
-                lists = [ranked[s.slot][qi] for s in sides]
+                lists = [side[qi] for side in ranked]
                 if len(sides) == 1:
                     fused = lists[0][:k]
                 elif fusion == "rrf":
                     fused = reciprocal_rank_fusion([[r for r, _ in lst] for lst in lists], k)
                 else:
                     fused = weighted_fusion(lists, [alpha, 1.0 - alpha], k)
-                per_side = [dict(lst) for lst in lists]
+                per_side = [(s.name, dict(lst)) for s, lst in zip(sides, lists, strict=True)]
                 results.append(
-                    [
-                        (
-                            r,
-                            score,
-                            {s.name: d[r] for s, d in zip(sides, per_side, strict=True) if r in d},
-                        )
-                        for r, score in fused
-                    ]
+                    [(r, score, {n: d[r] for n, d in per_side if r in d}) for r, score in fused]
                 )
             return self._hits(items, results, sides, explain)
 
     def _sides(self, mode: SearchMode | None, name: str | None) -> list[EncoderSlot]:
+        """The encoders a search uses (the same rules as `Collection`)."""
         dense = [s for s in self._slots if not s.sparse]
         sparse = [s for s in self._slots if s.sparse]
         if name is not None:
@@ -678,83 +610,75 @@ class PostgresCollection:
             raise InputError(f"{mode} search needs a dense encoder; this collection has none")
         if mode in ("sparse", "hybrid") and not sparse:
             raise InputError(f"{mode} search needs a sparse encoder (e.g. bm25); it has none")
-        return {"dense": dense[:1], "sparse": sparse[:1], "hybrid": [dense[0], sparse[0]]}[mode]
+        if mode == "dense":
+            return dense[:1]
+        return sparse[:1] if mode == "sparse" else [dense[0], sparse[0]]
 
-    def _dense_sql(self, slot: EncoderSlot, where_sql: str) -> str:
-        """Nearest rows by cosine distance; parameters: query vector, filter's, limit."""
-        table = self._dense_table(slot)
-        if where_sql == "1=1":
-            return (
-                f"SELECT doc, embedding <=> %s AS distance FROM {table} ORDER BY distance LIMIT %s"
-            )
-        return (
-            f"SELECT v.doc, v.embedding <=> %s AS distance FROM {table} v "
-            f"JOIN {self._t('docs')} d ON d.rowid = v.doc WHERE {where_sql} "
-            "ORDER BY distance LIMIT %s"
-        )
+    def _dense_sql(self, slot: EncoderSlot, where_sql: str, *, exact: bool = False) -> str:
+        """Nearest rows by cosine distance; parameters: query vector, filter's, limit.
+
+        The exact form sorts a subquery (OFFSET 0 keeps it apart) that no index can serve, so
+        it stays exact whatever the planner settings.
+        """
+        rows = f"{self._t(f'dense_{slot.slot}')} v"
+        if where_sql != "1=1":
+            rows += f" JOIN {self._docs} d ON d.rowid = v.doc WHERE {where_sql}"
+        select = f"SELECT v.doc, v.embedding <=> %s AS distance FROM {rows}"
+        if exact:
+            return f"SELECT * FROM ({select} OFFSET 0) s ORDER BY distance LIMIT %s"
+        return f"{select} ORDER BY distance LIMIT %s"
 
     def _search_dense(
         self, slot: EncoderSlot, queries: list[str], k: int, where_sql: str, params: list[Any]
     ) -> list[list[tuple[int, float]]]:
         """Per query, (rowid, 1 - cosine distance) best first.
 
-        Below `hnsw.threshold` rows every search is exact. Otherwise HNSW with
-        ``hnsw.ef_search`` and, under a filter, pgvector's iterative scan; a query that still
-        gets fewer than min(k, matching rows) is redone exactly.
+        Exact below `hnsw.threshold` documents or when a filter admits at most
+        `hnsw.exact_limit` of them (as `Collection`); otherwise HNSW with `hnsw.ef_search` and,
+        under a filter, pgvector's iterative scan. An HNSW query that still returns fewer than
+        min(k, matching rows) is redone exactly, so filtered lists are never cut short.
         """
         vectors = slot.encode_queries(queries)
-        sql = self._dense_sql(slot, where_sql)
-        live = [i for i, v in enumerate(vectors) if v.any()]
-        out: list[list[tuple[int, float]]] = [[] for _ in queries]
-        exact = slot.dim > _HNSW_MAX_DIM or self._fewer_rows_than(self.hnsw.threshold)
         filtered = where_sql != "1=1"
-        work = [(i, vectors[i], params, k) for i in live]
-        short = self._nearest(sql, work, exact, filtered, out)
-        if short:
-            (matching,) = self.conn.execute(
-                f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._t('docs')} WHERE {where_sql} "
-                "LIMIT %s) s",
-                [*params, k],
-            ).fetchone()
-            redo = [(i, vectors[i], params, k) for i in short if len(out[i]) < matching]
-            self._nearest(sql, redo, True, filtered, out)
+        limit = max(self.hnsw.exact_limit, k) if filtered else 0
+        matching = self._count_upto(where_sql, params, limit + 1) if filtered else None
+        exact = (
+            slot.dim > _HNSW_MAX_DIM
+            or self._count_upto("1=1", [], self.hnsw.threshold) < self.hnsw.threshold
+            or (matching is not None and matching <= limit)
+        )
+        out: list[list[tuple[int, float]]] = [[] for _ in queries]
+        live = [i for i, v in enumerate(vectors) if v.any()]  # a zero vector has no direction
+        sql = self._dense_sql(slot, where_sql, exact=exact)
+        with self.conn.transaction():
+            if not exact:
+                ef = min(1000, max(self.hnsw.ef_search, k))
+                self.conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
+                if filtered and self._iterative:  # pgvector >= 0.8
+                    self.conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            for i in live:
+                out[i] = self._nearest(sql, vectors[i], params, k)
+        short = [i for i in live if len(out[i]) < k]
+        if short and not exact:
+            if matching is None:
+                matching = self._count_upto(where_sql, params, k)
+            sql = self._dense_sql(slot, where_sql, exact=True)
+            for i in short:
+                if len(out[i]) < min(k, matching):
+                    out[i] = self._nearest(sql, vectors[i], params, k)
         return out
 
     def _nearest(
-        self,
-        sql: str,
-        work: list[tuple[int, np.ndarray, list[Any], int]],
-        exact: bool,
-        filtered: bool,
-        out: list[list[tuple[int, float]]],
-    ) -> list[int]:
-        """Run the queries in one transaction; fill `out`; return those that came back short."""
-        short = []
-        if not work:
-            return short
-        with self.conn.transaction():
-            if exact:
-                self.conn.execute("SET LOCAL enable_indexscan = off")
-            else:
-                ef = min(1000, max(self.hnsw.ef_search, work[0][3]))
-                self.conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
-                if filtered:
-                    self.conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            for i, vector, params, k in work:
-                rows = self.conn.execute(sql, [vector, *params, k]).fetchall()
-                found = [(int(doc), 1.0 - d if d == d else 0.0) for doc, d in rows]
-                found.sort(key=lambda item: (-item[1], item[0]))  # relaxed order: re-sort
-                out[i] = found
-                if not exact and len(found) < k:
-                    short.append(i)
-        return short
+        self, sql: str, vector: np.ndarray, params: list[Any], k: int
+    ) -> list[tuple[int, float]]:
+        rows = self.conn.execute(sql, [vector, *params, k]).fetchall()
+        found = [(int(doc), 1.0 - d if d == d else 0.0) for doc, d in rows]  # NaN: zero vector
+        return sorted(found, key=lambda item: (-item[1], item[0]))  # relaxed order: re-sort
 
-    def _fewer_rows_than(self, n: int) -> bool:
-        """True when the collection has fewer than n documents (counts at most n rows)."""
-        (count,) = self.conn.execute(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._t('docs')} LIMIT %s) s", (n,)
-        ).fetchone()
-        return bool(count < n)
+    def _count_upto(self, where_sql: str, params: list[Any], n: int) -> int:
+        """Documents matching the filter, counted up to n (cheap on a big table)."""
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {self._docs} WHERE {where_sql} LIMIT %s) s"
+        return int(self._one(sql, [*params, n]))
 
     def _search_sparse(
         self, slot: EncoderSlot, queries: list[str], k: int, where_sql: str, params: list[Any]
@@ -762,16 +686,8 @@ class PostgresCollection:
         index = self._sparse_index(slot)
         mask = None
         if where_sql != "1=1":
-            allowed = np.fromiter(
-                (
-                    r[0]
-                    for r in self.conn.execute(
-                        f"SELECT rowid FROM {self._t('docs')} WHERE {where_sql} ORDER BY rowid",
-                        params,
-                    )
-                ),
-                dtype=np.int64,
-            )
+            sql = f"SELECT rowid FROM {self._docs} WHERE {where_sql} ORDER BY rowid"
+            allowed = np.array([r[0] for r in self.conn.execute(sql, params)], dtype=np.int64)
             mask = index.mask_of(allowed)
         scores, rows = index.search(slot.encode_sparse_queries(index, queries), k, mask)
         return [
@@ -783,15 +699,13 @@ class PostgresCollection:
         """The slot's encoder fitted on the current texts (refitted when `generation` moved)."""
         current = self.generation()  # read first: a write meanwhile only makes it refit again
         index = self._sparse.get(slot.slot)
-        if index is not None and index.generation == current:
-            return index
-        rows = self.conn.execute(
-            f"SELECT rowid, text FROM {self._t('docs')} ORDER BY rowid"
-        ).fetchall()
-        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        encoder, matrix = slot.fit_sparse([r[1] for r in rows])
-        index = SparseIndex(encoder, matrix, rowids, current)
-        self._sparse[slot.slot] = index
+        if index is None or index.generation != current:
+            sql = f"SELECT rowid, text FROM {self._docs} ORDER BY rowid"
+            rows = self.conn.execute(sql).fetchall()
+            encoder, matrix = slot.fit_sparse([r[1] for r in rows])
+            rowids = np.array([r[0] for r in rows], dtype=np.int64)
+            index = SparseIndex(encoder, matrix, rowids, current)
+            self._sparse[slot.slot] = index
         return index
 
     def _hits(
@@ -802,25 +716,20 @@ class PostgresCollection:
         explain: bool,
     ) -> list[list[Hit]]:
         wanted = sorted({r for hits in results for r, _, _ in hits})
-        docs = {
-            rowid: (doc_id, text, meta)
-            for rowid, doc_id, text, meta in self.conn.execute(
-                f"SELECT rowid, id, text, metadata FROM {self._t('docs')} WHERE rowid = ANY(%s)",
-                (wanted,),
-            )
-        }
+        sql = f"SELECT rowid, id, text, metadata FROM {self._docs} WHERE rowid = ANY(%s)"
+        docs = {r[0]: r[1:] for r in self.conn.execute(sql, (wanted,))}
         out: list[list[Hit]] = []
-        for qi, hits in enumerate(results):
+        for query, hits in zip(queries, results, strict=True):
             row: list[Hit] = []
             for r, score, side_scores in hits:
-                if r not in docs:  # deleted after the sparse index was fitted: drop it
+                if r not in docs:  # deleted since the sparse index was fitted: drop it
                     continue
                 doc_id, text, meta = docs[r]
                 explanation = None
                 if explain:
                     explanation = {"scores": side_scores}
                     for s in sides:
-                        explanation[s.name] = self._explain(s, queries[qi], r, text)
+                        explanation[s.name] = self._explain(s, query, r, text)
                 row.append(Hit(doc_id, score, text, len(row) + 1, meta, explanation))
             out.append(row)
         return out
@@ -834,28 +743,25 @@ class PostgresCollection:
 
     # ------------------------------------------------------------------ maintenance
     def rebuild(self) -> None:
-        """Rebuild every HNSW index in the server and refit the sparse encoders."""
+        """Rebuild every HNSW index in the server (recreating a dropped one) and refit the
+        sparse encoders."""
         with self._lock:
-            for s in self._slots:
-                if s.sparse or s.width is None:
-                    continue
-                with self.conn.transaction():
-                    self._create_dense(s.slot, s.dim)  # recreates an index dropped by hand
-                if s.dim <= _HNSW_MAX_DIM:
-                    self.conn.execute(f"REINDEX INDEX {self._t(f'dense_{s.slot}_hnsw')}")
             self._sparse.clear()
             for s in self._slots:
                 if s.sparse:
                     self._sparse_index(s)
+                elif s.width is not None:
+                    with self.conn.transaction():
+                        self._create_dense(s.slot, s.width)
+                    if s.width <= _HNSW_MAX_DIM:
+                        self.conn.execute(f"REINDEX INDEX {self._t(f'dense_{s.slot}_hnsw')}")
 
     @staticmethod
     def destroy(url: str) -> None:
         """Drop the tables of the collection at `url` (refuses when there is none)."""
-        psycopg = _psycopg()
         conninfo, safe, prefix = _split_url(url)
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            quoted = f'"{prefix}info"'
-            if conn.execute("SELECT to_regclass(%s)", (quoted,)).fetchone()[0] is None:
+        with _psycopg().connect(conninfo, autocommit=True) as conn:
+            if conn.execute("SELECT to_regclass(%s)", (f'"{prefix}info"',)).fetchone()[0] is None:
                 raise InputError(f"{safe}: no collection with table prefix {prefix!r}")
             with conn.transaction():
                 slots = [r[0] for r in conn.execute(f'SELECT slot FROM "{prefix}encoders"')]

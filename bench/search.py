@@ -1,0 +1,224 @@
+"""Search over >= 100k vectors: our Collection against raw FAISS HNSW and chromadb, one run.
+
+The corpus is IMDB reviews cut into passages of two sentences, encoded once with
+`minilm-l6-static`; held-out passages are the queries. Every system gets the same vectors and
+the same HNSW settings (M=32, efConstruction=128, efSearch=128, cosine), and is asked one query
+at a time for its top 10. Recall@10 is measured against exact (brute-force) search. Filtered
+search keeps 1% and 10% of the passages (metadata `bucket`). Needs ../shared/data/imdb_reviews.
+
+    python bench/search.py [--docs 100000] [--queries 500] [--skip-chroma]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from _common import imdb_texts, machine_report
+from embedcraft.catalog import load_encoder
+from embedcraft.store import Collection, HnswSettings
+
+M, EF_CONSTRUCTION, EF_SEARCH, K = 32, 128, 128, 10
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def passages(limit: int) -> list[str]:
+    """Two-sentence passages of IMDB reviews, in corpus order, deduplicated."""
+    out, seen = [], set()
+    for review in imdb_texts():
+        sentences = [s for s in SENTENCE.split(review) if s.strip()]
+        for i in range(0, len(sentences), 2):
+            text = " ".join(sentences[i : i + 2]).strip()
+            if len(text) >= 20 and text not in seen:
+                seen.add(text)
+                out.append(text)
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def exact_top(docs: np.ndarray, queries: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Brute-force top-K row numbers per query (among `mask` rows when given)."""
+    scores = queries @ docs.T
+    if mask is not None:
+        scores[:, ~mask] = -np.inf
+    top = np.argpartition(-scores, K, axis=1)[:, :K]
+    order = np.take_along_axis(scores, top, 1).argsort(axis=1)[:, ::-1]
+    return np.take_along_axis(top, order, 1)
+
+
+def recall(found: list[list[int]], truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth, strict=True)]))
+
+
+def timed_queries(
+    queries: np.ndarray, one: Callable[[np.ndarray], list[int]]
+) -> tuple[float, list]:
+    """Queries/s of `one` called per query (after 10 warm-up calls), and its results."""
+    for q in queries[:10]:
+        one(q)
+    t0 = time.perf_counter()
+    found = [one(q) for q in queries]
+    return len(queries) / (time.perf_counter() - t0), found
+
+
+def report(name: str, qps: float, rec: float, extra: str = "") -> None:
+    print(f"  {name:<34} {qps:>9.0f} q/s   recall@10 {rec:.4f}  {extra}")
+
+
+def bench_faiss(docs: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    import faiss
+
+    t0 = time.perf_counter()
+    index = faiss.IndexHNSWFlat(docs.shape[1], M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = EF_CONSTRUCTION
+    index.add(docs)
+    build = time.perf_counter() - t0
+    index.hnsw.efSearch = EF_SEARCH
+    qps, found = timed_queries(queries, lambda q: index.search(q[None], K)[1][0].tolist())
+    return {"build": build, "qps": qps, "recall": recall(found, truth)}
+
+
+def bench_collection(
+    folder: Path, texts: list[str], vectors: np.ndarray, queries: np.ndarray,
+    truths: dict[str, np.ndarray], filters: dict[str, dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    settings = HnswSettings(m=M, ef_construction=EF_CONSTRUCTION, ef_search=EF_SEARCH)
+    col = Collection(folder, encoders=["minilm-l6-static"], hnsw=settings)
+    ids = [str(i) for i in range(len(texts))]
+    meta = [{"bucket": i % 100} for i in range(len(texts))]
+    t0 = time.perf_counter()
+    col.add(texts, ids, meta, vectors={"minilm-l6-static": vectors}, batch_size=5000)
+    ingest = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    col.search_vectors(queries[0], k=K)  # builds the HNSW index from the database, saves it
+    build = time.perf_counter() - t0
+    out: dict[str, Any] = {"ingest": ingest, "build": build}
+
+    def one(q: np.ndarray, where: dict[str, Any] | None = None) -> list[int]:
+        return [int(h.id) for h in col.search_vectors(q, k=K, where=where)[0]]
+
+    out["qps"], found = timed_queries(queries, one)
+    out["recall"] = recall(found, truths["none"])
+    for label, where in filters.items():
+        qps, found = timed_queries(queries, lambda q, w=where: one(q, w))
+        out[label] = (qps, recall(found, truths[label]))
+    col.close()
+    t0 = time.perf_counter()
+    reopened = Collection(folder, hnsw=settings)
+    reopened.search_vectors(queries[0], k=K)
+    out["reopen"] = time.perf_counter() - t0
+    reopened.close()
+    return out
+
+
+def bench_chroma(
+    folder: Path, texts: list[str], vectors: np.ndarray, queries: np.ndarray,
+    truths: dict[str, np.ndarray], filters: dict[str, dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(folder))
+    hnsw = {"space": "cosine", "ef_construction": EF_CONSTRUCTION, "ef_search": EF_SEARCH,
+            "max_neighbors": M}  # fmt: skip
+    col = client.create_collection("bench", configuration={"hnsw": hnsw}, embedding_function=None)
+    batch = min(5000, client.get_max_batch_size())
+    t0 = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        stop = start + batch
+        col.add(
+            ids=[str(i) for i in range(start, min(stop, len(texts)))],
+            embeddings=vectors[start:stop],
+            documents=texts[start:stop],
+            metadatas=[{"bucket": i % 100} for i in range(start, min(stop, len(texts)))],
+        )
+    out: dict[str, Any] = {"ingest": time.perf_counter() - t0}
+
+    def one(q: np.ndarray, where: dict[str, Any] | None = None) -> list[int]:
+        result = col.query(query_embeddings=q[None], n_results=K, where=where)
+        return [int(i) for i in result["ids"][0]]
+
+    out["qps"], found = timed_queries(queries, one)
+    out["recall"] = recall(found, truths["none"])
+    for label, where in filters.items():
+        qps, found = timed_queries(queries, lambda q, w=where: one(q, w))
+        out[label] = (qps, recall(found, truths[label]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--skip-chroma", action="store_true")
+    args = parser.parse_args()
+    print(machine_report())
+    texts = passages(args.docs + args.queries)
+    docs_text, query_text = texts[: args.docs], texts[args.docs :]
+    encoder = load_encoder("minilm-l6-static")
+    t0 = time.perf_counter()
+    vectors = unit(np.asarray(encoder.encode(docs_text), dtype=np.float32))
+    queries = unit(np.asarray(encoder.encode(query_text), dtype=np.float32))
+    print(
+        f"{len(docs_text)} IMDB passages and {len(query_text)} held-out queries, "
+        f"{vectors.shape[1]}-dim minilm-l6-static vectors (encoded in "
+        f"{time.perf_counter() - t0:.1f} s); HNSW M={M} efConstruction={EF_CONSTRUCTION} "
+        f"efSearch={EF_SEARCH}; one query per call, top {K}\n"
+    )
+    buckets = np.arange(len(docs_text)) % 100
+    filters = {"1%": {"bucket": 0}, "10%": {"bucket": {"$lt": 10}}}
+    truths = {
+        "none": exact_top(vectors, queries, None),
+        "1%": exact_top(vectors, queries, buckets == 0),
+        "10%": exact_top(vectors, queries, buckets < 10),
+    }
+    faiss_r = bench_faiss(vectors, queries, truths["none"])
+    tmp = Path(tempfile.mkdtemp(prefix="embedcraft-bench-search-"))
+    try:
+        ours = bench_collection(tmp / "ours", docs_text, vectors, queries, truths, filters)
+        chroma = None
+        if not args.skip_chroma:
+            chroma = bench_chroma(tmp / "chroma", docs_text, vectors, queries, truths, filters)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print("unfiltered search")
+    report("raw FAISS HNSW (no storage)", faiss_r["qps"], faiss_r["recall"],
+           f"build {faiss_r['build']:.1f} s")  # fmt: skip
+    report("embedcraft Collection", ours["qps"], ours["recall"],
+           f"ingest {ours['ingest']:.1f} s + index build {ours['build']:.1f} s; "
+           f"reopen+first query {ours['reopen']:.2f} s")  # fmt: skip
+    if chroma:
+        report("chromadb PersistentClient", chroma["qps"], chroma["recall"],
+               f"ingest (incl. index) {chroma['ingest']:.1f} s")  # fmt: skip
+    print("filtered search (exact top-10 of the admitted rows is the truth)")
+    for label in filters:
+        report(f"embedcraft, {label} of rows admitted", *ours[label])
+        if chroma:
+            report(f"chromadb, {label} of rows admitted", *chroma[label])
+    overhead = faiss_r["qps"] / ours["qps"] - 1
+    print(f"\nCollection overhead over raw FAISS: {overhead:+.1%} time per query (goal <= 10%)")
+    if chroma:
+        print(
+            f"Collection / chromadb queries/s: {ours['qps'] / chroma['qps']:.2f}x "
+            f"(goal >= 2x at equal recall); ingest+build time ratio "
+            f"{(ours['ingest'] + ours['build']) / chroma['ingest']:.2f}"
+        )
+        for label in filters:
+            print(f"  filtered {label}: {ours[label][0] / chroma[label][0]:.2f}x queries/s")
+
+
+if __name__ == "__main__":
+    main()
