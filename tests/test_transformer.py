@@ -380,9 +380,9 @@ def test_pickle_and_clone_encode_identically(l3: TransformerEncoder) -> None:
     np.testing.assert_allclose(copy.encode(TEXTS), tuned.encode(TEXTS), atol=1e-6)
 
 
-def test_default_minilm_l6_vectors_do_not_depend_on_the_batch() -> None:
-    """The default model computes in float32, so neighbours cannot move a text's vector."""
-    l6 = _encoder("minilm-l6")
+def test_exact_minilm_l6_vectors_do_not_depend_on_the_batch() -> None:
+    """The exact path computes in float32, so neighbours cannot move a text's vector."""
+    l6 = _encoder("minilm-l6-exact")
     texts = [
         "A man is playing a guitar.",
         "The quarterly report shows rising costs across every division of the company.",

