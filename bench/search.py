@@ -2,11 +2,12 @@
 
 The corpus is IMDB reviews cut into passages of two sentences, encoded once with
 `minilm-l6-static`; held-out passages are the queries. Every system gets the same vectors and
-the same HNSW settings (M=32, efConstruction=128, efSearch=128, cosine), and is asked one query
-at a time for its top 10. Recall@10 is measured against exact (brute-force) search. Filtered
-search keeps 1% and 10% of the passages (metadata `bucket`). Needs ../shared/data/imdb_reviews.
+the same HNSW settings (M=32, efConstruction=128, cosine, and the smallest efSearch with which
+raw FAISS reaches the target recall), and is asked one query at a time for its top 10.
+Recall@10 is measured against exact (brute-force) search. Filtered search keeps 1% and 10% of
+the passages (metadata `bucket`). Needs ../shared/data/imdb_reviews.
 
-    python bench/search.py [--docs 100000] [--queries 500] [--skip-chroma]
+    python bench/search.py [--docs 100000] [--queries 500] [--target-recall 0.95] [--skip-chroma]
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from _common import imdb_texts, machine_report
 from embedcraft.catalog import load_encoder
 from embedcraft.store import Collection, HnswSettings
 
-M, EF_CONSTRUCTION, EF_SEARCH, K = 32, 128, 128, 10
+M, EF_CONSTRUCTION, K = 32, 128, 10
+EF_CHOICES = (64, 128, 256, 512, 1024)
+"""efSearch values tried on raw FAISS; the smallest reaching --target-recall is used by all."""
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -78,7 +81,10 @@ def report(name: str, qps: float, rec: float, extra: str = "") -> None:
     print(f"  {name:<34} {qps:>9.0f} q/s   recall@10 {rec:.4f}  {extra}")
 
 
-def bench_faiss(docs: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+def bench_faiss(
+    docs: np.ndarray, queries: np.ndarray, truth: np.ndarray, target: float
+) -> dict[str, Any]:
+    """Build raw FAISS HNSW; sweep efSearch; keep the smallest that reaches `target` recall."""
     import faiss
 
     t0 = time.perf_counter()
@@ -86,16 +92,22 @@ def bench_faiss(docs: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dic
     index.hnsw.efConstruction = EF_CONSTRUCTION
     index.add(docs)
     build = time.perf_counter() - t0
-    index.hnsw.efSearch = EF_SEARCH
-    qps, found = timed_queries(queries, lambda q: index.search(q[None], K)[1][0].tolist())
-    return {"build": build, "qps": qps, "recall": recall(found, truth)}
+    sweep = []
+    for ef in EF_CHOICES:
+        index.hnsw.efSearch = ef
+        qps, found = timed_queries(queries, lambda q: index.search(q[None], K)[1][0].tolist())
+        sweep.append((ef, qps, recall(found, truth)))
+        if sweep[-1][2] >= target:
+            break
+    ef, qps, rec = sweep[-1]
+    return {"build": build, "qps": qps, "recall": rec, "ef": ef, "sweep": sweep}
 
 
 def bench_collection(
     folder: Path, texts: list[str], vectors: np.ndarray, queries: np.ndarray,
-    truths: dict[str, np.ndarray], filters: dict[str, dict[str, Any]],
+    truths: dict[str, np.ndarray], filters: dict[str, dict[str, Any]], ef: int,
 ) -> dict[str, Any]:  # fmt: skip
-    settings = HnswSettings(m=M, ef_construction=EF_CONSTRUCTION, ef_search=EF_SEARCH)
+    settings = HnswSettings(m=M, ef_construction=EF_CONSTRUCTION, ef_search=ef)
     col = Collection(folder, encoders=["minilm-l6-static"], hnsw=settings)
     ids = [str(i) for i in range(len(texts))]
     meta = [{"bucket": i % 100} for i in range(len(texts))]
@@ -126,12 +138,12 @@ def bench_collection(
 
 def bench_chroma(
     folder: Path, texts: list[str], vectors: np.ndarray, queries: np.ndarray,
-    truths: dict[str, np.ndarray], filters: dict[str, dict[str, Any]],
+    truths: dict[str, np.ndarray], filters: dict[str, dict[str, Any]], ef: int,
 ) -> dict[str, Any]:  # fmt: skip
     import chromadb
 
     client = chromadb.PersistentClient(path=str(folder))
-    hnsw = {"space": "cosine", "ef_construction": EF_CONSTRUCTION, "ef_search": EF_SEARCH,
+    hnsw = {"space": "cosine", "ef_construction": EF_CONSTRUCTION, "ef_search": ef,
             "max_neighbors": M}  # fmt: skip
     col = client.create_collection("bench", configuration={"hnsw": hnsw}, embedding_function=None)
     batch = min(5000, client.get_max_batch_size())
@@ -163,6 +175,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--skip-chroma", action="store_true")
+    parser.add_argument("--target-recall", type=float, default=0.95)
     args = parser.parse_args()
     print(machine_report())
     texts = passages(args.docs + args.queries)
@@ -174,8 +187,8 @@ def main() -> None:
     print(
         f"{len(docs_text)} IMDB passages and {len(query_text)} held-out queries, "
         f"{vectors.shape[1]}-dim minilm-l6-static vectors (encoded in "
-        f"{time.perf_counter() - t0:.1f} s); HNSW M={M} efConstruction={EF_CONSTRUCTION} "
-        f"efSearch={EF_SEARCH}; one query per call, top {K}\n"
+        f"{time.perf_counter() - t0:.1f} s); HNSW M={M} efConstruction={EF_CONSTRUCTION}; "
+        f"one query per call, top {K}"
     )
     buckets = np.arange(len(docs_text)) % 100
     filters = {"1%": {"bucket": 0}, "10%": {"bucket": {"$lt": 10}}}
@@ -184,13 +197,19 @@ def main() -> None:
         "1%": exact_top(vectors, queries, buckets == 0),
         "10%": exact_top(vectors, queries, buckets < 10),
     }
-    faiss_r = bench_faiss(vectors, queries, truths["none"])
+    faiss_r = bench_faiss(vectors, queries, truths["none"], args.target_recall)
+    ef = faiss_r["ef"]
+    print(
+        "raw FAISS efSearch sweep: "
+        + ", ".join(f"ef={e} recall {r:.4f} ({q:.0f} q/s)" for e, q, r in faiss_r["sweep"])
+        + f"; every system below uses efSearch={ef}\n"
+    )
     tmp = Path(tempfile.mkdtemp(prefix="embedcraft-bench-search-"))
     try:
-        ours = bench_collection(tmp / "ours", docs_text, vectors, queries, truths, filters)
+        ours = bench_collection(tmp / "ours", docs_text, vectors, queries, truths, filters, ef)
         chroma = None
         if not args.skip_chroma:
-            chroma = bench_chroma(tmp / "chroma", docs_text, vectors, queries, truths, filters)
+            chroma = bench_chroma(tmp / "chroma", docs_text, vectors, queries, truths, filters, ef)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

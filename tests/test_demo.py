@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import pytest
-
 import io
+
+import pytest
 
 from embedcraft.demo import DEMO_ENCODERS, demo_corpus, print_demo, run_demo
 

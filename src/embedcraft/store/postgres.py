@@ -20,7 +20,7 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -29,11 +29,19 @@ import numpy as np
 
 from ..encoders.base import Encoder, as_texts
 from ..errors import InputError, missing_dependency
-from ..search import Hit, reciprocal_rank_fusion, weighted_fusion
-from . import _schema as db
+from ..search import Hit
+from ._base import (
+    SearchMode,
+    _check_search,
+    _CollectionBase,
+    _fetch,
+    _fuse_query,
+    _in_order,
+    _unknown_ids,
+)
 from ._encoders import EncoderSlot, _is_fitted, _resolve, _spec
 from ._indexes import HnswSettings, SparseIndex
-from .collection import _FETCH_FOR_FUSION, Collection, Document, SearchMode, _unknown_ids
+from .collection import Document
 from .filters import Filter, parse_filter, sql_where
 
 __all__ = ["PostgresCollection"]
@@ -92,7 +100,7 @@ def _unpack(data: bytes, folder: Path) -> None:
         tar.extractall(folder, members, **safe)  # type: ignore[arg-type]
 
 
-class PostgresCollection:
+class PostgresCollection(_CollectionBase):
     """A searchable set of documents in a PostgreSQL database, with the API of `Collection`.
 
     ``PostgresCollection("postgresql://user@host/db", encoders=["bm25", "minilm-l6"])`` creates
@@ -260,18 +268,10 @@ class PostgresCollection:
         return slots
 
     # ------------------------------------------------------------------ basics
-    def __repr__(self) -> str:
-        names = ", ".join(s.name for s in self._slots)
-        return f"PostgresCollection({self.url!r}, encoders=[{names}], count={self.count()})"
+    _REPR_NAME = "PostgresCollection"
 
-    def __len__(self) -> int:
-        return self.count()
-
-    def __enter__(self) -> PostgresCollection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _location(self) -> str:
+        return self.url
 
     def close(self) -> None:
         """Close the connection and drop the local copies of fitted encoders."""
@@ -287,22 +287,6 @@ class PostgresCollection:
         if self._conn is None:
             raise InputError(f"{self.url}: the collection is closed")
         return self._conn
-
-    @property
-    def encoder_names(self) -> list[str]:
-        return [s.name for s in self._slots]
-
-    def encoder(self, name: str) -> Encoder:
-        """The encoder registered under `name` (as used for documents and queries)."""
-        return self._by_name(name).encoder
-
-    def _by_name(self, name: str) -> EncoderSlot:
-        for s in self._slots:
-            if s.name == name:
-                return s
-        raise InputError(
-            f"no encoder {name!r} in this collection; it has: {', '.join(self.encoder_names)}"
-        )
 
     def _where(self, where: Filter | None) -> tuple[str, list[Any]]:
         return sql_where(parse_filter(where), "metadata", "postgres")
@@ -337,38 +321,9 @@ class PostgresCollection:
                     "generation": current, "encoders": encoders}  # fmt: skip
 
     # ------------------------------------------------------------------ writes
-    def add(
-        self,
-        texts: Sequence[str],
-        ids: Sequence[str] | None = None,
-        metadata: Sequence[Mapping[str, Any] | None] | None = None,
-        *,
-        batch_size: int = 256,
-        progress: bool = False,
-    ) -> list[str]:
-        """Add new documents (an id already present is an error: use `upsert`); returns the ids.
-
-        Each batch of `batch_size` documents is encoded, then committed in one transaction.
-        """
-        return self._write(texts, ids, metadata, batch_size, progress, replace=False)
-
-    def upsert(
-        self,
-        texts: Sequence[str],
-        ids: Sequence[str],
-        metadata: Sequence[Mapping[str, Any] | None] | None = None,
-        *,
-        batch_size: int = 256,
-        progress: bool = False,
-    ) -> list[str]:
-        """Add documents, replacing any stored under the same ids; returns the ids."""
-        if ids is None:
-            raise InputError("upsert needs the ids of the documents to add or replace")
-        return self._write(texts, ids, metadata, batch_size, progress, replace=True)
-
     def delete(self, ids: str | Sequence[str]) -> int:
         """Delete documents by id, all or none: an unknown id is an error. Returns the count."""
-        wanted = list(dict.fromkeys(Collection._check_ids([ids] if isinstance(ids, str) else ids)))
+        wanted = list(dict.fromkeys(self._check_ids([ids] if isinstance(ids, str) else ids)))
         with self._lock, self.conn.transaction():
             sql = f"DELETE FROM {self._docs} WHERE id = ANY(%s) RETURNING id"
             gone = {r[0] for r in self.conn.execute(sql, (wanted,))}
@@ -380,14 +335,11 @@ class PostgresCollection:
 
     def get(self, ids: str | Sequence[str]) -> list[Document]:
         """The documents with these ids, in the order asked; an unknown id is an error."""
-        wanted = Collection._check_ids([ids] if isinstance(ids, str) else ids)
+        wanted = self._check_ids([ids] if isinstance(ids, str) else ids)
         sql = f"SELECT id, text, metadata FROM {self._docs} WHERE id = ANY(%s)"
         with self._lock:
             found = {r[0]: Document(*r) for r in self.conn.execute(sql, (wanted,))}
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            raise InputError(_unknown_ids(missing))
-        return [found[i] for i in wanted]
+        return _in_order(wanted, found)
 
     def ids(self) -> list[str]:
         """Every document id, in insertion order."""
@@ -399,79 +351,22 @@ class PostgresCollection:
             f"UPDATE {self._info} SET value = (value::bigint + 1)::text WHERE key = 'generation'"
         )
 
-    def _write(
-        self,
-        texts: Sequence[str],
-        ids: Sequence[str] | None,
-        metadata: Sequence[Mapping[str, Any] | None] | None,
-        batch_size: int,
-        progress: bool,
-        *,
-        replace: bool,
-    ) -> list[str]:
-        """Check everything first, then encode and commit batch by batch (as `Collection`)."""
-        docs = as_texts(texts)
-        for i, text in enumerate(docs):
-            if not text.strip():
-                raise InputError(f"document {i} has an empty text")
-            if "\x00" in text:
-                raise InputError(f"document {i} holds a NUL character, which PostgreSQL refuses")
-        doc_ids = [uuid.uuid4().hex for _ in docs] if ids is None else Collection._check_ids(ids)
-        if len(doc_ids) != len(docs):
-            raise InputError(f"{len(docs)} texts but {len(doc_ids)} ids")
-        if len(set(doc_ids)) != len(doc_ids):
-            seen: set[str] = set()
-            dup = next(i for i in doc_ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-            raise InputError(f"id {dup!r} appears twice in one call")
-        metas = [None] * len(docs) if metadata is None else list(metadata)
-        if len(metas) != len(docs):
-            raise InputError(f"{len(docs)} texts but {len(metas)} metadata entries")
-        meta_json = [db.dump_metadata(i, m) for i, m in enumerate(metas)]
-        if batch_size < 1:
-            raise InputError(f"batch_size must be >= 1, got {batch_size}")
-        if not docs:
-            return []
-        with self._lock:
-            if not replace:
-                sql = f"SELECT id FROM {self._docs} WHERE id = ANY(%s)"
-                existing = [r[0] for r in self.conn.execute(sql, (doc_ids,))]
-                if existing:
-                    shown = ", ".join(repr(i) for i in existing[:5])
-                    raise InputError(
-                        f"{len(existing)} id(s) already in the collection ({shown}): "
-                        "use upsert to replace documents"
-                    )
-            self._fit_unfitted(docs)
-            dense = [s for s in self._slots if not s.sparse]
-            bar = None
-            if progress:
-                from tqdm.auto import tqdm
+    def _check_text(self, i: int, text: str) -> None:
+        super()._check_text(i, text)
+        if "\x00" in text:
+            raise InputError(f"document {i} holds a NUL character, which PostgreSQL refuses")
 
-                bar = tqdm(total=len(docs), desc="Indexing", unit=" docs")
-            try:
-                for start in range(0, len(docs), batch_size):
-                    part = slice(start, start + batch_size)
-                    vectors = {s.slot: s.encode_documents(docs[part]) for s in dense}
-                    self._commit_batch(doc_ids[part], docs[part], meta_json[part], vectors,
-                                       replace=replace)  # fmt: skip
-                    if bar is not None:
-                        bar.update(len(docs[part]))
-            finally:
-                if bar is not None:
-                    bar.close()
-        return doc_ids
+    def _existing_ids(self, ids: list[str]) -> list[str]:
+        sql = f"SELECT id FROM {self._docs} WHERE id = ANY(%s)"
+        return [r[0] for r in self.conn.execute(sql, (ids,))]
 
-    def _fit_unfitted(self, docs: list[str]) -> None:
+    def _fit_unfitted(self, docs: list[str], made: dict[int, np.ndarray]) -> None:
         """A dense encoder that learns from text is fitted on the first documents added, then
         kept in the `encoders` table so every client encodes with the same fitted model."""
         for i, s in enumerate(self._slots):
-            if s.sparse or s.is_fitted():
+            if s.sparse or s.slot in made or s.is_fitted():
                 continue
-            if self.count() > 0:
-                raise InputError(
-                    f"encoder {s.name!r} is not fitted and the collection is not empty: "
-                    "fit it and create the collection with the fitted encoder"
-                )
+            self._refuse_late_fit(s)
             encoder = s.encoder.fit(docs)
             encoder.save(s.saved_folder)
             dim = int(encoder.dim)
@@ -520,26 +415,6 @@ class PostgresCollection:
             raise InputError(f"PostgreSQL refused a document of this batch: {exc}") from None
 
     # ------------------------------------------------------------------ search
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        *,
-        mode: SearchMode | None = None,
-        where: Filter | None = None,
-        encoder: str | None = None,
-        fusion: Literal["rrf", "weighted"] = "rrf",
-        alpha: float = 0.5,
-        explain: bool = False,
-    ) -> list[Hit]:
-        """The k best documents for `query`; see `search_many`."""
-        if not isinstance(query, str):
-            raise TypeError(f"query must be a string, got {type(query).__name__}")
-        return self.search_many(
-            [query], k, mode=mode, where=where, encoder=encoder, fusion=fusion, alpha=alpha,
-            explain=explain,
-        )[0]  # fmt: skip
-
     def search_many(
         self,
         queries: Sequence[str],
@@ -559,60 +434,22 @@ class PostgresCollection:
         A query whose dense vector is zero (no known word) has no dense results.
         """
         items = as_texts(queries)
-        if not isinstance(k, int) or k < 1:
-            raise InputError(f"k must be a positive integer, got {k!r}")
-        if fusion not in ("rrf", "weighted"):
-            raise InputError(f"fusion must be 'rrf' or 'weighted', got {fusion!r}")
-        if not 0.0 <= alpha <= 1.0:
-            raise InputError(f"alpha must be between 0 and 1, got {alpha}")
+        _check_search(k, fusion, alpha)
         where_sql, params = self._where(where)
         with self._lock:
             sides = self._sides(mode, encoder)
-            fetch = k if len(sides) == 1 else max(k, _FETCH_FOR_FUSION)
+            fetch = _fetch(k, sides)
             ranked = [
                 (self._search_sparse if s.sparse else self._search_dense)(
                     s, items, fetch, where_sql, params
                 )
                 for s in sides
             ]
-            results: list[list[tuple[int, float, dict[str, float]]]] = []
-            for qi in range(len(items)):
-                lists = [side[qi] for side in ranked]
-                if len(sides) == 1:
-                    fused = lists[0][:k]
-                elif fusion == "rrf":
-                    fused = reciprocal_rank_fusion([[r for r, _ in lst] for lst in lists], k)
-                else:
-                    fused = weighted_fusion(lists, [alpha, 1.0 - alpha], k)
-                per_side = [(s.name, dict(lst)) for s, lst in zip(sides, lists, strict=True)]
-                results.append(
-                    [(r, score, {n: d[r] for n, d in per_side if r in d}) for r, score in fused]
-                )
+            results = [
+                _fuse_query([side[qi] for side in ranked], sides, k, fusion, alpha)
+                for qi in range(len(items))
+            ]
             return self._hits(items, results, sides, explain)
-
-    def _sides(self, mode: SearchMode | None, name: str | None) -> list[EncoderSlot]:
-        """The encoders a search uses (the same rules as `Collection`)."""
-        dense = [s for s in self._slots if not s.sparse]
-        sparse = [s for s in self._slots if s.sparse]
-        if name is not None:
-            chosen = self._by_name(name)
-            if mode == "hybrid":
-                raise InputError("hybrid mode uses one dense and one sparse encoder; omit encoder")
-            wanted = "sparse" if chosen.sparse else "dense"
-            if mode is not None and mode != wanted:
-                raise InputError(f"encoder {name!r} is {wanted}, not {mode}")
-            return [chosen]
-        if mode is None:
-            mode = "hybrid" if dense and sparse else "dense" if dense else "sparse"
-        if mode not in ("dense", "sparse", "hybrid"):
-            raise InputError(f"mode must be dense, sparse or hybrid, got {mode!r}")
-        if mode in ("dense", "hybrid") and not dense:
-            raise InputError(f"{mode} search needs a dense encoder; this collection has none")
-        if mode in ("sparse", "hybrid") and not sparse:
-            raise InputError(f"{mode} search needs a sparse encoder (e.g. bm25); it has none")
-        if mode == "dense":
-            return dense[:1]
-        return sparse[:1] if mode == "sparse" else [dense[0], sparse[0]]
 
     def _dense_sql(self, slot: EncoderSlot, where_sql: str, *, exact: bool = False) -> str:
         """Nearest rows by cosine distance; parameters: query vector, filter's, limit.
@@ -708,38 +545,9 @@ class PostgresCollection:
             self._sparse[slot.slot] = index
         return index
 
-    def _hits(
-        self,
-        queries: list[str],
-        results: list[list[tuple[int, float, dict[str, float]]]],
-        sides: list[EncoderSlot],
-        explain: bool,
-    ) -> list[list[Hit]]:
-        wanted = sorted({r for hits in results for r, _, _ in hits})
+    def _fetch_docs(self, rowids: list[int]) -> dict[int, tuple[str, str, Any]]:
         sql = f"SELECT rowid, id, text, metadata FROM {self._docs} WHERE rowid = ANY(%s)"
-        docs = {r[0]: r[1:] for r in self.conn.execute(sql, (wanted,))}
-        out: list[list[Hit]] = []
-        for query, hits in zip(queries, results, strict=True):
-            row: list[Hit] = []
-            for r, score, side_scores in hits:
-                if r not in docs:  # deleted since the sparse index was fitted: drop it
-                    continue
-                doc_id, text, meta = docs[r]
-                explanation = None
-                if explain:
-                    explanation = {"scores": side_scores}
-                    for s in sides:
-                        explanation[s.name] = self._explain(s, query, r, text)
-                row.append(Hit(doc_id, score, text, len(row) + 1, meta, explanation))
-            out.append(row)
-        return out
-
-    def _explain(self, slot: EncoderSlot, query: str, rowid: int, text: str) -> Any:
-        if slot.sparse:
-            index = self._sparse_index(slot)
-            terms = index.explain(slot.encode_sparse_queries(index, [query]), rowid)
-            return {"terms": [{"term": t, "contribution": c} for t, c in terms]}
-        return slot.explain_dense(query, text)
+        return {r[0]: r[1:] for r in self.conn.execute(sql, (rowids,))}
 
     # ------------------------------------------------------------------ maintenance
     def rebuild(self) -> None:

@@ -1,0 +1,401 @@
+"""What `Collection` and `PostgresCollection` share and that does not depend on the database:
+argument checks, the search-mode rules, fusion of ranked lists and the assembly of hits."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, Self, TypeVar
+
+import numpy as np
+
+from ..encoders.base import Encoder, as_texts
+from ..errors import InputError
+from ..search import Hit, reciprocal_rank_fusion, weighted_fusion
+from . import _schema as db
+from ._encoders import EncoderSlot
+from .filters import Filter
+
+SearchMode = Literal["dense", "sparse", "hybrid"]
+_FETCH_FOR_FUSION = 100
+"""Candidates taken from each side before a hybrid fusion (at least k)."""
+
+_T = TypeVar("_T")
+
+
+class _CollectionBase:
+    """The database-independent half of a collection; subclasses supply the storage hooks."""
+
+    _REPR_NAME = ""
+    """The class name shown by `repr`."""
+    _slots: list[EncoderSlot]
+    _lock: threading.RLock
+
+    # ------------------------------------------------------------------ storage hooks
+    def _location(self) -> str:
+        """Where the collection lives, as shown by `repr`."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the collection's resources."""
+        raise NotImplementedError
+
+    def count(self, where: Filter | None = None) -> int:
+        """Number of documents (matching `where` when given)."""
+        raise NotImplementedError
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        mode: SearchMode | None = None,
+        where: Filter | None = None,
+        encoder: str | None = None,
+        fusion: Literal["rrf", "weighted"] = "rrf",
+        alpha: float = 0.5,
+        explain: bool = False,
+    ) -> list[list[Hit]]:
+        """The k best documents for each query, among those matching `where`."""
+        raise NotImplementedError
+
+    def _existing_ids(self, ids: list[str]) -> list[str]:
+        """Those of `ids` already stored."""
+        raise NotImplementedError
+
+    def _fit_unfitted(self, docs: list[str], made: dict[int, np.ndarray]) -> None:
+        """Fit the dense encoders that learn from text (and have no given vectors) on `docs`."""
+        raise NotImplementedError
+
+    def _commit_batch(
+        self,
+        ids: list[str],
+        texts: list[str],
+        metadata: list[str],
+        vectors: dict[int, np.ndarray],
+        *,
+        replace: bool,
+    ) -> None:
+        """Store one batch of checked documents and their vectors in one transaction."""
+        raise NotImplementedError
+
+    def _fetch_docs(self, rowids: list[int]) -> dict[int, tuple[str, str, Any]]:
+        """(id, text, stored metadata) of the documents still present, by rowid."""
+        raise NotImplementedError
+
+    def _metadata(self, stored: Any) -> dict[str, Any]:
+        """A hit's metadata from what `_fetch_docs` returned for it."""
+        return stored
+
+    def _sparse_index(self, slot: EncoderSlot) -> Any:
+        """The sparse index of a sparse encoder, fitted on the current texts."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ basics
+    def __repr__(self) -> str:
+        names = ", ".join(s.name for s in self._slots)
+        return f"{self._REPR_NAME}({self._location()!r}, encoders=[{names}], count={self.count()})"
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def encoder_names(self) -> list[str]:
+        return [s.name for s in self._slots]
+
+    def encoder(self, name: str) -> Encoder:
+        """The encoder registered under `name` (as used for documents and queries)."""
+        return self._by_name(name).encoder
+
+    def _by_name(self, name: str) -> EncoderSlot:
+        """The slot of the encoder named `name`."""
+        for s in self._slots:
+            if s.name == name:
+                return s
+        raise InputError(
+            f"no encoder {name!r} in this collection; it has: {', '.join(self.encoder_names)}"
+        )
+
+    @staticmethod
+    def _check_ids(ids: Iterable[Any]) -> list[str]:
+        """The ids as a list, each a non-empty string."""
+        if isinstance(ids, str | bytes) or ids is None:
+            raise TypeError("ids must be a list of strings")
+        out = []
+        for i, doc_id in enumerate(ids):
+            if not isinstance(doc_id, str) or not doc_id:
+                raise InputError(f"id {i} must be a non-empty string, got {doc_id!r}")
+            out.append(doc_id)
+        return out
+
+    # ------------------------------------------------------------------ writes
+    def add(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str] | None = None,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        batch_size: int = 256,
+        progress: bool = False,
+    ) -> list[str]:
+        """Add new documents (an id already present is an error: use `upsert`); returns the ids.
+
+        Each batch of `batch_size` documents is encoded, then committed in one transaction.
+        """
+        return self._write(texts, ids, metadata, None, batch_size, progress, replace=False)
+
+    def upsert(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str],
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        batch_size: int = 256,
+        progress: bool = False,
+    ) -> list[str]:
+        """Add documents, replacing any stored under the same ids; returns the ids."""
+        if ids is None:
+            raise InputError("upsert needs the ids of the documents to add or replace")
+        return self._write(texts, ids, metadata, None, batch_size, progress, replace=True)
+
+    def _check_text(self, i: int, text: str) -> None:
+        """Refuse document `i` when its text cannot be stored."""
+        if not text.strip():
+            raise InputError(f"document {i} has an empty text")
+
+    def _write(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str] | None,
+        metadata: Sequence[Mapping[str, Any] | None] | None,
+        given: Mapping[str, Any] | None,
+        batch_size: int,
+        progress: bool,
+        *,
+        replace: bool,
+    ) -> list[str]:
+        """Check everything first, then encode and commit batch by batch."""
+        docs = as_texts(texts)
+        for i, text in enumerate(docs):
+            self._check_text(i, text)
+        doc_ids = [uuid.uuid4().hex for _ in docs] if ids is None else self._check_ids(ids)
+        if len(doc_ids) != len(docs):
+            raise InputError(f"{len(docs)} texts but {len(doc_ids)} ids")
+        if len(set(doc_ids)) != len(doc_ids):
+            seen: set[str] = set()
+            dup = next(i for i in doc_ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+            raise InputError(f"id {dup!r} appears twice in one call")
+        metas = [None] * len(docs) if metadata is None else list(metadata)
+        if len(metas) != len(docs):
+            raise InputError(f"{len(docs)} texts but {len(metas)} metadata entries")
+        meta_json = [db.dump_metadata(i, m) for i, m in enumerate(metas)]
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        if not docs:
+            return []
+        with self._lock:
+            if not replace:
+                existing = self._existing_ids(doc_ids)
+                if existing:
+                    shown = ", ".join(repr(i) for i in existing[:5])
+                    raise InputError(
+                        f"{len(existing)} id(s) already in the collection ({shown}): "
+                        "use upsert to replace documents"
+                    )
+            made = self._given_vectors(given or {}, len(docs))
+            self._fit_unfitted(docs, made)
+            dense = [s for s in self._slots if not s.sparse]
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(docs), desc="Indexing", unit=" docs")
+            try:
+                for start in range(0, len(docs), batch_size):
+                    stop = start + batch_size
+                    vectors = {
+                        s.slot: made[s.slot][start:stop]
+                        if s.slot in made
+                        else s.encode_documents(docs[start:stop])
+                        for s in dense
+                    }
+                    self._commit_batch(
+                        doc_ids[start:stop], docs[start:stop], meta_json[start:stop], vectors,
+                        replace=replace,
+                    )  # fmt: skip
+                    if bar is not None:
+                        bar.update(len(docs[start:stop]))
+            finally:
+                if bar is not None:
+                    bar.close()
+        return doc_ids
+
+    def _given_vectors(self, given: Mapping[str, Any], n: int) -> dict[int, np.ndarray]:
+        """Checked document vectors made elsewhere, by slot."""
+        made = {}
+        for name, matrix in given.items():
+            slot = self._by_name(name)
+            if slot.sparse:
+                raise InputError(f"{name!r} is sparse: its vectors are made from the texts")
+            made[slot.slot] = slot.given_documents(matrix, n)
+        return made
+
+    def _refuse_late_fit(self, slot: EncoderSlot) -> None:
+        """Refuse to fit `slot`'s encoder on a collection that already holds documents."""
+        if self.count() > 0:
+            raise InputError(
+                f"encoder {slot.name!r} is not fitted and the collection is not empty: "
+                "fit it and create the collection with the fitted encoder"
+            )
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        mode: SearchMode | None = None,
+        where: Filter | None = None,
+        encoder: str | None = None,
+        fusion: Literal["rrf", "weighted"] = "rrf",
+        alpha: float = 0.5,
+        explain: bool = False,
+    ) -> list[Hit]:
+        """The k best documents for `query`; see `search_many`."""
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a string, got {type(query).__name__}")
+        return self.search_many(
+            [query], k, mode=mode, where=where, encoder=encoder, fusion=fusion, alpha=alpha,
+            explain=explain,
+        )[0]  # fmt: skip
+
+    def _sides(self, mode: SearchMode | None, name: str | None) -> list[EncoderSlot]:
+        """The encoders a search uses, from its mode and encoder name."""
+        dense = [s for s in self._slots if not s.sparse]
+        sparse = [s for s in self._slots if s.sparse]
+        if name is not None:
+            chosen = self._by_name(name)
+            if mode == "hybrid":
+                raise InputError("hybrid mode uses one dense and one sparse encoder; omit encoder")
+            wanted = "sparse" if chosen.sparse else "dense"
+            if mode is not None and mode != wanted:
+                raise InputError(f"encoder {name!r} is {wanted}, not {mode}")
+            return [chosen]
+        if mode is None:
+            mode = "hybrid" if dense and sparse else "dense" if dense else "sparse"
+        if mode not in ("dense", "sparse", "hybrid"):
+            raise InputError(f"mode must be dense, sparse or hybrid, got {mode!r}")
+        if mode in ("dense", "hybrid") and not dense:
+            raise InputError(f"{mode} search needs a dense encoder; this collection has none")
+        if mode in ("sparse", "hybrid") and not sparse:
+            raise InputError(f"{mode} search needs a sparse encoder (e.g. bm25); it has none")
+        if mode == "dense":
+            return dense[:1]
+        return sparse[:1] if mode == "sparse" else [dense[0], sparse[0]]
+
+    def _hits(
+        self,
+        queries: list[str],
+        results: list[list[tuple[int, float, dict[str, float]]]],
+        sides: list[EncoderSlot],
+        explain: bool,
+    ) -> list[list[Hit]]:
+        """Hits for each query's (rowid, score, side scores); rows deleted meanwhile are dropped."""
+        docs = self._fetch_docs(sorted({r for hits in results for r, _, _ in hits}))
+        out: list[list[Hit]] = []
+        for query, hits in zip(queries, results, strict=True):
+            row: list[Hit] = []
+            for r, score, side_scores in hits:
+                if r not in docs:  # deleted after the index was synced: drop, never mislabel
+                    continue
+                doc_id, text, meta = docs[r]
+                metadata = self._metadata(meta)
+                explanation = None
+                if explain:
+                    explanation = {"scores": side_scores}
+                    for s in sides:
+                        explanation[s.name] = self._explain(s, query, r, text)
+                row.append(Hit(doc_id, score, text, len(row) + 1, metadata, explanation))
+            out.append(row)
+        return out
+
+    def _explain(self, slot: EncoderSlot, query: str, rowid: int, text: str) -> Any:
+        """Why document `rowid` matched `query` on one side: terms (sparse) or words (dense)."""
+        if slot.sparse:
+            index = self._sparse_index(slot)
+            terms = index.explain(slot.encode_sparse_queries(index, [query]), rowid)
+            return {"terms": [{"term": t, "contribution": c} for t, c in terms]}
+        return slot.explain_dense(query, text)
+
+
+def _check_k(k: Any) -> None:
+    """Refuse a k that is not a positive integer."""
+    if not isinstance(k, int) or k < 1:
+        raise InputError(f"k must be a positive integer, got {k!r}")
+
+
+def _check_search(k: Any, fusion: str, alpha: float) -> None:
+    """Refuse a bad k, fusion or alpha argument of a search."""
+    _check_k(k)
+    if fusion not in ("rrf", "weighted"):
+        raise InputError(f"fusion must be 'rrf' or 'weighted', got {fusion!r}")
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must be between 0 and 1, got {alpha}")
+
+
+def _fetch(k: int, sides: list[EncoderSlot]) -> int:
+    """Candidates to take from each side: k alone, more when several sides are fused."""
+    return k if len(sides) == 1 else max(k, _FETCH_FOR_FUSION)
+
+
+def _fuse_query(
+    lists: list[list[tuple[int, float]]],
+    sides: list[EncoderSlot],
+    k: int,
+    fusion: str,
+    alpha: float,
+) -> list[tuple[int, float, dict[str, float]]]:
+    """One query's (rowid, score, score on each side) best first, its sides' lists fused."""
+    if len(sides) == 1:
+        fused = lists[0][:k]
+    elif fusion == "rrf":
+        fused = reciprocal_rank_fusion([[r for r, _ in lst] for lst in lists], k)
+    else:
+        fused = weighted_fusion(lists, [alpha, 1.0 - alpha], k)
+    per_side = [dict(lst) for lst in lists]
+    return [(r, score, _side_scores(r, sides, per_side)) for r, score in fused]
+
+
+def _side_scores(
+    rowid: int, sides: list[EncoderSlot], per_side: list[dict[int, float]]
+) -> dict[str, float]:
+    """The scores of one document on each side that ranked it."""
+    return {s.name: d[rowid] for s, d in zip(sides, per_side, strict=True) if rowid in d}
+
+
+def _in_order(wanted: list[str], found: dict[str, _T]) -> list[_T]:
+    """The found items in the order asked; an unknown id is an error."""
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise InputError(_unknown_ids(missing))
+    return [found[i] for i in wanted]
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    """`items` in consecutive lists of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _unknown_ids(missing: list[str]) -> str:
+    """The error message for ids not in the collection (the first five shown)."""
+    shown = ", ".join(repr(i) for i in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return f"unknown id(s): {shown}{more}"
