@@ -1,7 +1,8 @@
 """Search over >= 100k vectors: our Collection against raw FAISS HNSW and chromadb, one run.
 
-The corpus is IMDB reviews cut into passages of two sentences, encoded once with
-`minilm-l6-static`; held-out passages are the queries. Every system gets the same vectors and
+The corpus is IMDB reviews cut into passages of two sentences, encoded once with `--encoder`
+(default `minilm-l6`; the vectors are cached under the embedcraft cache folder, so a second run
+skips the encoding); held-out passages are the queries. Every system gets the same vectors and
 the same HNSW settings (M=32, efConstruction=128, cosine, and the smallest efSearch with which
 raw FAISS reaches the target recall), and is asked one query at a time for its top 10.
 Recall@10 is measured against exact (brute-force) search. Filtered search keeps 1% and 10% of
@@ -110,14 +111,14 @@ def bench_faiss(
 
 def bench_collection(
     folder: Path, texts: list[str], vectors: np.ndarray, queries: np.ndarray,
-    truths: dict[str, np.ndarray], filters: dict[str, dict[str, Any]], ef: int,
+    truths: dict[str, np.ndarray], filters: dict[str, dict[str, Any]], ef: int, encoder: str,
 ) -> dict[str, Any]:  # fmt: skip
     settings = HnswSettings(m=M, ef_construction=EF_CONSTRUCTION, ef_search=ef)
-    col = Collection(folder, encoders=["minilm-l6-static"], hnsw=settings)
+    col = Collection(folder, encoders=[encoder], hnsw=settings)
     ids = [str(i) for i in range(len(texts))]
     meta = [{"bucket": i % 100} for i in range(len(texts))]
     t0 = time.perf_counter()
-    col.add(texts, ids, meta, vectors={"minilm-l6-static": vectors}, batch_size=5000)
+    col.add(texts, ids, meta, vectors={encoder: vectors}, batch_size=5000)
     ingest = time.perf_counter() - t0
     t0 = time.perf_counter()
     col.search_vectors(queries[0], k=K)  # builds the HNSW index from the database, saves it
@@ -228,10 +229,29 @@ def bench_pgvector(
         return None
 
 
+def encode_cached(name: str, docs: list[str], queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-length vectors of the passages and queries, encoded once and kept in the cache."""
+    import hashlib
+
+    from embedcraft._cache import cache_dir
+
+    key = hashlib.sha256("\n".join([name, *docs, "--", *queries]).encode()).hexdigest()[:16]
+    path = cache_dir("bench") / f"search-{name}-{key}.npz"
+    if path.is_file():
+        with np.load(path) as saved:
+            return saved["docs"], saved["queries"]
+    encoder = load_encoder(name)
+    vectors = unit(np.asarray(encoder.encode(docs), dtype=np.float32))
+    query_vectors = unit(np.asarray(encoder.encode(queries), dtype=np.float32))
+    np.savez(path, docs=vectors, queries=query_vectors)
+    return vectors, query_vectors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--encoder", default="minilm-l6", help="dense encoder of the passages")
     parser.add_argument("--skip-chroma", action="store_true")
     parser.add_argument("--skip-pgvector", action="store_true")
     parser.add_argument("--target-recall", type=float, default=0.95)
@@ -239,15 +259,13 @@ def main() -> None:
     print(machine_report())
     texts = passages(args.docs + args.queries)
     docs_text, query_text = texts[: args.docs], texts[args.docs :]
-    encoder = load_encoder("minilm-l6-static")
     t0 = time.perf_counter()
-    vectors = unit(np.asarray(encoder.encode(docs_text), dtype=np.float32))
-    queries = unit(np.asarray(encoder.encode(query_text), dtype=np.float32))
+    vectors, queries = encode_cached(args.encoder, docs_text, query_text)
     print(
         f"{len(docs_text)} IMDB passages and {len(query_text)} held-out queries, "
-        f"{vectors.shape[1]}-dim minilm-l6-static vectors (encoded in "
-        f"{time.perf_counter() - t0:.1f} s); HNSW M={M} efConstruction={EF_CONSTRUCTION}; "
-        f"one query per call, top {K}"
+        f"{vectors.shape[1]}-dim {args.encoder} vectors ({time.perf_counter() - t0:.1f} s to "
+        f"encode or load); HNSW M={M} efConstruction={EF_CONSTRUCTION}; one query per call, "
+        f"top {K}"
     )
     buckets = np.arange(len(docs_text)) % 100
     filters = {"1%": {"bucket": 0}, "10%": {"bucket": {"$lt": 10}}}
@@ -265,7 +283,9 @@ def main() -> None:
     )
     tmp = Path(tempfile.mkdtemp(prefix="embedcraft-bench-search-"))
     try:
-        ours = bench_collection(tmp / "ours", docs_text, vectors, queries, truths, filters, ef)
+        ours = bench_collection(
+            tmp / "ours", docs_text, vectors, queries, truths, filters, ef, args.encoder
+        )
         chroma = None
         if not args.skip_chroma:
             chroma = bench_chroma(tmp / "chroma", docs_text, vectors, queries, truths, filters, ef)
