@@ -91,8 +91,15 @@ def eval_collection(args: argparse.Namespace) -> int:
     with open_collection(args.collection, encoders=encoders) as col:
         t0 = time.perf_counter()
         if col.count() == 0:
-            note(f"indexing the {len(data.doc_ids)} documents of {data.name} into the collection")
-            col.add(data.doc_texts, ids=data.doc_ids, progress=progress())
+            keep = [i for i, text in enumerate(data.doc_texts) if text.strip()]
+            note(f"indexing the {len(keep)} documents of {data.name} into the collection")
+            if len(keep) < len(data.doc_ids):
+                note(f"{len(data.doc_ids) - len(keep)} documents with an empty text left out")
+            col.add(
+                [data.doc_texts[i] for i in keep],
+                ids=[data.doc_ids[i] for i in keep],
+                progress=progress(),
+            )
         elif col.count() != len(data.doc_ids):
             note(f"the collection holds {col.count()} documents, the corpus {len(data.doc_ids)}")
         t1 = time.perf_counter()
