@@ -165,6 +165,7 @@ def test_eval_retrieval_through_a_collection(workdir: Path, tmp_path: Path) -> N
         "a": "cats purr and sleep on the mat",
         "b": "the stock market and its shares",
         "c": "a telescope looks at the planet",
+        "empty": "",
     }
     with open(beir / "corpus.jsonl", "w", encoding="utf-8") as fh:
         for doc_id, text in docs.items():
@@ -183,6 +184,7 @@ def test_eval_retrieval_through_a_collection(workdir: Path, tmp_path: Path) -> N
     out = json.loads(run.stdout)
     assert out["metrics"]["ndcg@10"] == pytest.approx(1.0)
     assert out["encoders"] == ["bm25"] and out["mode"] == "sparse"
+    assert "1 documents with an empty text left out" in run.stderr
     again = _run(["eval", "retrieval", "--data", beir, "-c", tmp_path / "col", "--json"], tmp_path)
     assert again.returncode == 0 and json.loads(again.stdout)["metrics"]["ndcg@10"] == 1.0
 
