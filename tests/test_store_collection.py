@@ -454,3 +454,25 @@ def test_vectors_made_elsewhere_and_search_by_vector(
     with pytest.raises(InputError, match="NaN|finite"):
         col.add(["a cat", "a dog"], ["x", "y"], vectors={"tiny-mean": bad})
     assert col.count() == 30
+
+
+def test_nearest_ids_agrees_with_search_vectors(
+    tmp_path: Path, mean_encoder: MeanPoolingEncoder
+) -> None:
+    texts, ids, meta = _documents(40)
+    made = np.asarray(mean_encoder.encode(texts), dtype=np.float32)
+    col = Collection(tmp_path / "c", encoders=[mean_encoder])
+    col.add(texts, ids, meta, vectors={"tiny-mean": made})
+    found, scores = col.nearest_ids(made[:3], k=4, where={"topic": {"$ne": "food"}})
+    full = col.search_vectors(made[:3], k=4, where={"topic": {"$ne": "food"}})
+    assert found == [[h.id for h in hits] for hits in full]
+    assert scores.shape == (3, 4)
+    expected = np.array([[h.score for h in hits] for hits in full])
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    col.upsert([texts[0]], ["d0"], [{"topic": "moved"}], vectors={"tiny-mean": made[:1]})
+    col.delete(["d1"])
+    col.add(["kitten puppy vet"], ["new"])
+    (after,), _ = col.nearest_ids(made[0], k=40)
+    assert "d0" in after and "d1" not in after and "new" in after and len(after) == 40
+    (few,), few_scores = col.nearest_ids(made[0], k=3, where={"n": {"$in": [5, 9]}})
+    assert sorted(few) == ["d5", "d9"] and np.isinf(few_scores[0, 2])

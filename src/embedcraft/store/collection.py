@@ -98,6 +98,8 @@ class Collection(_CollectionBase):
             raise InputError(f"{self.path}: the collection has no encoders")
         self._filter_cache: dict[tuple[str, tuple[Any, ...]], tuple[int, np.ndarray]] = {}
         self._mask_cache: dict[int, tuple[Any, ...]] = {}
+        self._id_map: dict[int, str] = {}
+        self._id_map_generation = -1
         self._indexes = DerivedIndexes(lambda: self.conn, self.path, self.hnsw, persist_indexes)
 
     # ------------------------------------------------------------------ basics
@@ -317,6 +319,45 @@ class Collection(_CollectionBase):
             results = self._fuse(ranked, [side], len(q), k, "rrf", 0.5)
             return self._hits([""] * len(q), results, [side], False)
 
+    def nearest_ids(
+        self,
+        vectors: np.ndarray,
+        k: int = 10,
+        *,
+        where: Filter | None = None,
+        encoder: str | None = None,
+    ) -> tuple[list[list[str]], np.ndarray]:
+        """Ids and cosine scores of the k documents closest to each query vector; the fast path.
+
+        Like `search_vectors` but reads no text or metadata: it returns (ids per query, a
+        (queries, k) float32 score array, -inf where fewer than k documents qualify). For
+        recommendation-style lookups and high query rates.
+        """
+        _check_k(k)
+        conditions = parse_filter(where)
+        with self._lock:
+            (side,) = self._sides("dense", encoder)
+            q = side.prepare_queries(vectors)
+            dense = self._indexes.dense(side)
+            mask = self._mask(side, dense, self._allowed(conditions))
+            scores, rows = dense.search(q, k, mask)
+            id_of = self._ids_by_rowid()
+            return [[id_of[r] for r in row if r >= 0] for row in rows.tolist()], scores
+
+    def _ids_by_rowid(self) -> dict[int, str]:
+        """rowid -> id of every document, kept in memory and topped up after writes.
+
+        A rowid names one version of one document forever (an upsert makes a new rowid), so
+        entries never go stale; removed rows linger, but the indexes never return them.
+        """
+        current = db.generation(self.conn)
+        if self._id_map_generation != current:
+            start = max(self._id_map, default=0)
+            rows = self.conn.execute("SELECT rowid, id FROM docs WHERE rowid > ?", (start,))
+            self._id_map.update(rows)
+            self._id_map_generation = current
+        return self._id_map
+
     def _allowed(self, conditions: list[Any]) -> np.ndarray | None:
         """Sorted rowids of the documents a filter admits (None: no filter).
 
@@ -342,15 +383,19 @@ class Collection(_CollectionBase):
         self, side: EncoderSlot, q: np.ndarray, k: int, allowed: np.ndarray | None
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         dense = self._indexes.dense(side)
-        mask = None
-        if allowed is not None:
-            key = (side.slot, id(allowed), id(dense.alive), len(dense))
-            cached = self._mask_cache.get(side.slot)
-            if cached is None or cached[0] != key:
-                cached = (key, dense.mask_of(allowed), allowed, dense.alive)
-                self._mask_cache[side.slot] = cached
-            mask = cached[1]
+        mask = self._mask(side, dense, allowed)
         return list(zip(*dense.search(q, k, mask), strict=True))
+
+    def _mask(self, side: EncoderSlot, dense: Any, allowed: np.ndarray | None) -> Any:
+        """The index-position mask of a filter's rows, kept while filter and index stand."""
+        if allowed is None:
+            return None
+        key = (side.slot, id(allowed), id(dense.alive), len(dense))
+        cached = self._mask_cache.get(side.slot)
+        if cached is None or cached[0] != key:
+            cached = (key, dense.mask_of(allowed), allowed, dense.alive)
+            self._mask_cache[side.slot] = cached
+        return cached[1]
 
     @staticmethod
     def _fuse(
