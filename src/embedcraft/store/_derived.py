@@ -83,9 +83,10 @@ class DerivedIndexes:
         np.divide(matrix, norms, out=matrix, where=norms > 0)
         return rowids, matrix
 
-    def dense(self, slot: EncoderSlot) -> DenseIndex:
-        """The slot's FAISS index, up to date with the database."""
-        current = db.generation(self.conn)
+    def dense(self, slot: EncoderSlot, current: int | None = None) -> DenseIndex:
+        """The slot's FAISS index, up to date with the database (at generation `current`)."""
+        if current is None:
+            current = db.generation(self.conn)
         index = self._dense.get(slot.slot)
         if index is None and self.persist_indexes:
             index = DenseIndex.load(

@@ -181,14 +181,25 @@ class DenseIndex:
                 params = (faiss.SearchParametersHNSW(efSearch=ef, sel=selector), selector)
                 self._params = {(ef, id(selector)): params}
             found_scores, found_pos = self.index.search(q, kk, params=params[0])
-            short = (found_pos < 0).any(axis=1)
-            if short.any():
+            if (
+                found_pos.size and found_pos.min() < 0
+            ):  # a walk came back short: redo those queries exactly
+                short = (found_pos < 0).any(axis=1)
                 found_scores[short], found_pos[short] = self._flat_search(q[short], kk, selector)
+        if not found_pos.size or found_pos.min() >= 0:
+            return self._padded(found_scores, self.rowids[found_pos], k)
         missing = found_pos < 0
         rows = self.rowids[np.maximum(found_pos, 0)]
-        if missing.any():
-            rows[missing] = -1
-            found_scores[missing] = -np.inf
+        rows[missing] = -1
+        found_scores[missing] = -np.inf
+        return self._padded(found_scores, rows, k)
+
+    @staticmethod
+    def _padded(
+        found_scores: np.ndarray, rows: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pad to k columns (score -inf, row -1) when fewer rows than k were admitted."""
+        kk = rows.shape[1]
         if kk < k:  # fewer admitted rows than asked for: pad
             rows = np.pad(rows, ((0, 0), (0, k - kk)), constant_values=-1)
             found_scores = np.pad(found_scores, ((0, 0), (0, k - kk)), constant_values=-np.inf)

@@ -338,19 +338,19 @@ class Collection(_CollectionBase):
         with self._lock:
             (side,) = self._sides("dense", encoder)
             q = side.prepare_queries(vectors)
-            dense = self._indexes.dense(side)
+            current = db.generation(self.conn)
+            dense = self._indexes.dense(side, current)
             mask = self._mask(side, dense, self._allowed(conditions))
             scores, rows = dense.search(q, k, mask)
-            id_of = self._ids_by_rowid()
+            id_of = self._ids_by_rowid(current)
             return [[id_of[r] for r in row if r >= 0] for row in rows.tolist()], scores
 
-    def _ids_by_rowid(self) -> dict[int, str]:
+    def _ids_by_rowid(self, current: int) -> dict[int, str]:
         """rowid -> id of every document, kept in memory and topped up after writes.
 
         A rowid names one version of one document forever (an upsert makes a new rowid), so
         entries never go stale; removed rows linger, but the indexes never return them.
         """
-        current = db.generation(self.conn)
         if self._id_map_generation != current:
             start = max(self._id_map, default=0)
             rows = self.conn.execute("SELECT rowid, id FROM docs WHERE rowid > ?", (start,))
