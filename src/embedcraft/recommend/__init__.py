@@ -1,0 +1,17 @@
+"""Recommendations from interaction logs: popularity, item2vec and ALS, and their evaluation."""
+
+from __future__ import annotations
+
+from .interactions import Interactions, leave_last_out, read_interactions
+from .metrics import evaluate_recommender
+from .models import ALSRecommender, Item2VecRecommender, PopularityRecommender
+
+__all__ = [
+    "ALSRecommender",
+    "Interactions",
+    "Item2VecRecommender",
+    "PopularityRecommender",
+    "evaluate_recommender",
+    "leave_last_out",
+    "read_interactions",
+]

@@ -1,0 +1,120 @@
+"""Recommenders: reading interaction logs, the leave-last-out split, the three models on a log
+with obvious structure, and MovieLens 100K floors (each learned method beats popularity)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embedcraft.errors import InputError, NotFittedError
+from embedcraft.recommend import (
+    ALSRecommender,
+    Item2VecRecommender,
+    PopularityRecommender,
+    evaluate_recommender,
+    leave_last_out,
+    read_interactions,
+)
+
+
+def _clustered_log() -> dict[str, list]:
+    """40 users: half consume items a0..a9, half b0..b9, in time order; 'hit' is liked by all."""
+    rng = np.random.default_rng(0)
+    users, items, times = [], [], []
+    for u in range(40):
+        group = "a" if u < 20 else "b"
+        chosen = rng.choice(10, size=6, replace=False)
+        for t, i in enumerate(chosen):
+            users.append(f"u{u}")
+            items.append(f"{group}{i}")
+            times.append(t)
+        users.append(f"u{u}")
+        items.append("hit")
+        times.append(10)
+    return {"user": users, "item": items, "timestamp": times}
+
+
+def test_read_udata_and_csv_layouts(tmp_path: Path) -> None:
+    (tmp_path / "u.data").write_text("1\t10\t5\t300\n1\t11\t3\t100\n2\t10\t4\t200\n1\t10\t2\t400\n")
+    log = read_interactions(tmp_path / "u.data")
+    assert len(log) == 3 and log.duplicates == 1  # (1, 10) twice: the later one kept
+    row = list(zip(log.users, log.items, strict=True)).index(("1", "10"))
+    assert log.ratings[row] == 2.0 and log.timestamps[row] == 400
+    assert log.histories()["1"] == ["11", "10"]  # time order, whatever the file order
+    (tmp_path / "r.csv").write_text("userId,movieId,rating,timestamp\n7,a,4.5,2\n7,b,1,1\n")
+    csv_log = read_interactions(tmp_path / "r.csv")
+    assert csv_log.histories() == {"7": ["b", "a"]}
+    assert read_interactions({"user": [1, 2], "item": ["x", "y"]}).ratings.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("userId,movieId,rating\n1,2,great\n", "rating on row 1 is not a number"),
+        ("userId,rating\n1,2\n", "no user|no item"),
+        ("", "empty"),
+        ("1\t2\t3\t4\n5\n", "expected more fields"),
+    ],
+)
+def test_bad_logs_are_clear_errors(tmp_path: Path, content: str, match: str) -> None:
+    (tmp_path / "bad.csv").write_text(content)
+    with pytest.raises(InputError, match=match):
+        read_interactions(tmp_path / "bad.csv")
+
+
+def test_leave_last_out_holds_out_each_users_latest() -> None:
+    log = read_interactions(_clustered_log())
+    train, test = leave_last_out(log)
+    assert len(test) == 40 and set(test.items.tolist()) == {"hit"}
+    assert len(train) + len(test) == len(log)
+    single = read_interactions({"user": ["a", "b", "b"], "item": ["x", "x", "y"]})
+    train, test = leave_last_out(single)
+    assert test.users.tolist() == ["b"]  # a user with one interaction stays in training
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        Item2VecRecommender(dim=16, window=10, epochs=30, recent=6),
+        ALSRecommender(factors=8, iterations=10),
+    ],
+    ids=["item2vec", "als"],
+)
+def test_learned_models_recommend_within_the_users_cluster(model) -> None:  # type: ignore[no-untyped-def]
+    log = read_interactions(_clustered_log())
+    model.fit(log)
+    recs = model.recommend(["a1", "a2", "a3"], k=5)
+    assert len(recs) == 5
+    names = [item for item, _ in recs]
+    assert not {"a1", "a2", "a3"} & set(names)  # seen items excluded
+    in_cluster = sum(n.startswith("a") for n in names)
+    assert in_cluster >= 3 and in_cluster > 3 * sum(n.startswith("b") for n in names) - 1, names
+    assert names[0].startswith("a") or names[0] == "hit", names
+    assert all(a[1] >= b[1] for a, b in itertools.pairwise(recs))
+
+
+def test_popularity_and_errors() -> None:
+    log = read_interactions(_clustered_log())
+    pop = PopularityRecommender().fit(log)
+    assert pop.recommend([], k=1) == [("hit", 40.0)]
+    assert pop.recommend(["hit"], k=1)[0][0] != "hit"
+    with pytest.raises(NotFittedError, match="call fit"):
+        PopularityRecommender().recommend([], k=3)
+    with pytest.raises(InputError, match="k must be at least 1"):
+        pop.recommend([], k=0)
+
+
+def test_movielens_100k_learned_methods_beat_popularity(shared_data: Path) -> None:
+    log = read_interactions(shared_data / "movielens_100k" / "u.data")
+    assert len(log) == 100_000
+    popularity = evaluate_recommender(PopularityRecommender(), log)
+    item2vec = evaluate_recommender(Item2VecRecommender(workers=2), log)
+    als = evaluate_recommender(ALSRecommender(), log)
+    assert popularity["users"] == 943
+    # measured: popularity 0.045, ALS 0.073, item2vec 0.087; floors catch regressions
+    assert als["ndcg@10"] > popularity["ndcg@10"]
+    assert item2vec["ndcg@10"] > popularity["ndcg@10"]
+    assert 0 < popularity["coverage"] < item2vec["coverage"]
