@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from .content import ContentRecommender, HybridRecommender, read_movielens_items
 from .interactions import Interactions, leave_last_out, read_interactions
-from .metrics import evaluate_recommender
+from .metrics import evaluate_cold_start, evaluate_recommender
 from .models import ALSRecommender, Item2VecRecommender, PopularityRecommender
 
 __all__ = [
     "ALSRecommender",
+    "ContentRecommender",
+    "HybridRecommender",
     "Interactions",
     "Item2VecRecommender",
     "PopularityRecommender",
+    "evaluate_cold_start",
     "evaluate_recommender",
     "leave_last_out",
     "read_interactions",
+    "read_movielens_items",
 ]

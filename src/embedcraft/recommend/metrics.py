@@ -10,7 +10,7 @@ import numpy as np
 
 from .interactions import Interactions, leave_last_out
 
-__all__ = ["evaluate_recommender"]
+__all__ = ["evaluate_cold_start", "evaluate_recommender"]
 
 
 def evaluate_recommender(model: Any, log: Interactions, k: int = 10) -> dict[str, Any]:
@@ -49,4 +49,45 @@ def evaluate_recommender(model: Any, log: Interactions, k: int = 10) -> dict[str
         "fit_seconds": fit_s,
         "recommend_ms_p50": float(np.percentile(ms, 50)),
         "recommend_ms_p99": float(np.percentile(ms, 99)),
+    }
+
+
+def evaluate_cold_start(
+    model: Any, log: Interactions, items: Any, k: int = 10, share: float = 0.1, seed: int = 0
+) -> dict[str, Any]:
+    """Hold out `share` of the items entirely; rank only those for users who later used them.
+
+    The model is fitted without any interaction on the held-out ("cold") items, with the item
+    texts. For each user with a cold interaction and a warm history, the latest cold item is
+    the target among all cold items. Returns hr@k, ndcg@k, users.
+    """
+    rng = np.random.default_rng(seed)
+    catalogue = np.array(sorted(set(log.items.tolist())), dtype=object)
+    cold = set(rng.choice(catalogue, size=max(1, int(share * len(catalogue))), replace=False))
+    is_cold = np.array([i in cold for i in log.items.tolist()])
+    train = log.subset(~is_cold)
+    model.fit(train, items)
+    histories = train.histories()
+    targets: dict[str, tuple[int, str]] = {}
+    for u, i, t in zip(
+        log.users[is_cold], log.items[is_cold], log.timestamps[is_cold], strict=True
+    ):
+        if u in histories and (u not in targets or t > targets[u][0]):
+            targets[u] = (int(t), str(i))
+    candidates = np.array([model.index_[i] for i in sorted(cold) if i in model.index_], np.int64)
+    names = [model.items_[c] for c in candidates]
+    hits = ndcg = 0.0
+    for user, (_, target) in targets.items():
+        scores = np.asarray(model.score(histories[user]), dtype=np.float64)[candidates]
+        top = np.argsort(-scores, kind="stable")[:k]
+        ranked = [names[j] for j in top]
+        if target in ranked:
+            hits += 1
+            ndcg += 1.0 / math.log2(ranked.index(target) + 2)
+    n = max(len(targets), 1)
+    return {
+        f"hr@{k}": hits / n,
+        f"ndcg@{k}": ndcg / n,
+        "users": len(targets),
+        "cold_items": len(cold),
     }

@@ -1,0 +1,145 @@
+"""Content-based and hybrid recommenders: item vectors from any text encoder of the catalog.
+
+`ContentRecommender` encodes each item's text (for MovieLens: title and genres), so it can rank
+items nobody has interacted with yet (cold start). `HybridRecommender` blends an interaction
+model with it; an item unknown to the interaction model borrows the interaction scores of its
+nearest neighbours by content, so the blend helps on cold items too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from .interactions import Interactions
+from .models import _Base
+
+__all__ = ["ContentRecommender", "HybridRecommender", "read_movielens_items"]
+
+_GENRES = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
+
+
+def read_movielens_items(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Item id -> "Title (year). Genres: A, B" from MovieLens 100K `u.item` (latin-1, '|')."""
+    items: dict[str, str] = {}
+    text = Path(path).read_text(encoding="latin-1")
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) < 5 + len(_GENRES):
+            raise InputError(f"{path}, line {n}: not the u.item layout (id|title|date|...|genres)")
+        flags = fields[-len(_GENRES) :]
+        genres = [g for g, f in zip(_GENRES, flags, strict=True) if f.strip() == "1"]
+        items[fields[0]] = f"{fields[1]}. Genres: {', '.join(genres)}"
+    return items
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+class ContentRecommender(_Base):
+    """Cosine between an item's text vector and the mean of the user's last `recent` items."""
+
+    def __init__(self, encoder: str | Any = "minilm-l6", recent: int = 5) -> None:
+        self.encoder = encoder
+        self.recent = recent
+
+    def fit(self, log: Interactions, items: Mapping[str, str] | None = None) -> ContentRecommender:
+        if not items:
+            raise InputError("a content-based recommender needs item texts (items={id: text})")
+        from ..catalog import load_encoder
+
+        encoder = load_encoder(self.encoder) if isinstance(self.encoder, str) else self.encoder
+        self.items_ = sorted(set(items) | set(log.items.tolist()))
+        self.index_ = {item: i for i, item in enumerate(self.items_)}
+        texts = [items.get(i, "") or i for i in self.items_]
+        self.vectors_ = _unit(np.asarray(encoder.encode(texts), dtype=np.float32))
+        return self
+
+    def score(self, history: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
+        known = self._known(history)[-self.recent :]
+        if not known:
+            return np.zeros(len(self.items_))
+        return self.vectors_ @ self.vectors_[known].mean(axis=0)
+
+
+def _standard(x: np.ndarray) -> np.ndarray:
+    spread = x.std()
+    return (x - x.mean()) / spread if spread > 0 else x - x.mean()
+
+
+class HybridRecommender(_Base):
+    """weight * interaction score + (1 - weight) * content score, each standardized per user.
+
+    Items the interaction model never saw get, as interaction score, the similarity-weighted
+    mean score of their `neighbours` nearest items by content that it did see.
+    """
+
+    def __init__(
+        self, interaction: Any = None, content: Any = None, weight: float = 0.5,
+        neighbours: int = 10,
+    ) -> None:  # fmt: skip
+        self.interaction = interaction
+        self.content = content
+        self.weight = weight
+        self.neighbours = neighbours
+
+    def fit(self, log: Interactions, items: Mapping[str, str] | None = None) -> HybridRecommender:
+        if not 0.0 <= self.weight <= 1.0:
+            raise InputError(f"weight must be between 0 and 1, got {self.weight}")
+        from .models import Item2VecRecommender
+
+        self.interaction_ = (self.interaction or Item2VecRecommender()).fit(log)
+        self.content_ = (self.content or ContentRecommender()).fit(log, items)
+        self.items_ = self.content_.items_
+        self.index_ = self.content_.index_
+        warm = [self.index_[i] for i in self.interaction_.items_]
+        self.warm_ = np.asarray(warm, dtype=np.int64)
+        cold = np.setdiff1d(np.arange(len(self.items_)), self.warm_)
+        self.cold_ = cold
+        # each cold item's nearest warm items by content, and their similarities
+        sims = self.content_.vectors_[cold] @ self.content_.vectors_[self.warm_].T
+        n = min(self.neighbours, len(warm))
+        self.cold_neighbours_ = np.argsort(-sims, axis=1)[:, :n]
+        self.cold_weights_ = np.clip(np.take_along_axis(sims, self.cold_neighbours_, 1), 0, None)
+        return self
+
+    def score(self, history: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
+        inter = np.zeros(len(self.items_))
+        inter[self.warm_] = self.interaction_.score(history)
+        if len(self.cold_):
+            w = self.cold_weights_
+            borrowed = (inter[self.warm_][self.cold_neighbours_] * w).sum(1)
+            inter[self.cold_] = borrowed / np.maximum(w.sum(1), 1e-9)
+        content = self.content_.score(history)
+        return self.weight * _standard(inter) + (1.0 - self.weight) * _standard(content)
