@@ -169,3 +169,16 @@ def test_movielens_cold_start_hybrid_beats_content(shared_data: Path) -> None:
     # measured: content NDCG@10 0.103, hybrid 0.163 (item2vec alone cannot rank cold items: 0)
     assert content["ndcg@10"] > 0.05
     assert hybrid["ndcg@10"] >= content["ndcg@10"]
+
+
+def test_similar_items_and_explanations() -> None:
+    log = read_interactions(_clustered_log())
+    model = Item2VecRecommender(dim=16, window=10, epochs=30).fit(log)
+    similar = [item for item, _ in model.similar_items("a1", k=5)]
+    assert "a1" not in similar and sum(i.startswith("a") for i in similar) >= 4
+    assert model.explain(["a1", "b2"], "a3") == "because you liked a1"
+    assert PopularityRecommender().fit(log).explain(["a1"], "hit") == "popular with everyone"
+    with pytest.raises(InputError, match="unknown item 'zzz'"):
+        model.similar_items("zzz")
+    with pytest.raises(InputError, match="no item vectors"):
+        PopularityRecommender().fit(log).similar_items("a1")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import EmbedcraftError
-from . import _contextual, _store, _text, _words
+from . import _contextual, _recsys, _store, _text, _words
 
 __all__ = ["build_parser", "main"]
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _words.register(sub, eval_sub)
     _contextual.register(sub, eval_sub)
     _store.register(sub)
+    _recsys.register(sub, eval_sub)
     return parser
 
 

@@ -91,6 +91,10 @@ class ContentRecommender(_Base):
             return np.zeros(len(self.items_))
         return self.vectors_ @ self.vectors_[known].mean(axis=0)
 
+    def item_vectors(self) -> np.ndarray:
+        self._check_fitted()
+        return self.vectors_
+
 
 def _standard(x: np.ndarray) -> np.ndarray:
     spread = x.std()
@@ -143,3 +147,7 @@ class HybridRecommender(_Base):
             inter[self.cold_] = borrowed / np.maximum(w.sum(1), 1e-9)
         content = self.content_.score(history)
         return self.weight * _standard(inter) + (1.0 - self.weight) * _standard(content)
+
+    def item_vectors(self) -> np.ndarray:
+        self._check_fitted()
+        return self.content_.vectors_

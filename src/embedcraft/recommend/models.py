@@ -41,6 +41,21 @@ class _Base:
     def score(self, history: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
 
+    def item_vectors(self) -> np.ndarray:
+        """Unit-length item vectors, rows in `items_` order (for similar items, explanations)."""
+        raise InputError(f"{type(self).__name__} has no item vectors: use item2vec, als or content")
+
+    def similar_items(self, item: str, k: int = 10) -> list[tuple[str, float]]:
+        """The k items closest (cosine) to `item`, without itself."""
+        self._check_fitted()
+        if item not in self.index_:
+            raise InputError(f"unknown item {item!r}: it has no interactions or text here")
+        vectors = self.item_vectors()
+        scores = vectors @ vectors[self.index_[item]]
+        scores[self.index_[item]] = -np.inf
+        order = np.argsort(-scores, kind="stable")[: min(k, len(scores) - 1)]
+        return [(self.items_[i], float(scores[i])) for i in order]
+
     def recommend(
         self, history: Sequence[str], k: int = 10, *, exclude_seen: bool = True
     ) -> list[tuple[str, float]]:
@@ -57,6 +72,23 @@ class _Base:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.lexsort((top, -scores[top]))]
         return [(self.items_[i], float(scores[i])) for i in top]
+
+    def because(self, history: Sequence[str], item: str) -> str | None:
+        """The liked item most similar to `item`, or None when the model cannot tell."""
+        self._check_fitted()
+        known = self._known(history)
+        if not known or item not in self.index_:
+            return None
+        try:
+            vectors = self.item_vectors()
+        except InputError:
+            return None
+        return self.items_[known[int(np.argmax(vectors[known] @ vectors[self.index_[item]]))]]
+
+    def explain(self, history: Sequence[str], item: str) -> str:
+        """A short reason for recommending `item`: "because you liked X" where it can tell."""
+        liked = self.because(history, item)
+        return f"because you liked {liked}" if liked else "popular with everyone"
 
 
 class PopularityRecommender(_Base):
@@ -135,6 +167,10 @@ class Item2VecRecommender(_Base):
         profile = self.vectors_[known].mean(axis=0)
         return self.vectors_ @ profile
 
+    def item_vectors(self) -> np.ndarray:
+        self._check_fitted()
+        return self.vectors_
+
 
 class ALSRecommender(_Base):
     """Implicit-feedback matrix factorization (Hu, Koren & Volinsky) via the `implicit` library.
@@ -191,3 +227,9 @@ class ALSRecommender(_Base):
         user = self.model_.recalculate_user(0, row)
         factors: Any = self.model_.item_factors
         return np.asarray(factors @ np.asarray(user).ravel())
+
+    def item_vectors(self) -> np.ndarray:
+        self._check_fitted()
+        factors = np.asarray(self.model_.item_factors, dtype=np.float32)
+        norms = np.linalg.norm(factors, axis=1, keepdims=True)
+        return np.divide(factors, norms, out=np.zeros_like(factors), where=norms > 0)
