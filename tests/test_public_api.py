@@ -93,3 +93,21 @@ def test_store_names_are_pinned() -> None:
         "parse_where",
         "read_documents",
     }
+
+
+def test_recommend_names_are_pinned() -> None:
+    import embedcraft.recommend
+
+    assert set(embedcraft.recommend.__all__) == {
+        "ALSRecommender",
+        "ContentRecommender",
+        "HybridRecommender",
+        "Interactions",
+        "Item2VecRecommender",
+        "PopularityRecommender",
+        "evaluate_cold_start",
+        "evaluate_recommender",
+        "leave_last_out",
+        "read_interactions",
+        "read_movielens_items",
+    }
