@@ -50,3 +50,13 @@ def test_demo_searches_a_collection() -> None:
     assert all(h.metadata["topic"] == c.filtered_topic for h in c.filtered_hits)
     assert len(c.filtered_hits) == 3
     assert c.filtered_hits[0].explanation is not None
+
+
+def test_demo_recommends_from_the_shipped_reading_log() -> None:
+    pytest.importorskip("gensim")
+    result = run_demo(encoders=("bm25",), k=3)
+    r = result.recommend
+    assert r is not None
+    assert len(r.recommendations) == 3 and not {i for i, _ in r.recommendations} & set(r.history)
+    assert r.on_topic["item2vec"] > r.on_topic["popularity"]  # measured 68% vs 21%
+    assert all(reason.startswith("because you liked d") for _, reason in r.recommendations)

@@ -4,7 +4,9 @@ The corpus (240 short documents on 12 topics) and the 12 queries were written fo
 and ship inside the package. For each encoder the demo fits, encodes, searches, and reports
 the top hits per query with scores, timings, and how many hits share the query's topic.
 Then the same documents go into a collection (BM25 + minilm-l6 in a temporary folder) for
-hybrid search, a metadata filter, and an explanation of why the top hit matched.
+hybrid search, a metadata filter, and an explanation of why the top hit matched. Last, a
+synthetic reading log shipped with the package (80 users, each reading mostly two of the topics)
+trains item2vec, which recommends documents to one user with "because you liked" reasons.
 """
 
 from __future__ import annotations
@@ -104,6 +106,18 @@ class CollectionSection:
 
 
 @dataclass
+class RecommendSection:
+    """Item2vec on the shipped reading log, against popularity."""
+
+    user: str
+    history: list[str]
+    recommendations: list[tuple[str, str]]
+    """(document id, reason) best first."""
+    on_topic: dict[str, float]
+    """Share of top-5 recommendations, over all users, on a topic the user already reads."""
+
+
+@dataclass
 class DemoResult:
     """Everything the demo measured, ready to print or to dump as JSON."""
 
@@ -116,6 +130,7 @@ class DemoResult:
     """Encoders left out, with the reason (e.g. a model package not installed)."""
     context: ContextSection | None = None
     collection: CollectionSection | None = None
+    recommend: RecommendSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -133,6 +148,7 @@ class DemoResult:
             "words": words,
             "context": None if self.context is None else asdict(self.context),
             "collection": None if self.collection is None else asdict(self.collection),
+            "recommend": None if self.recommend is None else asdict(self.recommend),
             "encoders": [
                 {
                     "encoder": r.encoder,
@@ -183,8 +199,43 @@ def run_demo(encoders: tuple[str, ...] = DEMO_ENCODERS, k: int = 3) -> DemoResul
         )
     return DemoResult(
         len(docs), queries, runs, k, _word_section(), skipped, _context_section(),
-        _collection_section(docs, queries, k),
+        _collection_section(docs, queries, k), _recommend_section(docs),
     )  # fmt: skip
+
+
+def _recommend_section(docs: list[dict[str, str]]) -> RecommendSection | None:
+    """Item2vec and popularity on the shipped log; one user's recommendations, explained."""
+    from .recommend import Item2VecRecommender, PopularityRecommender, read_interactions
+
+    text = resources.files("embedcraft").joinpath("data", "demo_interactions.tsv")
+    rows = [line.split("\t") for line in text.read_text(encoding="utf-8").splitlines()[1:] if line]
+    log = read_interactions(
+        {
+            "user": [r[0] for r in rows],
+            "item": [r[1] for r in rows],
+            "timestamp": [r[2] for r in rows],
+        }
+    )
+    topic_of = {d["id"]: d["topic"] for d in docs}
+    try:
+        item2vec = Item2VecRecommender(dim=32, epochs=20, workers=1).fit(log)
+    except MissingDependencyError:
+        return None
+    popularity = PopularityRecommender().fit(log)
+    histories = log.histories()
+    on_topic = {}
+    for name, model in (("item2vec", item2vec), ("popularity", popularity)):
+        good = total = 0
+        for history in histories.values():
+            read = {topic_of[i] for i in history}
+            for item, _ in model.recommend(history, k=5):
+                good += topic_of[item] in read
+                total += 1
+        on_topic[name] = good / total
+    user = sorted(histories)[0]
+    history = histories[user]
+    recs = [(item, item2vec.explain(history, item)) for item, _ in item2vec.recommend(history, 3)]
+    return RecommendSection(user, history[-3:], recs, on_topic)
 
 
 def _collection_section(
@@ -291,6 +342,8 @@ def print_demo(result: DemoResult, out: TextIO) -> None:
             out.write(f"  {a} : {b} :: {c} : ?   -> {shown}\n")
     if result.collection is not None:
         _print_collection(result.collection, out)
+    if result.recommend is not None:
+        _print_recommend(result.recommend, out)
     if result.context is not None:
         c = result.context
         out.write(f"\ncontext ({c.encoder}): cosine of {c.word!r} across sentences\n")
@@ -312,3 +365,19 @@ def _print_collection(c: CollectionSection, out: TextIO) -> None:
         terms = ", ".join(t["term"] for t in why.get("bm25", {}).get("terms", []))
         words = ", ".join(w["word"] for w in why.get("minilm-l6", {}).get("words", []))
         out.write(f"       matched terms: {terms or '-'}; closest words: {words or '-'}\n")
+
+
+def _print_recommend(r: RecommendSection, out: TextIO) -> None:
+    docs, _ = demo_corpus()
+    about = {d["id"]: f"[{d['topic']}] {d['text'][:60]}" for d in docs}
+    out.write(
+        "\nrecommendations (item2vec on a reading log of 80 users): on a topic the user reads, "
+        + ", ".join(f"{name} {share:.0%}" for name, share in r.on_topic.items())
+        + f"\n  {r.user} recently read: "
+        + "; ".join(about[i][:40] for i in r.history)
+        + "\n"
+    )
+    for item, reason in r.recommendations:
+        liked = reason.removeprefix("because you liked ")
+        why = f"because you read {about.get(liked, liked)[:40]}" if liked != reason else reason
+        out.write(f"    {item} {about[item]}  ({why})\n")
