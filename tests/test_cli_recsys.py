@@ -20,6 +20,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Compl
         for t in range(6):
             lines.append(f"{u}\t{base + (u + t) % 8}\t4\t{1000 + t}")
     (root / "u.data").write_text("\n".join(lines) + "\n")
+    (root / "u1.base").write_text("\n".join(line for n, line in enumerate(lines) if n % 6) + "\n")
+    (root / "u1.test").write_text(
+        "\n".join(line for n, line in enumerate(lines) if not n % 6) + "\n"
+    )
     (root / "bad.csv").write_text("userId,movieId,rating\n1,2,five\n")
     commands = {
         "rec": ["recommend", "-r", "u.data", "-u", "3", "-k", "2", "--json"],
@@ -38,6 +42,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Compl
         "unknown": ["recommend", "-r", "u.data", "-u", "999"],
         "eval": ["eval", "recsys", "-r", "u.data", "-m", "popularity", "--json"],
         "bad": ["eval", "recsys", "-r", "bad.csv"],
+        "u1": ["eval", "recsys", "-r", "u.data", "-m", "item2vec", "--split", "u1", "--json"],
         "content": ["eval", "recsys", "-r", "u.data", "-m", "content"],
     }
     return run_many(commands, cwd=root, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
@@ -72,3 +77,11 @@ def test_eval_recsys_json_keys(runs) -> None:  # type: ignore[no-untyped-def]
     out = json.loads(run.stdout)
     assert {"hr@10", "ndcg@10", "map@10", "coverage"} <= set(out)
     assert out["users"] == 30 and 0.0 <= out["ndcg@10"] <= out["hr@10"] <= 1.0
+
+
+def test_eval_recsys_official_split(runs) -> None:  # type: ignore[no-untyped-def]
+    run = runs["u1"]
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["split"] == "u1" and out["users"] == 30
+    assert out["hr@10"] >= 0.9  # each user's test items are in their own taste group

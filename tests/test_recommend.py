@@ -182,3 +182,18 @@ def test_similar_items_and_explanations() -> None:
         model.similar_items("zzz")
     with pytest.raises(InputError, match="no item vectors"):
         PopularityRecommender().fit(log).similar_items("a1")
+
+
+def test_given_test_split_counts_every_held_out_item() -> None:
+    train = read_interactions(
+        {"user": ["x", "y", "y", "z", "z", "z"], "item": ["p1", "p1", "p2", "p1", "p2", "p3"]}
+    )  # popularity: p1 (3), p2 (2), p3 (1)
+    both = read_interactions({"user": ["x", "x"], "item": ["p2", "p3"]})
+    result = evaluate_recommender(PopularityRecommender(), train, test=both)
+    assert result["users"] == 1
+    assert result["hr@10"] == result["ndcg@10"] == result["map@10"] == 1.0
+    half = read_interactions({"user": ["x", "x"], "item": ["p3", "never-seen"]})
+    result = evaluate_recommender(PopularityRecommender(), train, test=half)
+    gain = 1 / np.log2(3)  # p3 comes second, after p2
+    assert result["ndcg@10"] == pytest.approx(gain / (1 + gain))
+    assert result["map@10"] == pytest.approx((1 / 2) / 2)

@@ -118,7 +118,12 @@ def cmd_eval_recsys(args: argparse.Namespace) -> int:
     else:
         if isinstance(model, ContentRecommender | HybridRecommender):
             model = _BoundItems(model, items)
-        result = evaluate_recommender(model, log, k=args.k)
+        test = None
+        if args.split != "leave-last-out":  # MovieLens' official splits, beside the ratings file
+            folder = Path(args.ratings).parent
+            log = read_interactions(folder / f"{args.split}.base")
+            test = read_interactions(folder / f"{args.split}.test")
+        result = evaluate_recommender(model, log, k=args.k, test=test)
     result = {"method": args.method, "split": args.split, **result}
     if args.json:
         print_json(result)
@@ -175,9 +180,15 @@ def register(sub: Any, eval_sub: Any) -> None:
         help="HR@k, NDCG@k, MAP@k and coverage of a recommender on an interaction log",
         description="Leave-last-out: each user's latest interaction is held out and ranked "
         "among unseen items. Cold-start: 10%% of the items lose all their interactions and are "
-        "ranked for the users who later used them (needs --items).",
+        "ranked for the users who later used them (needs --items). u1..u5: MovieLens 100K's "
+        "official 80/20 splits; every test item of a user counts.",
     )
     p.set_defaults(func=cmd_eval_recsys)
     _common(p)
-    p.add_argument("--split", choices=["leave-last-out", "cold-start"], default="leave-last-out")
+    p.add_argument(
+        "--split",
+        choices=["leave-last-out", "cold-start", "u1", "u2", "u3", "u4", "u5"],
+        default="leave-last-out",
+        help="u1..u5: MovieLens 100K's official splits (uN.base / uN.test next to --ratings)",
+    )
     add_json(p)

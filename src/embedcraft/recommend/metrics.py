@@ -1,4 +1,5 @@
-"""Offline ranking metrics for one held-out item per user, and a leave-last-out evaluation."""
+"""Offline ranking metrics (HR, NDCG, MAP at k, coverage) for leave-last-out, given and
+cold-start splits."""
 
 from __future__ import annotations
 
@@ -8,37 +9,49 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from .interactions import Interactions, leave_last_out
 
 __all__ = ["evaluate_cold_start", "evaluate_recommender"]
 
 
-def evaluate_recommender(model: Any, log: Interactions, k: int = 10) -> dict[str, Any]:
-    """Fit on all but each user's latest interaction; rank that one among unseen items.
+def evaluate_recommender(
+    model: Any, log: Interactions, k: int = 10, test: Interactions | None = None
+) -> dict[str, Any]:
+    """Fit, then rank each test user's held-out items among the items they have not seen.
 
-    Returns hr@k (held-out item in the top k), ndcg@k (1 / log2(rank + 1) when it is),
-    map@k (1 / rank: the average precision of a single relevant item), coverage (share of the
-    catalogue recommended to anyone), users evaluated, fit seconds and recommend latency.
+    Without `test`: leave-last-out (fit on all but each user's latest interaction, which is
+    the one item to find). With `test` (e.g. MovieLens u1.test), fit on `log` and find all of
+    a user's test items. Returns hr@k (share of users with a held-out item in the top k),
+    ndcg@k (binary gains), map@k (precision at each hit over min(held-out, k)), coverage (share
+    of the catalogue recommended to anyone), users, fit seconds and recommend latency (ms).
     """
-    train, test = leave_last_out(log)
+    train, held = leave_last_out(log) if test is None else (log, test)
     t0 = time.perf_counter()
     model.fit(train)
     fit_s = time.perf_counter() - t0
     histories = train.histories()
+    wanted: dict[str, set[str]] = {}
+    for user, item in zip(held.users.tolist(), held.items.tolist(), strict=True):
+        if user in histories:
+            wanted.setdefault(user, set()).add(item)
+    if not wanted:
+        raise InputError("no test user has a training history: nothing to evaluate")
     hits = ndcg = ap = 0.0
     shown: set[str] = set()
     latencies = []
-    for user, item in zip(test.users.tolist(), test.items.tolist(), strict=True):
+    for user, relevant in wanted.items():
         t0 = time.perf_counter()
-        top = [i for i, _ in model.recommend(histories.get(user, []), k)]
+        top = [i for i, _ in model.recommend(histories[user], k)]
         latencies.append(time.perf_counter() - t0)
         shown.update(top)
-        if item in top:
-            rank = top.index(item) + 1
+        found = [rank for rank, item in enumerate(top, start=1) if item in relevant]
+        if found:
             hits += 1
-            ndcg += 1.0 / math.log2(rank + 1)
-            ap += 1.0 / rank
-    n = len(test)
+            ideal = sum(1.0 / math.log2(r + 1) for r in range(1, min(len(relevant), k) + 1))
+            ndcg += sum(1.0 / math.log2(r + 1) for r in found) / ideal
+            ap += sum(n / r for n, r in enumerate(found, start=1)) / min(len(relevant), k)
+    n = len(wanted)
     ms = np.asarray(latencies) * 1e3
     return {
         f"hr@{k}": hits / n,
