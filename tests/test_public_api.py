@@ -105,6 +105,8 @@ def test_recommend_names_are_pinned() -> None:
         "Interactions",
         "Item2VecRecommender",
         "PopularityRecommender",
+        "Recommendation",
+        "Recommender",
         "evaluate_cold_start",
         "evaluate_recommender",
         "leave_last_out",

@@ -197,3 +197,30 @@ def test_given_test_split_counts_every_held_out_item() -> None:
     gain = 1 / np.log2(3)  # p3 comes second, after p2
     assert result["ndcg@10"] == pytest.approx(gain / (1 + gain))
     assert result["map@10"] == pytest.approx((1 / 2) / 2)
+
+
+def test_recommender_facade_explains_and_handles_new_users(tmp_path: Path) -> None:
+    from embedcraft.recommend import Recommender
+
+    rows = _clustered_log()
+    (tmp_path / "log.csv").write_text(
+        "user,item,timestamp\n"
+        + "".join(f"{u},{i},{t}\n" for u, i, t in zip(*rows.values(), strict=True))
+    )
+    rec = Recommender("item2vec").fit(tmp_path / "log.csv", items={"a1": "Alpha one"})
+    known = rec.recommend(user="u0", k=3)
+    assert len(known) == 3 and all(r.reason.startswith("because you liked") for r in known)
+    fresh = rec.recommend(liked=["a1"], k=3)
+    assert "a1" not in {r.item for r in fresh}
+    assert any(r.reason == "because you liked Alpha one" for r in fresh)
+    assert rec.similar_items("a1", k=2)[0].reason == "similar to Alpha one"
+    with pytest.raises(InputError, match="unknown user 'nobody'; for a new user pass liked"):
+        rec.recommend(user="nobody")
+    with pytest.raises(InputError, match="either user"):
+        rec.recommend()
+    with pytest.raises(InputError, match="unknown item"):
+        rec.recommend(liked=["zzz"])
+    with pytest.raises(InputError, match="needs item texts"):
+        Recommender("content").fit(tmp_path / "log.csv")
+    with pytest.raises(InputError, match="unknown method"):
+        Recommender("magic").fit(tmp_path / "log.csv")  # type: ignore[arg-type]

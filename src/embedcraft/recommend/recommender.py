@@ -1,0 +1,126 @@
+"""`Recommender`: one object from interaction logs (and item texts) to explained recommendations.
+
+It wraps the models of this package: it reads the log in any accepted form, keeps each user's
+history, and answers `recommend(user=...)` or `recommend(liked=[...])` (a new user) and
+`similar_items(item)`, each result with a reason a person can read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import InputError, NotFittedError
+from .content import ContentRecommender, HybridRecommender
+from .interactions import Interactions, read_interactions
+from .models import ALSRecommender, Item2VecRecommender, PopularityRecommender
+
+__all__ = ["Recommendation", "Recommender"]
+
+Method = Literal["popularity", "item2vec", "als", "content", "hybrid"]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended item: its id, score (higher is better), text if known, and why."""
+
+    item: str
+    score: float
+    reason: str
+    text: str | None = None
+
+
+class Recommender:
+    """Recommendations by `method` (item2vec by default); content and hybrid need item texts."""
+
+    def __init__(self, method: Method = "item2vec", encoder: str = "minilm-l6") -> None:
+        self.method = method
+        self.encoder = encoder
+
+    def _model(self) -> Any:
+        makers = {
+            "popularity": PopularityRecommender,
+            "item2vec": Item2VecRecommender,
+            "als": ALSRecommender,
+            "content": lambda: ContentRecommender(encoder=self.encoder),
+            "hybrid": lambda: HybridRecommender(
+                Item2VecRecommender(), ContentRecommender(encoder=self.encoder)
+            ),
+        }
+        if self.method not in makers:
+            raise InputError(f"unknown method {self.method!r}; use one of {', '.join(makers)}")
+        return makers[self.method]()
+
+    def fit(
+        self,
+        interactions: Interactions | str | os.PathLike[str] | Mapping[str, Any] | Any,
+        items: Mapping[str, str] | None = None,
+    ) -> Recommender:
+        """Learn from a log (an `Interactions`, a file path, a mapping or DataFrame of columns)."""
+        log = (
+            interactions
+            if isinstance(interactions, Interactions)
+            else read_interactions(interactions)
+        )
+        model = self._model()
+        if self.method in ("content", "hybrid"):
+            if not items:
+                raise InputError(
+                    f"method {self.method!r} needs item texts: fit(log, items={{id: text}})"
+                )
+            model.fit(log, items)
+        else:
+            model.fit(log)
+        self.model_ = model
+        self.histories_ = log.histories()
+        self.items_text_ = dict(items or {})
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("the Recommender is not fitted: call fit(interactions)")
+
+    def recommend(
+        self,
+        user: str | None = None,
+        *,
+        liked: Sequence[str] | None = None,
+        k: int = 10,
+        exclude_seen: bool = True,
+    ) -> list[Recommendation]:
+        """The k best items for a known `user`, or for a new user who `liked` these items."""
+        self._check_fitted()
+        if (user is None) == (liked is None):
+            raise InputError("give either user=... (a user of the log) or liked=[...] (a new user)")
+        if liked is not None:
+            history = [str(i) for i in liked]
+            unknown = [i for i in history if i not in self.model_.index_]
+            if unknown:
+                raise InputError(f"unknown item(s): {', '.join(map(repr, unknown[:5]))}")
+        else:
+            if str(user) not in self.histories_:
+                raise InputError(f"unknown user {user!r}; for a new user pass liked=[...] instead")
+            history = self.histories_[str(user)]
+        if not history and self.method != "popularity":
+            raise InputError("an empty history: pass at least one liked item, or use popularity")
+        out = []
+        for item, score in self.model_.recommend(history, k, exclude_seen=exclude_seen):
+            liked_item = self.model_.because(history, item)
+            reason = (
+                f"because you liked {self.items_text_.get(liked_item, liked_item)}"
+                if liked_item
+                else "popular with everyone"
+            )
+            out.append(Recommendation(item, score, reason, self.items_text_.get(item)))
+        return out
+
+    def similar_items(self, item: str, k: int = 10) -> list[Recommendation]:
+        """The k items closest to `item` (by the model's item vectors)."""
+        self._check_fitted()
+        name = self.items_text_.get(item, item)
+        return [
+            Recommendation(other, score, f"similar to {name}", self.items_text_.get(other))
+            for other, score in self.model_.similar_items(str(item), k)
+        ]
