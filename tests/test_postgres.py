@@ -29,14 +29,8 @@ from embedcraft.store import Collection, HnswSettings
 from embedcraft.store.postgres import PostgresCollection
 from embedcraft.words import WordVectors
 from pg_server import ServerUnavailable, postgres_server
+from store_docs import documents, topic_vectors
 
-TOPICS = {
-    "pets": "cat dog kitten puppy pet fur paw leash vet",
-    "money": "stock market shares investor price bank bond trade fund",
-    "food": "soup pasta basil recipe tomato cook oven salt bread",
-    "space": "planet star telescope orbit moon rocket galaxy comet astronaut",
-}
-COMMON = ["the", "a", "of", "and", "on", "in", "with", "to", "is", "new"]
 QUERIES = ["kitten puppy vet", "bank bond trade", "soup oven bread", "comet galaxy star"]
 
 
@@ -58,40 +52,9 @@ def url(server: str) -> str:
 
 
 # ----------------------------------------------------------------------------- data and encoders
-def _documents(n: int, seed: int = 0) -> tuple[list[str], list[str], list[dict]]:
-    rng = np.random.default_rng(seed)
-    names = list(TOPICS)
-    texts, ids, meta = [], [], []
-    for i in range(n):
-        topic = names[i % len(names)]
-        words = rng.choice(TOPICS[topic].split(), size=5).tolist()
-        words += rng.choice(COMMON, size=3).tolist()
-        rng.shuffle(words)
-        texts.append(" ".join(words) + f" doc{i}")
-        ids.append(f"d{i}")
-        meta.append({"topic": topic, "n": i, "even": i % 2 == 0, "score": round(i * 0.5, 1)})
-    return texts, ids, meta
-
-
-def _vectors(folder: Path, dim: int, seed: int) -> Path:
-    """Word vectors with one direction per topic (plus noise), saved as a folder."""
-    rng = np.random.default_rng(seed)
-    words, rows = [], []
-    centers = {t: rng.normal(size=dim) for t in TOPICS}
-    for topic, text in TOPICS.items():
-        for w in text.split():
-            words.append(w)
-            rows.append(centers[topic] + 0.6 * rng.normal(size=dim))
-    for w in COMMON:
-        words.append(w)
-        rows.append(0.3 * rng.normal(size=dim))
-    WordVectors(words, np.vstack(rows).astype(np.float32), name="tiny").save(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def vectors_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _vectors(tmp_path_factory.mktemp("wv") / "tiny", 24, seed=1)
+    return topic_vectors(tmp_path_factory.mktemp("wv") / "tiny")
 
 
 @pytest.fixture
@@ -131,7 +94,7 @@ def _assert_exact(hits: list, expected_ids: list[str], expected_scores: np.ndarr
 
 # ----------------------------------------------------------------------------- storage
 def test_add_get_count_delete_upsert_and_reopen(url: str, mean_encoder: MeanPoolingEncoder) -> None:
-    texts, ids, meta = _documents(40)
+    texts, ids, meta = documents(40)
     with PostgresCollection(url, encoders=["bm25", mean_encoder]) as col:
         assert col.add(texts, ids, meta, batch_size=16) == ids
         assert col.count() == 40 and len(col) == 40
@@ -161,7 +124,7 @@ def test_add_get_count_delete_upsert_and_reopen(url: str, mean_encoder: MeanPool
 def test_duplicate_and_unknown_ids_are_errors_that_change_nothing(
     url: str, mean_encoder: MeanPoolingEncoder
 ) -> None:
-    texts, ids, meta = _documents(8)
+    texts, ids, meta = documents(8)
     col = PostgresCollection(url, encoders=["bm25", mean_encoder])
     col.add(texts, ids, meta)
     gen = col.generation()
@@ -203,7 +166,7 @@ def test_no_collection_and_bad_urls_are_clear_errors(server: str) -> None:
 def test_dense_search_matches_brute_force(
     url: str, mean_encoder: MeanPoolingEncoder, threshold: int
 ) -> None:
-    texts, ids, meta = _documents(400)
+    texts, ids, meta = documents(400)
     hnsw = HnswSettings(threshold=threshold, m=16, ef_construction=64)
     col = PostgresCollection(url, encoders=[mean_encoder], hnsw=hnsw)
     col.add(texts, ids, meta, batch_size=200)
@@ -235,7 +198,7 @@ FILTERS = [
 def test_filters_return_exactly_the_top_k_of_matching_rows(
     url: str, mean_encoder: MeanPoolingEncoder, way: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    texts, ids, meta = _documents(400)
+    texts, ids, meta = documents(400)
     # exact_limit=0 walks the HNSW graph under every filter that admits more than k rows
     hnsw = HnswSettings(threshold=0, exact_limit=0, m=16, ef_construction=64, ef_search=40)
     col = PostgresCollection(url, encoders=[mean_encoder], hnsw=hnsw)
@@ -302,7 +265,7 @@ def test_bad_filters_are_clear_errors(
 
 # ----------------------------------------------------------------------------- sparse, hybrid
 def test_sparse_and_hybrid_search(url: str, mean_encoder: MeanPoolingEncoder) -> None:
-    texts, ids, meta = _documents(60)
+    texts, ids, meta = documents(60)
     texts[17] += " zeppelin"
     col = PostgresCollection(url, encoders=["bm25", mean_encoder])
     col.add(texts, ids, meta)
@@ -363,7 +326,7 @@ def test_dense_top3_equals_the_sqlite_collection(
 def test_encoder_fitted_on_first_add_is_kept_in_the_database(
     url: str, vectors_folder: Path
 ) -> None:
-    texts, ids, meta = _documents(40)
+    texts, ids, meta = documents(40)
     with PostgresCollection(url, encoders=[TfidfPoolingEncoder(str(vectors_folder))]) as col:
         assert col.info()["encoders"][0]["dim"] is None
         col.add(texts, ids, meta)
@@ -376,13 +339,13 @@ def test_encoder_fitted_on_first_add_is_kept_in_the_database(
 
 
 def test_word_vectors_of_another_width_give_a_dimension_error(url: str, tmp_path: Path) -> None:
-    folder = _vectors(tmp_path / "wv", 24, seed=3)
+    folder = topic_vectors(tmp_path / "wv", 24, seed=3)
     enc = MeanPoolingEncoder(str(folder))
     enc.name = "changing"
     with PostgresCollection(url, encoders=[enc]) as col:
         col.add(["kitten puppy", "stock bank"], ["a", "b"])
     shutil.rmtree(folder)
-    _vectors(folder, 16, seed=3)  # the stored spec now loads 16-dim vectors
+    topic_vectors(folder, 16, seed=3)  # the stored spec now loads 16-dim vectors
     with PostgresCollection(url) as col:
         with pytest.raises(DimensionMismatchError, match="24-dim"):
             col.search("kitten")
@@ -399,7 +362,7 @@ def test_new_encoder_on_a_non_empty_collection_is_refused(url: str) -> None:
 
 
 def test_rebuild_and_destroy(url: str, mean_encoder: MeanPoolingEncoder) -> None:
-    texts, ids, meta = _documents(50)
+    texts, ids, meta = documents(50)
     col = PostgresCollection(url, encoders=["bm25", mean_encoder])
     col.add(texts, ids, meta)
     before = [h.id for h in col.search("comet galaxy", k=5)]

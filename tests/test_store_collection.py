@@ -16,48 +16,12 @@ from embedcraft.encoders.pooling import MeanPoolingEncoder, SIFEncoder
 from embedcraft.errors import CorruptFileError, DimensionMismatchError, InputError
 from embedcraft.search import reciprocal_rank_fusion
 from embedcraft.store import Collection, HnswSettings
-from embedcraft.words import WordVectors
-
-TOPICS = {
-    "pets": "cat dog kitten puppy pet fur paw leash vet",
-    "money": "stock market shares investor price bank bond trade fund",
-    "food": "soup pasta basil recipe tomato cook oven salt bread",
-    "space": "planet star telescope orbit moon rocket galaxy comet astronaut",
-}
-COMMON = ["the", "a", "of", "and", "on", "in", "with", "to", "is", "new"]
-
-
-def _documents(n: int, seed: int = 0) -> tuple[list[str], list[str], list[dict]]:
-    rng = np.random.default_rng(seed)
-    names = list(TOPICS)
-    texts, ids, meta = [], [], []
-    for i in range(n):
-        topic = names[i % len(names)]
-        words = rng.choice(TOPICS[topic].split(), size=5).tolist()
-        words += rng.choice(COMMON, size=3).tolist()
-        rng.shuffle(words)
-        texts.append(" ".join(words) + f" doc{i}")
-        ids.append(f"d{i}")
-        meta.append({"topic": topic, "n": i, "even": i % 2 == 0, "score": round(i * 0.5, 1)})
-    return texts, ids, meta
+from store_docs import documents, topic_vectors
 
 
 @pytest.fixture(scope="module")
 def vectors_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Word vectors with one direction per topic (plus noise), saved as a folder."""
-    rng = np.random.default_rng(1)
-    words, rows = [], []
-    centers = {t: rng.normal(size=24) for t in TOPICS}
-    for topic, text in TOPICS.items():
-        for w in text.split():
-            words.append(w)
-            rows.append(centers[topic] + 0.6 * rng.normal(size=24))
-    for w in COMMON:
-        words.append(w)
-        rows.append(0.3 * rng.normal(size=24))
-    folder = tmp_path_factory.mktemp("wv") / "tiny"
-    WordVectors(words, np.vstack(rows).astype(np.float32), name="tiny").save(folder)
-    return folder
+    return topic_vectors(tmp_path_factory.mktemp("wv") / "tiny")
 
 
 @pytest.fixture
@@ -95,7 +59,7 @@ def _recall_by_score(hits: list, exact_scores: np.ndarray) -> float:
 
 
 def test_add_get_count_and_reopen(tmp_path: Path, mean_encoder: MeanPoolingEncoder) -> None:
-    texts, ids, meta = _documents(40)
+    texts, ids, meta = documents(40)
     with Collection(tmp_path / "c", encoders=["bm25", mean_encoder]) as col:
         assert col.add(texts, ids, meta, batch_size=16) == ids
         assert col.count() == 40 and len(col) == 40
@@ -120,7 +84,7 @@ def test_add_without_ids_makes_unique_ids(tmp_path: Path) -> None:
 def test_duplicate_and_unknown_ids_are_errors_that_change_nothing(
     tmp_path: Path, mean_encoder: MeanPoolingEncoder
 ) -> None:
-    texts, ids, meta = _documents(8)
+    texts, ids, meta = documents(8)
     col = Collection(tmp_path / "c", encoders=["bm25", mean_encoder])
     col.add(texts, ids, meta)
     gen = col.generation()
@@ -185,7 +149,7 @@ def test_a_batch_with_a_nan_vector_is_not_stored(tmp_path: Path) -> None:
 
 
 def test_dense_search_matches_brute_force(tmp_path: Path, mean_encoder: MeanPoolingEncoder) -> None:
-    texts, ids, meta = _documents(120)
+    texts, ids, meta = documents(120)
     col = Collection(tmp_path / "c", encoders=[mean_encoder])
     col.add(texts, ids, meta)
     for query in ["kitten and puppy", "stock price of a fund", "rocket to the moon"]:
@@ -201,7 +165,7 @@ def test_dense_search_matches_brute_force(tmp_path: Path, mean_encoder: MeanPool
 def test_hnsw_recall_and_exact_filtered_results(
     tmp_path: Path, mean_encoder: MeanPoolingEncoder
 ) -> None:
-    texts, ids, meta = _documents(600)
+    texts, ids, meta = documents(600)
     settings = HnswSettings(threshold=200, m=16, ef_construction=64, ef_search=64)
     col = Collection(tmp_path / "c", encoders=[mean_encoder], hnsw=settings)
     col.add(texts, ids, meta, batch_size=200)
@@ -241,7 +205,7 @@ def test_hnsw_recall_and_exact_filtered_results(
 def test_filter_returns_all_matches_when_fewer_than_k(
     tmp_path: Path, mean_encoder: MeanPoolingEncoder
 ) -> None:
-    texts, ids, meta = _documents(300)
+    texts, ids, meta = documents(300)
     col = Collection(tmp_path / "c", encoders=[mean_encoder], hnsw=HnswSettings(threshold=100))
     col.add(texts, ids, meta)
     hits = col.search("planet", k=10, where={"n": {"$in": [3, 77, 250]}})
@@ -250,7 +214,7 @@ def test_filter_returns_all_matches_when_fewer_than_k(
 
 
 def test_sparse_search_and_explanation(tmp_path: Path) -> None:
-    texts, ids, meta = _documents(50)
+    texts, ids, meta = documents(50)
     texts[17] += " zeppelin"
     col = Collection(tmp_path / "c", encoders=["bm25"])
     col.add(texts, ids, meta)
@@ -264,7 +228,7 @@ def test_sparse_search_and_explanation(tmp_path: Path) -> None:
 
 
 def test_hybrid_fuses_both_sides(tmp_path: Path, mean_encoder: MeanPoolingEncoder) -> None:
-    texts, ids, meta = _documents(80)
+    texts, ids, meta = documents(80)
     texts[10] += " zeppelin"
     col = Collection(tmp_path / "c", encoders=["bm25", mean_encoder])
     col.add(texts, ids, meta)
@@ -303,7 +267,7 @@ def test_search_modes_need_the_right_encoders(tmp_path: Path) -> None:
 def test_upsert_replaces_text_metadata_and_vectors(
     tmp_path: Path, mean_encoder: MeanPoolingEncoder
 ) -> None:
-    texts, ids, meta = _documents(30)
+    texts, ids, meta = documents(30)
     col = Collection(tmp_path / "c", encoders=["bm25", mean_encoder])
     col.add(texts, ids, meta)
     assert col.search("zeppelin", mode="sparse") == []
@@ -316,7 +280,7 @@ def test_upsert_replaces_text_metadata_and_vectors(
 
 
 def test_delete_removes_from_every_index(tmp_path: Path, mean_encoder: MeanPoolingEncoder) -> None:
-    texts, ids, meta = _documents(40)
+    texts, ids, meta = documents(40)
     col = Collection(tmp_path / "c", encoders=["bm25", mean_encoder])
     col.add(texts, ids, meta)
     first = col.search(texts[5], k=1, mode="dense")[0].id
@@ -330,7 +294,7 @@ def test_delete_removes_from_every_index(tmp_path: Path, mean_encoder: MeanPooli
 def test_changes_by_another_handle_are_seen(
     tmp_path: Path, mean_encoder: MeanPoolingEncoder
 ) -> None:
-    texts, ids, meta = _documents(20)
+    texts, ids, meta = documents(20)
     reader = Collection(tmp_path / "c", encoders=["bm25", mean_encoder])
     reader.add(texts[:10], ids[:10], meta[:10])
     assert len(reader.search("cat", k=50, mode="dense")) == 10
@@ -343,7 +307,7 @@ def test_changes_by_another_handle_are_seen(
 def test_saved_index_is_reused_and_a_corrupt_one_rebuilt(
     tmp_path: Path, mean_encoder: MeanPoolingEncoder
 ) -> None:
-    texts, ids, meta = _documents(60)
+    texts, ids, meta = documents(60)
     path = tmp_path / "c"
     with Collection(path, encoders=["bm25", mean_encoder]) as col:
         col.add(texts, ids, meta)
@@ -367,7 +331,7 @@ def test_saved_index_is_reused_and_a_corrupt_one_rebuilt(
 
 
 def test_stale_saved_index_catches_up(tmp_path: Path, mean_encoder: MeanPoolingEncoder) -> None:
-    texts, ids, meta = _documents(50)
+    texts, ids, meta = documents(50)
     path = tmp_path / "c"
     with Collection(path, encoders=[mean_encoder]) as col:
         col.add(texts[:30], ids[:30], meta[:30])
@@ -384,7 +348,7 @@ def test_stale_saved_index_catches_up(tmp_path: Path, mean_encoder: MeanPoolingE
 def test_unfitted_dense_encoder_is_fitted_on_first_add_and_kept(
     tmp_path: Path, vectors_folder: Path
 ) -> None:
-    texts, ids, meta = _documents(40)
+    texts, ids, meta = documents(40)
     sif = SIFEncoder(str(vectors_folder))
     path = tmp_path / "c"
     with Collection(path, encoders=[sif]) as col:
@@ -435,7 +399,7 @@ def test_stored_vectors_of_the_wrong_width_are_reported(
 def test_vectors_made_elsewhere_and_search_by_vector(
     tmp_path: Path, mean_encoder: MeanPoolingEncoder
 ) -> None:
-    texts, ids, meta = _documents(30)
+    texts, ids, meta = documents(30)
     made = np.asarray(mean_encoder.encode(texts), dtype=np.float32)
     col = Collection(tmp_path / "c", encoders=[mean_encoder])
     col.add(texts, ids, meta, vectors={"tiny-mean": made})
@@ -459,7 +423,7 @@ def test_vectors_made_elsewhere_and_search_by_vector(
 def test_nearest_ids_agrees_with_search_vectors(
     tmp_path: Path, mean_encoder: MeanPoolingEncoder
 ) -> None:
-    texts, ids, meta = _documents(40)
+    texts, ids, meta = documents(40)
     made = np.asarray(mean_encoder.encode(texts), dtype=np.float32)
     col = Collection(tmp_path / "c", encoders=[mean_encoder])
     col.add(texts, ids, meta, vectors={"tiny-mean": made})

@@ -1,4 +1,4 @@
-"""Commands over interaction logs: recommend, similar-items, eval recsys."""
+"""Commands over interaction logs: recommend, eval recsys."""
 
 from __future__ import annotations
 
@@ -9,21 +9,16 @@ from typing import Any
 from ..errors import InputError
 from ..io import read_texts
 from ..recommend import (
-    ALSRecommender,
-    ContentRecommender,
-    HybridRecommender,
-    Item2VecRecommender,
-    PopularityRecommender,
+    Recommender,
     evaluate_cold_start,
     evaluate_recommender,
     read_interactions,
     read_movielens_items,
 )
+from ..recommend.recommender import METHODS, make_model
 from ._common import add_command, add_json, print_json
 
 __all__ = ["register"]
-
-METHODS = ("popularity", "item2vec", "als", "content", "hybrid")
 
 
 def _items(path: str | None) -> dict[str, str] | None:
@@ -31,73 +26,35 @@ def _items(path: str | None) -> dict[str, str] | None:
     if path is None:
         return None
     p = Path(path)
-    if p.name == "u.item" or "|" in p.read_text(encoding="latin-1")[:2000].split("\n", 1)[0]:
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    with open(p, encoding="latin-1") as fh:
+        first_line = fh.readline()
+    if p.name == "u.item" or "|" in first_line:  # MovieLens' pipe-separated layout
         return read_movielens_items(p)
     table = read_texts(p)
     return dict(zip(table.ids, table.texts, strict=True))
 
 
-def _model(method: str, encoder: str, items: dict[str, str] | None) -> Any:
+def _check_items(method: str, items: dict[str, str] | None) -> None:
     if method in ("content", "hybrid") and not items:
         raise InputError(f"--method {method} needs item texts: --items FILE")
-    if method == "popularity":
-        return PopularityRecommender()
-    if method == "item2vec":
-        return Item2VecRecommender(workers=2)
-    if method == "als":
-        return ALSRecommender()
-    if method == "content":
-        return ContentRecommender(encoder=encoder)
-    return HybridRecommender(Item2VecRecommender(workers=2), ContentRecommender(encoder=encoder))
-
-
-def _fit(model: Any, log: Any, items: dict[str, str] | None) -> Any:
-    if isinstance(model, ContentRecommender | HybridRecommender):
-        return model.fit(log, items)
-    return model.fit(log)
-
-
-class _WithItems:
-    """Lets evaluate_cold_start call fit(log, items) on interaction-only models."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def fit(self, log: Any, items: Any = None) -> Any:
-        _fit(self.model, log, items)
-        self.items_, self.index_ = self.model.items_, self.model.index_
-        return self
-
-    def score(self, history: Any) -> Any:
-        return self.model.score(history)
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     log = read_interactions(args.ratings)
     items = _items(args.items)
-    model = _fit(_model(args.method, args.encoder, items), log, items)
-    if args.liked:
-        history = list(args.liked)
-        unknown = [i for i in history if i not in model.index_]
-        if unknown:
-            raise InputError(f"unknown item(s): {', '.join(unknown[:5])}")
-    else:
-        histories = log.histories()
-        if args.user not in histories:
-            raise InputError(
-                f"unknown user {args.user!r} (the log has {len(histories)} users); for a new user "
-                "give the items they liked with --liked ITEM ..."
-            )
-        history = histories[args.user]
-    recs = model.recommend(history, k=args.k, exclude_seen=not args.include_seen)
-    texts = items or {}
-    out = []
-    for item, score in recs:
-        liked = model.because(history, item)
-        reason = (
-            f"because you liked {texts.get(liked, liked)}" if liked else "popular with everyone"
+    _check_items(args.method, items)
+    recommender = Recommender(args.method, args.encoder, workers=2).fit(log, items)
+    if args.user is not None and args.user not in recommender.histories_:
+        raise InputError(
+            f"unknown user {args.user!r} (the log has {len(recommender.histories_)} users); "
+            "for a new user give the items they liked with --liked ITEM ..."
         )
-        out.append({"item": item, "score": score, "text": texts.get(item), "because": reason})
+    recs = recommender.recommend(
+        args.user, liked=args.liked, k=args.k, exclude_seen=not args.include_seen
+    )
+    out = [{"item": r.item, "score": r.score, "text": r.text, "because": r.reason} for r in recs]
     if args.json:
         print_json(out)
         return 0
@@ -110,20 +67,19 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 def cmd_eval_recsys(args: argparse.Namespace) -> int:
     log = read_interactions(args.ratings)
     items = _items(args.items)
-    model = _model(args.method, args.encoder, items)
+    _check_items(args.method, items)
+    model = make_model(args.method, args.encoder, workers=2)
     if args.split == "cold-start":
         if not items:
             raise InputError("--split cold-start needs item texts: --items FILE")
-        result = evaluate_cold_start(_WithItems(model), log, items, k=args.k)
+        result = evaluate_cold_start(model, log, items, k=args.k)
     else:
-        if isinstance(model, ContentRecommender | HybridRecommender):
-            model = _BoundItems(model, items)
         test = None
         if args.split != "leave-last-out":  # MovieLens' official splits, beside the ratings file
             folder = Path(args.ratings).parent
             log = read_interactions(folder / f"{args.split}.base")
             test = read_interactions(folder / f"{args.split}.test")
-        result = evaluate_recommender(model, log, k=args.k, test=test)
+        result = evaluate_recommender(model, log, k=args.k, test=test, items=items)
     result = {"method": args.method, "split": args.split, **result}
     if args.json:
         print_json(result)
@@ -135,20 +91,6 @@ def cmd_eval_recsys(args: argparse.Namespace) -> int:
                 f"  {key:<18} {value:.4f}" if isinstance(value, float) else f"  {key:<18} {value}"
             )
     return 0
-
-
-class _BoundItems:
-    """A content/hybrid model whose fit(log) also passes the item texts."""
-
-    def __init__(self, model: Any, items: dict[str, str] | None) -> None:
-        self.model, self.items = model, items
-
-    def fit(self, log: Any) -> Any:
-        self.model.fit(log, self.items)
-        return self
-
-    def recommend(self, history: Any, k: int) -> Any:
-        return self.model.recommend(history, k)
 
 
 def _common(p: argparse.ArgumentParser) -> None:

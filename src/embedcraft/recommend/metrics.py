@@ -16,7 +16,11 @@ __all__ = ["evaluate_cold_start", "evaluate_recommender"]
 
 
 def evaluate_recommender(
-    model: Any, log: Interactions, k: int = 10, test: Interactions | None = None
+    model: Any,
+    log: Interactions,
+    k: int = 10,
+    test: Interactions | None = None,
+    items: Any = None,
 ) -> dict[str, Any]:
     """Fit, then rank each test user's held-out items among the items they have not seen.
 
@@ -25,10 +29,11 @@ def evaluate_recommender(
     a user's test items. Returns hr@k (share of users with a held-out item in the top k),
     ndcg@k (binary gains), map@k (precision at each hit over min(held-out, k)), coverage (share
     of the catalogue recommended to anyone), users, fit seconds and recommend latency (ms).
+    `items` (id -> text) is passed to `fit` for the content-based models.
     """
     train, held = leave_last_out(log) if test is None else (log, test)
     t0 = time.perf_counter()
-    model.fit(train)
+    model.fit(train, items)
     fit_s = time.perf_counter() - t0
     histories = train.histories()
     wanted: dict[str, set[str]] = {}

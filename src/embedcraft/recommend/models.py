@@ -7,7 +7,7 @@ order), and `recommend(history, k, exclude_seen=True)` the best k items with the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -94,7 +94,9 @@ class _Base:
 class PopularityRecommender(_Base):
     """Everyone gets the most-interacted items: the baseline every method must beat."""
 
-    def fit(self, log: Interactions) -> PopularityRecommender:
+    def fit(
+        self, log: Interactions, items: Mapping[str, str] | None = None
+    ) -> PopularityRecommender:
         self._set_items(log)
         counts = np.zeros(len(self.items_))
         np.add.at(counts, [self.index_[i] for i in log.items.tolist()], 1.0)
@@ -139,7 +141,7 @@ class Item2VecRecommender(_Base):
         self.seed = seed
         self.workers = workers
 
-    def fit(self, log: Interactions) -> Item2VecRecommender:
+    def fit(self, log: Interactions, items: Mapping[str, str] | None = None) -> Item2VecRecommender:
         try:
             from gensim.models import Word2Vec
         except ImportError:
@@ -189,7 +191,7 @@ class ALSRecommender(_Base):
         self.iterations = iterations
         self.seed = seed
 
-    def fit(self, log: Interactions) -> ALSRecommender:
+    def fit(self, log: Interactions, items: Mapping[str, str] | None = None) -> ALSRecommender:
         try:
             from implicit.als import AlternatingLeastSquares
             from threadpoolctl import threadpool_limits

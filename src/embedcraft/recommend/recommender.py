@@ -17,7 +17,7 @@ from .content import ContentRecommender, HybridRecommender
 from .interactions import Interactions, read_interactions
 from .models import ALSRecommender, Item2VecRecommender, PopularityRecommender
 
-__all__ = ["Recommendation", "Recommender"]
+__all__ = ["METHODS", "Recommendation", "Recommender", "make_model"]
 
 Method = Literal["popularity", "item2vec", "als", "content", "hybrid"]
 
@@ -32,26 +32,35 @@ class Recommendation:
     text: str | None = None
 
 
+METHODS: tuple[str, ...] = ("popularity", "item2vec", "als", "content", "hybrid")
+
+
+def make_model(method: str, encoder: str = "minilm-l6", workers: int = 1) -> Any:
+    """An unfitted model of one of `METHODS`; item2vec trains on `workers` threads."""
+    if method == "popularity":
+        return PopularityRecommender()
+    if method == "item2vec":
+        return Item2VecRecommender(workers=workers)
+    if method == "als":
+        return ALSRecommender()
+    if method == "content":
+        return ContentRecommender(encoder=encoder)
+    if method == "hybrid":
+        return HybridRecommender(
+            Item2VecRecommender(workers=workers), ContentRecommender(encoder=encoder)
+        )
+    raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+
+
 class Recommender:
     """Recommendations by `method` (item2vec by default); content and hybrid need item texts."""
 
-    def __init__(self, method: Method = "item2vec", encoder: str = "minilm-l6") -> None:
+    def __init__(
+        self, method: Method = "item2vec", encoder: str = "minilm-l6", workers: int = 1
+    ) -> None:
         self.method = method
         self.encoder = encoder
-
-    def _model(self) -> Any:
-        makers = {
-            "popularity": PopularityRecommender,
-            "item2vec": Item2VecRecommender,
-            "als": ALSRecommender,
-            "content": lambda: ContentRecommender(encoder=self.encoder),
-            "hybrid": lambda: HybridRecommender(
-                Item2VecRecommender(), ContentRecommender(encoder=self.encoder)
-            ),
-        }
-        if self.method not in makers:
-            raise InputError(f"unknown method {self.method!r}; use one of {', '.join(makers)}")
-        return makers[self.method]()
+        self.workers = workers
 
     def fit(
         self,
@@ -64,16 +73,11 @@ class Recommender:
             if isinstance(interactions, Interactions)
             else read_interactions(interactions)
         )
-        model = self._model()
-        if self.method in ("content", "hybrid"):
-            if not items:
-                raise InputError(
-                    f"method {self.method!r} needs item texts: fit(log, items={{id: text}})"
-                )
-            model.fit(log, items)
-        else:
-            model.fit(log)
-        self.model_ = model
+        if self.method in ("content", "hybrid") and not items:
+            raise InputError(
+                f"method {self.method!r} needs item texts: fit(log, items={{id: text}})"
+            )
+        self.model_ = make_model(self.method, self.encoder, self.workers).fit(log, items)
         self.histories_ = log.histories()
         self.items_text_ = dict(items or {})
         return self

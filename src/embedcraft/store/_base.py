@@ -188,9 +188,8 @@ class _CollectionBase:
         doc_ids = [uuid.uuid4().hex for _ in docs] if ids is None else self._check_ids(ids)
         if len(doc_ids) != len(docs):
             raise InputError(f"{len(docs)} texts but {len(doc_ids)} ids")
-        if len(set(doc_ids)) != len(doc_ids):
-            seen: set[str] = set()
-            dup = next(i for i in doc_ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        dup = first_duplicate(doc_ids)
+        if dup is not None:
             raise InputError(f"id {dup!r} appears twice in one call")
         metas = [None] * len(docs) if metadata is None else list(metadata)
         if len(metas) != len(docs):
@@ -399,3 +398,13 @@ def _unknown_ids(missing: list[str]) -> str:
     shown = ", ".join(repr(i) for i in missing[:5])
     more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
     return f"unknown id(s): {shown}{more}"
+
+
+def first_duplicate(ids: Sequence[str]) -> str | None:
+    """The first id that repeats an earlier one, or None."""
+    seen: set[str] = set()
+    for doc_id in ids:
+        if doc_id in seen:
+            return doc_id
+        seen.add(doc_id)
+    return None

@@ -61,6 +61,13 @@ def _read_stamp(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+def _positions(indexed: np.ndarray, rowids: np.ndarray) -> np.ndarray:
+    """Boolean mask over the sorted `indexed` rowids: True for those in `rowids`."""
+    mask = np.zeros(len(indexed), dtype=bool)
+    mask[indexed.searchsorted(rowids)[np.isin(rowids, indexed)]] = True
+    return mask
+
+
 @dataclass
 class HnswSettings:
     """When and how the dense index switches from exact (flat) search to an HNSW graph."""
@@ -144,9 +151,7 @@ class DenseIndex:
 
     def mask_of(self, rowids: np.ndarray) -> np.ndarray:
         """Boolean mask over positions: True where the row is in `rowids` and alive."""
-        mask = np.zeros(len(self.rowids), dtype=bool)
-        mask[self.rowids.searchsorted(rowids)[np.isin(rowids, self.rowids)]] = True
-        return mask & self.alive
+        return _positions(self.rowids, rowids) & self.alive
 
     def search(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -289,9 +294,8 @@ class SparseIndex:
         self._names: np.ndarray | None = None
 
     def mask_of(self, rowids: np.ndarray) -> np.ndarray:
-        mask = np.zeros(len(self.rowids), dtype=bool)
-        mask[self.rowids.searchsorted(rowids)[np.isin(rowids, self.rowids)]] = True
-        return mask
+        """Boolean mask over positions: True where the row is in `rowids`."""
+        return _positions(self.rowids, rowids)
 
     def search(
         self, queries: sp.csr_matrix, k: int, allowed: np.ndarray | None = None

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..io import TextTable, read_texts
+from ._base import first_duplicate
 
 __all__ = ["FOLDER_SUFFIXES", "read_documents"]
 
@@ -80,8 +81,7 @@ def read_documents(
         table.metadata = [{} for _ in table.texts]
     if path.name.lower().endswith((".csv", ".tsv", ".csv.gz", ".tsv.gz")):
         table.metadata = [{k: _typed(v) for k, v in m.items()} for m in table.metadata]
-    if len(set(table.ids)) != len(table.ids):
-        seen: set[str] = set()
-        dup = next(i for i in table.ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+    dup = first_duplicate(table.ids)
+    if dup is not None:
         raise InputError(f"{path}: id {dup!r} appears on more than one row")
     return table
