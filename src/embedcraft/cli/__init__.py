@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import EmbedcraftError
-from . import _contextual, _recsys, _store, _text, _words
+from . import _contextual, _recsys, _serve, _store, _text, _words
 
 __all__ = ["build_parser", "main"]
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     _contextual.register(sub, eval_sub)
     _store.register(sub)
     _recsys.register(sub, eval_sub)
+    _serve.register(sub)
     return parser
 
 
