@@ -440,3 +440,27 @@ def test_nearest_ids_agrees_with_search_vectors(
     assert "d0" in after and "d1" not in after and "new" in after and len(after) == 40
     (few,), few_scores = col.nearest_ids(made[0], k=3, where={"n": {"$in": [5, 9]}})
     assert sorted(few) == ["d5", "d9"] and np.isinf(few_scores[0, 2])
+
+
+def test_single_query_vectors_are_checked_and_scaled(
+    tmp_path: Path, mean_encoder: MeanPoolingEncoder
+) -> None:
+    texts, ids, meta = documents(300)
+    made = np.asarray(mean_encoder.encode(texts), dtype=np.float32)
+    col = Collection(tmp_path / "c", encoders=[mean_encoder], hnsw=HnswSettings(threshold=100))
+    col.add(texts, ids, meta, vectors={"tiny-mean": made})
+    one = made[7]
+    (found,), scores = col.nearest_ids(one * np.float32(40.0), k=5)  # length does not matter
+    (as_list,), _ = col.nearest_ids(one.astype(np.float64).tolist(), k=5)
+    assert found[0] == "d7" and found == as_list
+    assert scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+    (zero_hits,), zero_scores = col.nearest_ids(np.zeros(24, np.float32), k=3)
+    assert len(zero_hits) == 3 and np.allclose(zero_scores, 0.0)
+    for bad_value in (np.nan, np.inf):
+        bad = one.copy()
+        bad[3] = bad_value
+        with pytest.raises(InputError, match="NaN|finite"):
+            col.nearest_ids(bad, k=3)
+    with pytest.raises(DimensionMismatchError, match="24-dim"):
+        col.nearest_ids(np.ones(23, np.float32), k=3)
+    assert one[3] == made[7, 3]  # the caller's array is left as it was

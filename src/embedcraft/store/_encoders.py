@@ -10,6 +10,7 @@ collection changes; dense encoders are used as given, except that one which lear
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,9 +124,21 @@ class EncoderSlot:
 
     def prepare_queries(self, vectors: Any) -> np.ndarray:
         """Given query vectors checked (width, finite) and scaled to unit length."""
+        if (
+            isinstance(vectors, np.ndarray)
+            and vectors.shape == (self.dim,)
+            and vectors.dtype == np.float32
+        ):  # one query vector, the hot path of a search service
+            square = float(np.dot(vectors, vectors))
+            if math.isfinite(square):
+                return vectors[None] * np.float32(1.0 / math.sqrt(square) if square > 0 else 1.0)
         matrix = np.array(vectors, dtype=np.float32, ndmin=2)
-        self._check(matrix, "query")
+        if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+            self._check(matrix, "query")  # raises, naming the widths
         norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, None]
+        if not np.isfinite(norms).all():  # a NaN or inf anywhere makes its row's norm non-finite
+            self._check(matrix, "query")  # says where; float32 overflow of the sum falls through
+            norms = np.linalg.norm(matrix.astype(np.float64), axis=1)[:, None].astype(np.float32)
         np.divide(matrix, norms, out=matrix, where=norms > 0)
         return matrix
 

@@ -170,6 +170,8 @@ class DenseIndex:
         if kk == 0:
             return np.full((m, k), -np.inf, np.float32), np.full((m, k), -1, np.int64)
         q = np.ascontiguousarray(queries, dtype=np.float32)
+        if selector is None:  # the common case: every row admitted, no filter
+            return self._padded(*self._unfiltered_search(q, kk), k)
         exact = (
             self.kind == "flat"
             or (selector is not None and n_allowed <= self.settings.exact_limit)
@@ -229,6 +231,30 @@ class DenseIndex:
         n_allowed = int(mask.sum())
         self._last_selector = (key, n_allowed, selector, (allowed, self.alive))
         return n_allowed, selector
+
+    def _unfiltered_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rowids) of the top k over every row, through FAISS's C entry point.
+
+        The hot path of a collection's search: it skips the Python wrapper's argument checks
+        and the per-call parameter object (the beam width is set on the index), since the
+        queries are already a checked, contiguous float32 matrix here. Every row is live, so
+        a position is only -1 when the index holds fewer than k rows, which `search` excludes.
+        """
+        faiss = faiss_module()
+        if self.kind == "hnsw":
+            ef = max(self.settings.ef_search, 2 * k)
+            if self.index.hnsw.efSearch != ef:
+                self.index.hnsw.efSearch = ef
+        m = q.shape[0]
+        scores = np.empty((m, k), dtype=np.float32)
+        positions = np.empty((m, k), dtype=np.int64)
+        self.index.search_c(
+            m, faiss.swig_ptr(q), k, faiss.swig_ptr(scores), faiss.swig_ptr(positions)
+        )
+        if positions.min() < 0:  # a graph walk came back short: redo exactly
+            short = (positions < 0).any(axis=1)
+            scores[short], positions[short] = self._flat_search(q[short], k, None)
+        return scores, self.rowids[positions]
 
     def _flat_search(self, q: np.ndarray, k: int, selector: Any) -> tuple[np.ndarray, np.ndarray]:
         faiss = faiss_module()
