@@ -26,6 +26,7 @@ from ._common import (
     print_json,
     progress,
 )
+from ._distributed import encode_on_ray, engine_args, refuse_ray_options
 from ._store import check_search_args, collection_args, eval_collection, search_collection
 
 __all__ = ["register"]
@@ -60,6 +61,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        return encode_on_ray(args)
+    refuse_ray_options(args)
     table = read_texts(args.input, column=args.column, id_column=args.id_column)
     encoder = encoder_from_args(args)
     t0 = time.perf_counter()
@@ -225,6 +229,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     )
     p.add_argument("--save-encoder", metavar="DIR", help="also save the (fitted) encoder to DIR")
     p.add_argument("--batch-size", type=int, metavar="N", help="texts per batch")
+    engine_args(p)
 
     p = command("fit", "fit an encoder on a corpus file and save it to a folder", cmd_fit)
     encoder_arg(p, postprocess=False)

@@ -1,0 +1,240 @@
+"""Batch encoding on Ray: equal vectors to one process, resuming after a kill, guarded shards.
+
+One local Ray (2 CPUs) serves the whole module; the killed run is the real CLI in a subprocess
+that joins it with --address, the way a user points `embedcraft encode` at a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from cli_runner import command
+from embedcraft import load_encoder
+from embedcraft.errors import InputError, MissingDependencyError, NotFittedError
+
+ray = pytest.importorskip("ray")
+
+from embedcraft.distributed import RayOptions, encode_dataset, read_shards  # noqa: E402
+
+WORDS = [
+    "cat",
+    "dog",
+    "market",
+    "stock",
+    "planet",
+    "star",
+    "soup",
+    "basil",
+    "pasta",
+    "water",
+    "telescope",
+    "ring",
+    "orbit",
+    "share",
+    "price",
+    "fell",
+    "rose",
+    "movie",
+    "actor",
+    "plot",
+    "scene",
+    "music",
+    "river",
+    "mountain",
+    "city",
+    "train",
+]
+TWO = RayOptions(workers=2)
+
+
+def make_texts(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 14))) + f" item {i}"
+        for i in range(n)
+    ]
+
+
+def write_jsonl(path: Path, texts: list[str], first_id: int = 0) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for i, text in enumerate(texts):
+            fh.write(json.dumps({"id": f"doc-{first_id + i}", "text": text, "n": i}) + "\n")
+    return path
+
+
+def shard_files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each shard's (inode, mtime_ns): a rewritten shard gets a new inode (rename into place)."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("shard-*.parquet")}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> str:
+    """A local Ray for the module; its address, for runs that join it from another process."""
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    texts = make_texts(12_000)
+    return write_jsonl(tmp_path_factory.mktemp("big") / "corpus.jsonl", texts), texts
+
+
+def test_12k_texts_give_the_vectors_of_one_process(cluster: str, big, tmp_path: Path) -> None:
+    source, texts = big
+    result = encode_dataset(source, "hashing", tmp_path / "out", shard_rows=2500, ray=TWO)
+    assert (result.rows, result.shards, result.shards_written) == (12_000, 5, 5)
+    assert result.rows_encoded == 12_000 and result.workers == 2 and result.sparse
+    assert len(set(result.worker_pids)) == 2  # one encoder per worker process
+    ids, vectors = read_shards(tmp_path / "out")
+    assert ids == [f"doc-{i}" for i in range(12_000)]
+    expected = load_encoder("hashing").encode(texts)
+    assert vectors.shape == expected.shape and (vectors != expected).nnz == 0
+    meta = pq.read_schema(tmp_path / "out" / "shard-000004.parquet").metadata
+    assert json.loads(meta[b"embedcraft.encoder"])["name"] == "hashing"
+    assert pq.read_metadata(tmp_path / "out" / "shard-000004.parquet").num_rows == 2000
+
+
+def test_dense_model_from_a_folder_uri_into_a_collection(cluster: str, tmp_path: Path) -> None:
+    texts = make_texts(600, seed=1)
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    for part, start in (("a.csv", 0), ("b.csv", 350)):
+        chunk = texts[start : start + 350]
+        rows = ["key,body,topic"] + [
+            f'k{start + i},"{t}",t{(start + i) % 3}' for i, t in enumerate(chunk)
+        ]
+        (folder / part).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (folder / "_SUCCESS").write_text("", encoding="utf-8")  # marker files are not data
+    result = encode_dataset(
+        f"file://{folder}",
+        "minilm-l3",
+        tmp_path / "out",
+        column="body",
+        id_column="key",
+        shard_rows=256,
+        ray=TWO,
+        collection=tmp_path / "col",
+    )
+    assert (result.rows, result.shards, result.dim) == (600, 3, 384)
+    ids, vectors = read_shards(tmp_path / "out")
+    assert ids == [f"k{i}" for i in range(600)]
+    expected = load_encoder("minilm-l3").encode(texts)
+    np.testing.assert_allclose(vectors, expected, atol=2e-5)
+    from embedcraft.store import Collection
+
+    with Collection(tmp_path / "col") as col:
+        assert col.count() == 600 and result.collection_rows == 600
+        hit = col.search(texts[437], k=1)[0]
+        assert hit.id == "k437" and hit.metadata == {"topic": f"t{437 % 3}"}
+
+
+def test_killed_run_resumes_without_redoing_finished_shards(cluster: str, tmp_path: Path) -> None:
+    texts = make_texts(6000, seed=2)
+    source = write_jsonl(tmp_path / "corpus.jsonl", texts)
+    out = tmp_path / "out"
+    args = ["encode", "-e", "minilm-l3", "-i", source, "-o", out, "--engine", "ray",
+            "--address", cluster, "--workers", "1", "--shard-rows", "200"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(command(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while len(shard_files(out)) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        _, err = proc.communicate(timeout=30)
+    done = shard_files(out)
+    assert 3 <= len(done) < 30, err.decode()[-2000:]  # killed part-way
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is False
+
+    result = encode_dataset(source, "minilm-l3", out, shard_rows=200, ray=RayOptions(workers=2))
+    assert result.shards == 30 and result.shards_skipped == len(done)
+    assert result.rows_encoded == 6000 - 200 * len(done)
+    after = shard_files(out)
+    assert {name: after[name] for name in done} == done  # finished shards untouched
+    assert not list(out.glob(".*.tmp"))
+    ids, vectors = read_shards(out)
+    assert ids == [f"doc-{i}" for i in range(6000)]
+    np.testing.assert_allclose(vectors, load_encoder("minilm-l3").encode(texts), atol=2e-5)
+
+
+def test_damaged_shards_are_redone_and_a_finished_run_starts_no_workers(
+    cluster: str, big, tmp_path: Path
+) -> None:
+    source, texts = big
+    out = tmp_path / "out"
+    encode_dataset(source, "hashing", out, shard_rows=3000, ray=TWO)
+    before = shard_files(out)
+    again = encode_dataset(source, "hashing", out, shard_rows=3000, ray=TWO)
+    assert (again.shards_skipped, again.rows_encoded, again.workers) == (4, 0, 0)
+    data = (out / "shard-000001.parquet").read_bytes()
+    (out / "shard-000001.parquet").write_bytes(data[: len(data) // 2])  # a torn copy
+    (out / "shard-000002.parquet").unlink()
+    redo = encode_dataset(source, "hashing", out, shard_rows=3000, ray=TWO)
+    assert (redo.shards_written, redo.shards_skipped, redo.rows_encoded) == (2, 2, 6000)
+    after = shard_files(out)
+    assert after["shard-000000.parquet"] == before["shard-000000.parquet"]
+    assert after["shard-000003.parquet"] == before["shard-000003.parquet"]
+    _, vectors = read_shards(out)
+    assert (vectors != load_encoder("hashing").encode(texts)).nnz == 0
+
+
+def test_another_encoder_or_changed_source_never_reuses_old_shards(
+    cluster: str, tmp_path: Path
+) -> None:
+    texts = make_texts(900, seed=3)
+    source = write_jsonl(tmp_path / "corpus.jsonl", texts)
+    out = tmp_path / "out"
+    encode_dataset(source, "hashing", out, shard_rows=300, ray=TWO)
+    with pytest.raises(InputError, match="encoder 'hashing'"):
+        encode_dataset(source, "glove-6b-50d", out, shard_rows=300, ray=TWO)
+    with pytest.raises(InputError, match="shard size 300"):
+        encode_dataset(source, "hashing", out, shard_rows=200, ray=TWO)
+    write_jsonl(source, [*texts[:-1], "a changed last line"])
+    with pytest.raises(InputError, match="source"):
+        encode_dataset(source, "hashing", out, shard_rows=300, ray=TWO)
+    result = encode_dataset(source, "hashing", out, shard_rows=300, ray=TWO, overwrite=True)
+    assert result.shards_written == 3 and result.rows_encoded == 900
+
+
+def test_bad_input_is_refused_before_any_work(cluster: str, big, tmp_path: Path) -> None:
+    source, _ = big
+    with pytest.raises(InputError, match="no column 'body'"):
+        encode_dataset(source, "hashing", tmp_path / "a", column="body", ray=TWO)
+    with pytest.raises(NotFittedError, match="embedcraft fit"):
+        encode_dataset(source, "tfidf", tmp_path / "b", ray=TWO)
+    with pytest.raises(InputError, match="no such file"):
+        encode_dataset(tmp_path / "missing.csv", "hashing", tmp_path / "c", ray=TWO)
+    with pytest.raises(InputError, match="sparse"):
+        encode_dataset(source, "hashing", tmp_path / "d", ray=TWO, collection=tmp_path / "col")
+    (tmp_path / "file.parquet").write_bytes(b"x")
+    with pytest.raises(InputError, match="is a file"):
+        encode_dataset(source, "hashing", tmp_path / "file.parquet", ray=TWO)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "d").exists()
+
+
+def test_without_ray_the_error_names_the_extra(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from embedcraft.distributed import encode_dataset\n"
+        f"encode_dataset({str(tmp_path / 'in.jsonl')!r}, 'hashing', {str(tmp_path / 'o')!r})\n"
+    )
+    write_jsonl(tmp_path / "in.jsonl", ["one text"])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert MissingDependencyError.__name__ in done.stderr
+    assert "pip install 'embedcraft[distributed]'" in done.stderr
