@@ -106,12 +106,33 @@ def bench_faiss(
         if sweep[-1][2] >= target:
             break
     ef, qps, rec = sweep[-1]
-    return {"build": build, "qps": qps, "recall": rec, "ef": ef, "sweep": sweep}
+    index.hnsw.efSearch = ef
+    return {"build": build, "qps": qps, "recall": rec, "ef": ef, "sweep": sweep, "index": index}
+
+
+def head_to_head(
+    queries: np.ndarray, systems: dict[str, Callable[[np.ndarray], object]], rounds: int = 7
+) -> dict[str, float]:
+    """Best queries/s of each system over `rounds` alternating passes over all queries.
+
+    Alternating passes (forward, then reversed order of systems) and keeping each system's best
+    pass keep a busy machine's noise out of the ratio: both see the same moments of load.
+    """
+    best = dict.fromkeys(systems, 0.0)
+    for r in range(rounds):
+        order = list(systems.items()) if r % 2 == 0 else list(systems.items())[::-1]
+        for name, one in order:
+            t0 = time.perf_counter()
+            for q in queries:
+                one(q)
+            best[name] = max(best[name], len(queries) / (time.perf_counter() - t0))
+    return best
 
 
 def bench_collection(
     folder: Path, texts: list[str], vectors: np.ndarray, queries: np.ndarray,
     truths: dict[str, np.ndarray], filters: dict[str, dict[str, Any]], ef: int, encoder: str,
+    raw_index: Any,
 ) -> dict[str, Any]:  # fmt: skip
     settings = HnswSettings(m=M, ef_construction=EF_CONSTRUCTION, ef_search=ef)
     col = Collection(folder, encoders=[encoder], hnsw=settings)
@@ -135,6 +156,14 @@ def bench_collection(
     for label, where in filters.items():
         qps, found = timed_queries(queries, lambda q, w=where: one(q, w))
         out[label] = (qps, recall(found, truths[label]))
+    out["head_to_head"] = head_to_head(
+        queries,
+        {
+            "raw FAISS": lambda q: raw_index.search(q[None], K)[1][0].tolist(),
+            "nearest_ids": lambda q: col.nearest_ids(q, K)[0][0],
+            "search_vectors": lambda q: col.search_vectors(q, k=K)[0],
+        },
+    )
     col.close()
     t0 = time.perf_counter()
     reopened = Collection(folder, hnsw=settings)
@@ -286,8 +315,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="embedcraft-bench-search-"))
     try:
         ours = bench_collection(
-            tmp / "ours", docs_text, vectors, queries, truths, filters, ef, args.encoder
-        )
+            tmp / "ours", docs_text, vectors, queries, truths, filters, ef, args.encoder,
+            faiss_r["index"],
+        )  # fmt: skip
         chroma = None
         if not args.skip_chroma:
             chroma = bench_chroma(tmp / "chroma", docs_text, vectors, queries, truths, filters, ef)
@@ -315,11 +345,17 @@ def main() -> None:
             report(f"chromadb, {label} of rows admitted", *chroma[label])
         if pg:
             report(f"pgvector (iterative scan), {label}", *pg[label])
-    overhead = faiss_r["qps"] / ours["ids"][0] - 1
+    h2h = ours["head_to_head"]
     print(
-        f"\nCollection overhead over raw FAISS, both returning ids and scores (nearest_ids): "
-        f"{overhead:+.1%} time per query (goal <= 10%); returning Hits with text and metadata "
-        f"(search_vectors): {faiss_r['qps'] / ours['qps'] - 1:+.1%}"
+        "\nhead to head, 7 alternating passes over the queries, best pass each: "
+        + ", ".join(f"{name} {qps:.0f} q/s" for name, qps in h2h.items())
+    )
+    overhead = h2h["raw FAISS"] / h2h["nearest_ids"] - 1
+    print(
+        f"Collection overhead over raw FAISS, both returning ids and scores (nearest_ids): "
+        f"{overhead:+.1%} time per query (goal <= 10%: {'PASS' if overhead <= 0.10 else 'FAIL'}); "
+        f"returning Hits with text and metadata (search_vectors): "
+        f"{h2h['raw FAISS'] / h2h['search_vectors'] - 1:+.1%}"
     )
     if chroma:
         print(
