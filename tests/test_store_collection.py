@@ -464,3 +464,24 @@ def test_single_query_vectors_are_checked_and_scaled(
     with pytest.raises(DimensionMismatchError, match="24-dim"):
         col.nearest_ids(np.ones(23, np.float32), k=3)
     assert one[3] == made[7, 3]  # the caller's array is left as it was
+
+
+def test_a_search_sees_every_write_committed_through_another_connection(
+    tmp_path: Path, mean_encoder: MeanPoolingEncoder
+) -> None:
+    texts, ids, meta = documents(60)
+    made = np.asarray(mean_encoder.encode(texts), dtype=np.float32)
+    reader = Collection(tmp_path / "c", encoders=[mean_encoder])
+    reader.add(texts[:30], ids[:30], meta[:30], vectors={"tiny-mean": made[:30]})
+    writer = Collection(tmp_path / "c", encoders=[mean_encoder])
+    for n in range(30, 60):  # one commit at a time, each searched for at once
+        before = reader.generation()
+        writer.add([texts[n]], [ids[n]], [meta[n]], vectors={"tiny-mean": made[n : n + 1]})
+        assert reader.generation() > before
+        (found,), _ = reader.nearest_ids(made[n], k=1)
+        assert found == [ids[n]]
+    writer.delete([ids[45]])
+    (found,), _ = reader.nearest_ids(made[45], k=60)
+    assert ids[45] not in found and len(found) == 59
+    writer.close()
+    reader.close()

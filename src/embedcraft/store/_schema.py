@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -100,6 +101,58 @@ def bump_generation(conn: sqlite3.Connection) -> None:
 def generation(conn: sqlite3.Connection) -> int:
     (value,) = conn.execute("SELECT value FROM info WHERE key = 'generation'").fetchone()
     return int(value)
+
+
+class GenerationWatch:
+    """The generation, read again from the database only after some transaction has committed.
+
+    In WAL mode every commit, by any process, rewrites the header of the WAL index, the
+    shared-memory file `<database>-shm` (its first 48 bytes: a change counter, the last frame,
+    salts; SQLite's documented "walformat"). While those bytes are as they were when the
+    generation was last read, nothing has committed since, so that value still holds: a search
+    saves an SQL round trip. The header is read before the value, so a commit landing between
+    the two reads is seen at the next call. Where the file cannot be mapped, every call reads
+    the database. The map is closed before the connection (`close`), while the connection's
+    lock keeps SQLite from truncating the file.
+    """
+
+    _HEADER = 48
+
+    def __init__(self, conn: sqlite3.Connection, database: Path) -> None:
+        self._conn = conn
+        self._shm_path = database.with_name(database.name + "-shm")
+        self._map: mmap.mmap | None = None
+        self._tried = False
+        self._seen: bytes | None = None
+        self._value = -1
+
+    def current(self) -> int:
+        """The generation now."""
+        header = self._header()
+        if header is not None and header == self._seen:
+            return self._value
+        value = generation(self._conn)
+        self._seen, self._value = header, value
+        return value
+
+    def _header(self) -> bytes | None:
+        if self._map is None:
+            if self._tried:
+                return None
+            self._tried = True
+            generation(self._conn)  # a read transaction makes SQLite create the file
+            try:
+                with open(self._shm_path, "rb") as fh:
+                    self._map = mmap.mmap(fh.fileno(), self._HEADER, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):  # no such file, too short, cannot map: read the db
+                return None
+        return self._map[: self._HEADER]
+
+    def close(self) -> None:
+        """Unmap the WAL index (before the connection closes)."""
+        if self._map is not None:
+            self._map.close()
+            self._map = None
 
 
 def dump_metadata(index: int, metadata: Any) -> str:

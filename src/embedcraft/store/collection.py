@@ -89,6 +89,7 @@ class Collection(_CollectionBase):
         self.persist_indexes = persist_indexes
         self._lock = threading.RLock()
         self._conn = db.connect(self.path / db.DATABASE, create=not exists)
+        self._watch = db.GenerationWatch(self._conn, self.path / db.DATABASE)
         given = register_encoders(self._conn, self.path, encoders) if encoders else {}
         self._slots: list[EncoderSlot] = load_slots(self._conn, self.path)
         for s in self._slots:
@@ -98,7 +99,8 @@ class Collection(_CollectionBase):
             raise InputError(f"{self.path}: the collection has no encoders")
         self._filter_cache: dict[tuple[str, tuple[Any, ...]], tuple[int, np.ndarray]] = {}
         self._mask_cache: dict[int, tuple[Any, ...]] = {}
-        self._id_map: dict[int, str] = {}
+        self._id_of_rowid = np.empty(0, dtype=object)
+        self._id_top = 0
         self._id_map_generation = -1
         self._indexes = DerivedIndexes(lambda: self.conn, self.path, self.hnsw, persist_indexes)
 
@@ -114,6 +116,7 @@ class Collection(_CollectionBase):
             if self._conn is None:
                 return
             self._indexes.save_pending(self._slots)
+            self._watch.close()
             self._conn.close()
             self._conn = None  # type: ignore[assignment]
 
@@ -133,7 +136,8 @@ class Collection(_CollectionBase):
     def generation(self) -> int:
         """A number that grows with every committed write (by any process)."""
         with self._lock:
-            return db.generation(self.conn)
+            self.conn  # noqa: B018 (raises when closed)
+            return self._watch.current()
 
     def info(self) -> dict[str, Any]:
         """What the collection holds and how its indexes stand (JSON-ready)."""
@@ -338,25 +342,38 @@ class Collection(_CollectionBase):
         with self._lock:
             (side,) = self._sides("dense", encoder)
             q = side.prepare_queries(vectors)
-            current = db.generation(self.conn)
+            current = self._watch.current()
             dense = self._indexes.dense(side, current)
             mask = self._mask(side, dense, self._allowed(conditions))
             scores, rows = dense.search(q, k, mask)
             id_of = self._ids_by_rowid(current)
-            return [[id_of[r] for r in row if r >= 0] for row in rows.tolist()], scores
+            if rows.size and rows.min() >= 0:  # full lists: one gather
+                return id_of[rows].tolist(), scores
+            return [id_of[row[row >= 0]].tolist() for row in rows], scores
 
-    def _ids_by_rowid(self, current: int) -> dict[int, str]:
-        """rowid -> id of every document, kept in memory and topped up after writes.
+    def _ids_by_rowid(self, current: int) -> np.ndarray:
+        """The id of every document at its rowid (an object array), topped up after writes.
 
         A rowid names one version of one document forever (an upsert makes a new rowid), so
         entries never go stale; removed rows linger, but the indexes never return them.
         """
         if self._id_map_generation != current:
-            start = max(self._id_map, default=0)
-            rows = self.conn.execute("SELECT rowid, id FROM docs WHERE rowid > ?", (start,))
-            self._id_map.update(rows)
+            rows = self.conn.execute(
+                "SELECT rowid, id FROM docs WHERE rowid > ?", (self._id_top,)
+            ).fetchall()
+            if rows:
+                rowids = np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows))
+                top = int(rowids.max())
+                if top >= len(self._id_of_rowid):
+                    grown = np.empty(max(top + 1, 2 * len(self._id_of_rowid)), dtype=object)
+                    grown[: len(self._id_of_rowid)] = self._id_of_rowid
+                    self._id_of_rowid = grown
+                ids = np.empty(len(rows), dtype=object)
+                ids[:] = [i for _, i in rows]
+                self._id_of_rowid[rowids] = ids
+                self._id_top = max(self._id_top, top)
             self._id_map_generation = current
-        return self._id_map
+        return self._id_of_rowid
 
     def _allowed(self, conditions: list[Any]) -> np.ndarray | None:
         """Sorted rowids of the documents a filter admits (None: no filter).
@@ -367,7 +384,7 @@ class Collection(_CollectionBase):
         if not conditions:
             return None
         sql, params = sql_where(conditions, "metadata", "sqlite")
-        key, current = (sql, tuple(params)), db.generation(self.conn)
+        key, current = (sql, tuple(params)), self._watch.current()
         cached = self._filter_cache.get(key)
         if cached is not None and cached[0] == current:
             return cached[1]
