@@ -243,7 +243,12 @@ def _add_routes(app: FastAPI) -> None:
     async def health(request: Request) -> Response:
         served = _served(request)
         batching = {
-            name: {"requests": w.documents.requests, "batches": w.documents.batches}
+            name: {
+                "requests": w.documents.requests + w.queries.requests,
+                "batches": w.documents.batches + w.queries.batches,
+                "texts": w.documents.texts + w.queries.texts,
+                "encode_seconds": round(w.documents.busy_seconds + w.queries.busy_seconds, 6),
+            }
             for name, w in served.workers.items()
         }
         return _json(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,9 @@ class MicroBatcher:
         self.batches = 0
         """Encodes run so far (the number of requests served divided by this = batching gain)."""
         self.requests = 0
+        self.texts = 0
+        self.busy_seconds = 0.0
+        """Time spent encoding (busy / wall time shows how much of the time the model worked)."""
 
     def start(self) -> None:
         """Start the collecting task on the running event loop."""
@@ -116,6 +120,7 @@ class MicroBatcher:
 
     async def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[_Request]) -> None:
         texts = [t for r in batch for t in r.texts]
+        started = time.perf_counter()
         try:
             result = await loop.run_in_executor(self._executor, self._run, texts)
         except Exception as exc:
@@ -126,8 +131,10 @@ class MicroBatcher:
             for request in batch:
                 await self._run_batch(loop, [request])
             return
+        self.busy_seconds += time.perf_counter() - started
         self.batches += 1
         self.requests += len(batch)
+        self.texts += len(texts)
         start = 0
         for request in batch:
             stop = start + len(request.texts)
