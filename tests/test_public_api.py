@@ -113,3 +113,32 @@ def test_recommend_names_are_pinned() -> None:
         "read_interactions",
         "read_movielens_items",
     }
+
+
+def test_compare_names_are_pinned() -> None:
+    import embedcraft.compare
+
+    assert set(embedcraft.compare.__all__) == {
+        "AnalogyTask",
+        "CannotRun",
+        "Cell",
+        "ClassificationTask",
+        "ClusteringTask",
+        "Comparison",
+        "EncoderSpec",
+        "LabelledTexts",
+        "Outcome",
+        "RetrievalTask",
+        "SpeedTask",
+        "StsTask",
+        "Task",
+        "WordSimilarityTask",
+        "compare_encoders",
+        "plot_quality_speed",
+        "quality_summary",
+        "read_labelled",
+        "to_csv",
+        "to_markdown",
+        "to_text",
+    }
+    assert all(hasattr(embedcraft.compare, name) for name in embedcraft.compare.__all__)

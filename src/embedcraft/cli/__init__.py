@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import EmbedcraftError
-from . import _contextual, _recsys, _serve, _store, _text, _words
+from . import _compare, _contextual, _recsys, _serve, _store, _text, _words
 
 __all__ = ["build_parser", "main"]
 
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     _store.register(sub)
     _recsys.register(sub, eval_sub)
     _serve.register(sub)
+    _compare.register(sub)
     return parser
 
 
