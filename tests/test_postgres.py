@@ -376,3 +376,34 @@ def test_rebuild_and_destroy(url: str, mean_encoder: MeanPoolingEncoder) -> None
         PostgresCollection(url)
     with pytest.raises(InputError, match="no collection"):
         PostgresCollection.destroy(url)
+
+
+def test_vectors_made_elsewhere_and_search_by_vector_match_sqlite(
+    url: str, tmp_path: Path, mean_encoder: MeanPoolingEncoder
+) -> None:
+    texts, ids, meta = documents(30)
+    made = np.asarray(mean_encoder.encode(texts), dtype=np.float32)
+    lite = Collection(tmp_path / "c", encoders=[mean_encoder])
+    pg = PostgresCollection(url, encoders=[mean_encoder])
+    for col in (lite, pg):
+        col.add(texts, ids, meta, vectors={"tiny-mean": made})
+    (hits,) = pg.search_vectors(made[3], k=3)
+    assert hits[0].id == "d3" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert hits[0].text == texts[3] and hits[0].metadata == meta[3]
+    both = [col.search_vectors(made[:4], k=5, where={"topic": "money"}) for col in (lite, pg)]
+    for a, b in zip(*both, strict=True):
+        assert [h.id for h in a] == [h.id for h in b]
+        assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)
+        assert all(h.metadata["topic"] == "money" for h in b)
+    pg.upsert([texts[0]], ["d0"], [{"topic": "moved"}], vectors={"tiny-mean": made[5:6]})
+    (moved,) = pg.search_vectors(made[5], k=2)
+    assert {h.id for h in moved} == {"d0", "d5"}
+    with pytest.raises(DimensionMismatchError, match="24-dim"):
+        pg.search_vectors(np.ones(5), k=1)
+    bad = made[:2].copy()
+    bad[1, 0] = np.nan
+    with pytest.raises(InputError, match="NaN|finite"):
+        pg.add(["a cat", "a dog"], ["x", "y"], vectors={"tiny-mean": bad})
+    assert pg.count() == 30
+    lite.close()
+    pg.close()

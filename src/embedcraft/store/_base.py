@@ -142,14 +142,17 @@ class _CollectionBase:
         ids: Sequence[str] | None = None,
         metadata: Sequence[Mapping[str, Any] | None] | None = None,
         *,
+        vectors: Mapping[str, Any] | None = None,
         batch_size: int = 256,
         progress: bool = False,
     ) -> list[str]:
         """Add new documents (an id already present is an error: use `upsert`); returns the ids.
 
         Each batch of `batch_size` documents is encoded, then committed in one transaction.
+        `vectors` maps a dense encoder's name to the documents' vectors when they were made
+        elsewhere (n x dim); that encoder then encodes only the queries.
         """
-        return self._write(texts, ids, metadata, None, batch_size, progress, replace=False)
+        return self._write(texts, ids, metadata, vectors, batch_size, progress, replace=False)
 
     def upsert(
         self,
@@ -157,13 +160,14 @@ class _CollectionBase:
         ids: Sequence[str],
         metadata: Sequence[Mapping[str, Any] | None] | None = None,
         *,
+        vectors: Mapping[str, Any] | None = None,
         batch_size: int = 256,
         progress: bool = False,
     ) -> list[str]:
         """Add documents, replacing any stored under the same ids; returns the ids."""
         if ids is None:
             raise InputError("upsert needs the ids of the documents to add or replace")
-        return self._write(texts, ids, metadata, None, batch_size, progress, replace=True)
+        return self._write(texts, ids, metadata, vectors, batch_size, progress, replace=True)
 
     def _check_text(self, i: int, text: str) -> None:
         """Refuse document `i` when its text cannot be stored."""

@@ -14,7 +14,7 @@ import logging
 import shutil
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -155,39 +155,6 @@ class Collection(_CollectionBase):
             }
 
     # ------------------------------------------------------------------ writes
-    def add(
-        self,
-        texts: Sequence[str],
-        ids: Sequence[str] | None = None,
-        metadata: Sequence[Mapping[str, Any] | None] | None = None,
-        *,
-        vectors: Mapping[str, Any] | None = None,
-        batch_size: int = 256,
-        progress: bool = False,
-    ) -> list[str]:
-        """Add new documents (an id already present is an error: use `upsert`); returns the ids.
-
-        Each batch of `batch_size` documents is encoded, then committed in one transaction.
-        `vectors` maps a dense encoder's name to the documents' vectors when they were made
-        elsewhere (n x dim); that encoder then encodes only the queries.
-        """
-        return self._write(texts, ids, metadata, vectors, batch_size, progress, replace=False)
-
-    def upsert(
-        self,
-        texts: Sequence[str],
-        ids: Sequence[str],
-        metadata: Sequence[Mapping[str, Any] | None] | None = None,
-        *,
-        vectors: Mapping[str, Any] | None = None,
-        batch_size: int = 256,
-        progress: bool = False,
-    ) -> list[str]:
-        """Add documents, replacing any stored under the same ids; returns the ids."""
-        if ids is None:
-            raise InputError("upsert needs the ids of the documents to add or replace")
-        return self._write(texts, ids, metadata, vectors, batch_size, progress, replace=True)
-
     def delete(self, ids: str | Sequence[str]) -> int:
         """Delete documents by id, all or none: an unknown id is an error. Returns the count."""
         wanted = self._check_ids([ids] if isinstance(ids, str) else ids)

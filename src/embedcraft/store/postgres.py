@@ -465,8 +465,32 @@ class PostgresCollection(_CollectionBase):
             return f"SELECT * FROM ({select} OFFSET 0) s ORDER BY distance LIMIT %s"
         return f"{select} ORDER BY distance LIMIT %s"
 
+    def search_vectors(
+        self,
+        vectors: np.ndarray,
+        k: int = 10,
+        *,
+        where: Filter | None = None,
+        encoder: str | None = None,
+    ) -> list[list[Hit]]:
+        """The k documents closest (cosine) to each given query vector, as `Collection`'s."""
+        _check_search(k, "rrf", 0.5)
+        where_sql, params = self._where(where)
+        with self._lock:
+            (side,) = self._sides("dense", encoder)
+            q = side.prepare_queries(vectors)
+            ranked = self._rank_dense(side, q, k, where_sql, params)
+            results = [_fuse_query([row], [side], k, "rrf", 0.5) for row in ranked]
+            return self._hits([""] * len(q), results, [side], False)
+
     def _search_dense(
         self, slot: EncoderSlot, queries: list[str], k: int, where_sql: str, params: list[Any]
+    ) -> list[list[tuple[int, float]]]:
+        """Per query, (rowid, 1 - cosine distance) best first (see `_rank_dense`)."""
+        return self._rank_dense(slot, slot.encode_queries(queries), k, where_sql, params)
+
+    def _rank_dense(
+        self, slot: EncoderSlot, vectors: np.ndarray, k: int, where_sql: str, params: list[Any]
     ) -> list[list[tuple[int, float]]]:
         """Per query, (rowid, 1 - cosine distance) best first.
 
@@ -475,7 +499,6 @@ class PostgresCollection(_CollectionBase):
         under a filter, pgvector's iterative scan. An HNSW query that still returns fewer than
         min(k, matching rows) is redone exactly, so filtered lists are never cut short.
         """
-        vectors = slot.encode_queries(queries)
         filtered = where_sql != "1=1"
         limit = max(self.hnsw.exact_limit, k) if filtered else 0
         matching = self._count_upto(where_sql, params, limit + 1) if filtered else None
@@ -484,7 +507,7 @@ class PostgresCollection(_CollectionBase):
             or self._count_upto("1=1", [], self.hnsw.threshold) < self.hnsw.threshold
             or (matching is not None and matching <= limit)
         )
-        out: list[list[tuple[int, float]]] = [[] for _ in queries]
+        out: list[list[tuple[int, float]]] = [[] for _ in vectors]
         live = [i for i, v in enumerate(vectors) if v.any()]  # a zero vector has no direction
         sql = self._dense_sql(slot, where_sql, exact=exact)
         with self.conn.transaction():
