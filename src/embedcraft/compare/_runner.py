@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -81,8 +82,10 @@ class Comparison:
 
 
 def _encoder_name(spec: EncoderSpec) -> str:
+    """How the table names an encoder: a catalog name as given, a path by its last part."""
     if isinstance(spec, str):
-        return spec
+        path = Path(spec).expanduser()
+        return path.name if path.exists() and path.name else spec
     return str(getattr(spec, "name", type(spec).__name__))
 
 
