@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import EmbedcraftError
-from . import _compare, _contextual, _recsys, _serve, _store, _text, _words
+from . import _compare, _contextual, _plot, _recsys, _serve, _store, _text, _words
 
 __all__ = ["build_parser", "main"]
 
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     _recsys.register(sub, eval_sub)
     _serve.register(sub)
     _compare.register(sub)
+    _plot.register(sub)
     return parser
 
 

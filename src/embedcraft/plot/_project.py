@@ -1,0 +1,131 @@
+"""2-D projections of vectors (PCA, t-SNE, UMAP), made cosine-aware and seeded."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import InputError, missing_dependency
+
+__all__ = ["METHODS", "Projection", "project"]
+
+METHODS = ("pca", "tsne", "umap")
+_MIN_POINTS = {"pca": 2, "tsne": 5, "umap": 10}
+_REDUCE_TO = 50
+"""t-SNE and UMAP first reduce wider vectors to this many dimensions (PCA, or TruncatedSVD for
+sparse input): faster, and it removes noise directions."""
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Points in 2-D (float32, shape (n, 2)) with how they were made and how long it took."""
+
+    coords: np.ndarray
+    method: str
+    seconds: float
+
+    def __len__(self) -> int:
+        return int(self.coords.shape[0])
+
+
+def _unit_rows(vectors: Any) -> Any:
+    """Rows scaled to unit length (zero rows stay zero), so distances follow cosine."""
+    if sp.issparse(vectors):
+        matrix = sp.csr_matrix(vectors, dtype=np.float32)
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        return sp.diags(scale.astype(np.float32)) @ matrix
+    matrix = np.array(vectors, dtype=np.float32, ndmin=2)
+    if matrix.ndim != 2:
+        raise InputError(f"expected a 2-D array of vectors, got shape {matrix.shape}")
+    if not np.isfinite(matrix).all():
+        bad = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
+        raise InputError(f"vector {bad} holds NaN or infinity; cannot project it")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    np.divide(matrix, norms, out=matrix, where=norms > 0)
+    return matrix
+
+
+def _reduce(matrix: Any, width: int, seed: int) -> np.ndarray:
+    """At most `width` dense dimensions: TruncatedSVD for sparse input, PCA for wide dense."""
+    if sp.issparse(matrix):
+        from sklearn.decomposition import TruncatedSVD
+
+        keep = max(1, min(width, matrix.shape[1] - 1, matrix.shape[0] - 1))
+        return TruncatedSVD(keep, random_state=seed).fit_transform(matrix).astype(np.float32)
+    if matrix.shape[1] <= width:
+        return matrix
+    from sklearn.decomposition import PCA
+
+    keep = min(width, matrix.shape[0])
+    return PCA(keep, random_state=seed).fit_transform(matrix).astype(np.float32)
+
+
+def _pca(matrix: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    keep = min(2, matrix.shape[0], matrix.shape[1])
+    solver = "full" if matrix.shape[0] * matrix.shape[1] < 2_000_000 else "randomized"
+    coords = PCA(keep, svd_solver=solver, random_state=seed).fit_transform(matrix)
+    # a component's sign is arbitrary; fix it so the same data always gives the same picture
+    for j in range(coords.shape[1]):
+        if coords[np.argmax(np.abs(coords[:, j])), j] < 0:
+            coords[:, j] = -coords[:, j]
+    return coords
+
+
+def _tsne(matrix: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30.0, (matrix.shape[0] - 1) / 3))
+    tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed, metric="euclidean")
+    return tsne.fit_transform(matrix)
+
+
+def _umap(matrix: np.ndarray, seed: int) -> np.ndarray:
+    try:
+        import umap
+    except ImportError:
+        raise missing_dependency("umap-learn", "plot", "UMAP projections") from None
+    reducer = umap.UMAP(
+        n_components=2, n_neighbors=min(15, matrix.shape[0] - 1), random_state=seed, init="spectral"
+    )
+    return reducer.fit_transform(matrix)
+
+
+def project(vectors: Any, method: str = "pca", *, seed: int = 0) -> Projection:
+    """Project dense (numpy) or sparse (scipy) vectors to 2-D with PCA, t-SNE or UMAP.
+
+    Rows are scaled to unit length first, so nearness in the picture follows cosine
+    similarity; the same `seed` gives the same coordinates.
+    """
+    if method not in METHODS:
+        raise InputError(
+            f"unknown projection method {method!r}; choose one of {', '.join(METHODS)}"
+        )
+    n = vectors.shape[0] if hasattr(vectors, "shape") else len(vectors)
+    if n == 0:
+        raise InputError("no vectors to project (the input is empty)")
+    if n < _MIN_POINTS[method]:
+        raise InputError(
+            f"{method} needs at least {_MIN_POINTS[method]} points, got {n}; "
+            + ("use --method pca for so few" if method != "pca" else "add more texts")
+        )
+    start = time.perf_counter()
+    matrix = _unit_rows(vectors)
+    if matrix.shape[1] == 0:
+        raise InputError("the vectors have no dimensions; nothing to project")
+    if method == "pca":
+        dense = _reduce(matrix, _REDUCE_TO, seed) if sp.issparse(matrix) else matrix
+        coords = _pca(dense, seed)
+    else:
+        dense = _reduce(matrix, _REDUCE_TO, seed)
+        coords = _tsne(dense, seed) if method == "tsne" else _umap(dense, seed)
+    coords = np.asarray(coords, dtype=np.float32)
+    if coords.shape[1] < 2:  # one-dimensional data: a flat line
+        coords = np.hstack([coords, np.zeros((n, 2 - coords.shape[1]), dtype=np.float32)])
+    return Projection(coords, method, time.perf_counter() - start)
