@@ -56,9 +56,9 @@ def load_collection(
                     f"{shard_name(shard.index)} does not match the source rows it was made "
                     "from; rerun the encode with --overwrite"
                 )
-            # the shared write path of both backends (PostgresCollection.upsert takes no vectors)
-            collection._write(shard.texts, shard.ids, shard.metadata, {name: _vectors(table)},
-                              256, False, replace=True)  # fmt: skip
+            collection.upsert(
+                shard.texts, shard.ids, shard.metadata, vectors={name: _vectors(table)}
+            )
             loaded += len(shard.ids)
         return where, loaded
     finally:
