@@ -96,7 +96,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_chars=args.max_chars,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
     )
-    batching = Batching(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
+    batching = Batching(
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        transformer_batch_size=args.transformer_batch_size,
+    )
     with contextlib.ExitStack() as stack:
         encoders = _load_encoders(args)
         collections = _open_collections(args, stack)
@@ -176,6 +180,12 @@ def register(sub: Any) -> None:
         type=float,
         default=2.0,
         help="how long a batch waits for more requests (default 2 ms)",
+    )
+    p.add_argument(
+        "--transformer-batch-size",
+        type=int,
+        default=32,
+        help="rows per model run when a transformer encodes a micro-batch (default 32)",
     )
     p.add_argument("--max-inputs", type=int, default=2048, help="texts per request (default 2048)")
     p.add_argument(

@@ -162,15 +162,21 @@ class ModelWorker:
         self.name = name
         self.encoder = encoder
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"encode-{name}")
+        contextual = getattr(encoder, "kind", "") == "contextual"
+        self.batch_size = int(batching.transformer_batch_size) if contextual else None
+        """Rows per model run inside one micro-batch (None: the encoder's own default)."""
         self.documents = MicroBatcher(self._encode_documents, self.executor, batching)
         self.queries = MicroBatcher(self._encode_queries, self.executor, batching)
 
     def _encode_documents(self, texts: list[str]) -> EncodeResult:
-        return EncodeResult(self.encoder.encode(texts), count_tokens(self.encoder, texts))
+        vectors = self.encoder.encode(texts, batch_size=self.batch_size)
+        return EncodeResult(vectors, count_tokens(self.encoder, texts))
 
     def _encode_queries(self, texts: list[str]) -> EncodeResult:
         encode = getattr(self.encoder, "encode_queries", self.encoder.encode)
-        return EncodeResult(encode(texts), count_tokens(self.encoder, texts))
+        return EncodeResult(
+            encode(texts, batch_size=self.batch_size), count_tokens(self.encoder, texts)
+        )
 
     def start(self) -> None:
         """Start both batchers on the running loop."""
