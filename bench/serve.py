@@ -55,6 +55,11 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (other work competing for the cores)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -157,6 +162,7 @@ def main() -> None:
     from embedcraft import load_encoder
 
     print(machine_report())
+    print(f"load average before the run (other work on the machine): {load_average()}")
     print(
         f"embedcraft {embedcraft.__version__}; encoder {args.encoder}; {args.requests} requests "
         f"x {n} texts ({len(all_texts)} texts, STS-B test sentences), {args.clients} concurrent "
@@ -231,6 +237,7 @@ def main() -> None:
     )
     print(f"server stopped cleanly: {'yes' if stopped else 'NO: ' + err[-500:]}")
     print(f"errors over all rounds: {total_errors}")
+    print(f"load average after the run: {load_average()}")
     if served_best == float("inf"):
         print("FAIL: no round sent every request within --duration (raise it or lower --requests)")
         return
