@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +95,9 @@ def _umap(matrix: np.ndarray, seed: int) -> np.ndarray:
     reducer = umap.UMAP(
         n_components=2, n_neighbors=min(15, matrix.shape[0] - 1), random_state=seed, init="spectral"
     )
-    return reducer.fit_transform(matrix)
+    with warnings.catch_warnings():  # a seed makes UMAP single-threaded; it says so each time
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+        return reducer.fit_transform(matrix)
 
 
 def project(vectors: Any, method: str = "pca", *, seed: int = 0) -> Projection:
