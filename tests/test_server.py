@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -408,3 +409,25 @@ def test_cli_serve_refuses_an_unfitted_encoder(tmp_path: Path) -> None:
         "embedcraft: error: encoder 'tfidf' needs fitting: pass --fit-on FILE (the texts to fit "
         "on) or the folder of a saved fitted encoder"
     ]
+
+
+def test_config_refuses_what_cannot_be_served(encoders: dict) -> None:
+    from embedcraft import InputError
+
+    with pytest.raises(InputError, match="nothing to serve"):
+        ServerConfig()
+    with pytest.raises(InputError, match="needs fitting before it can be served"):
+        ServerConfig(encoders={"tfidf": load_encoder("tfidf")})
+    with pytest.raises(InputError, match="model name 'a b'"):
+        ServerConfig(encoders={"a b": encoders["hashing"]})
+
+
+def test_without_fastapi_the_error_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, encoders: dict
+) -> None:
+    from embedcraft import MissingDependencyError
+    from embedcraft.server import create_app
+
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if it were not installed
+    with pytest.raises(MissingDependencyError, match=r"pip install 'embedcraft\[serve\]'"):
+        create_app(ServerConfig(encoders={"hashing": encoders["hashing"]}))
