@@ -147,12 +147,33 @@ def report(act: dict[str, float]) -> None:
     )
 
 
+def million(browser: Browser, folder: Path, repeat: int) -> None:
+    """1M synthetic points (Gaussian layout, random neighbours, 80-character texts)."""
+    n = 1_000_000
+    rng = np.random.default_rng(1)
+    xy = rng.normal(size=(n, 2)).astype(np.float32)
+    neighbours = rng.integers(0, n, size=(n, K), dtype=np.int32)
+    texts = [f"point {i}: " + "lorem ipsum dolor sit amet " * 3 for i in range(n)]
+    labels = rng.choice(["a", "b", "c", "d"], n).tolist()
+    path = folder / "million.html"
+    build_s, _ = timed(lambda: write_explorer(path, xy, texts, labels, neighbours, max_text=80))
+    print(
+        f"{n} synthetic points: HTML {build_s:.1f} s to write, {path.stat().st_size / 1e6:.0f} MB"
+    )
+    paint, wall = browser.first_paint(path, repeat)
+    print(f"  first paint {paint:.0f} ms after navigation start ({wall:.2f} s wall)")
+    page, _, _ = browser.open(path)
+    report(interaction(page))
+    page.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", default="minilm-l6-static")
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--big", type=int, default=200_000, help="points of the browser check")
     parser.add_argument("--skip-umap", action="store_true")
+    parser.add_argument("--skip-million", action="store_true", help="no 1M-point page check")
     parser.add_argument("--repeat", type=int, default=3, help="page loads per first-paint median")
     args = parser.parse_args()
     print(machine_report())
@@ -217,6 +238,8 @@ def main() -> None:
         page, _, _ = browser.open(big)
         report(interaction(page))
         page.close()
+        if not args.skip_million:
+            million(browser, folder, args.repeat)
     finally:
         browser.close()
     print(f"(pages in {folder})")
