@@ -542,3 +542,21 @@ def test_read_then_write_keeps_ids_aligned(tmp_path: Path) -> None:
     with np.load(out) as data:
         assert data["ids"].tolist() == ["q", "r"]
         np.testing.assert_array_equal(data["vectors"], vectors)
+
+
+def test_atomic_writes_get_the_mode_a_plain_create_gives(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from embedcraft._files import atomic_file
+
+    old = os.umask(0o022)
+    try:
+        with atomic_file(tmp_path / "out.txt") as tmp:
+            tmp.write_text("x", encoding="utf-8")
+        with atomic_directory(tmp_path / "folder") as tmp:
+            (tmp / "a").write_text("y", encoding="utf-8")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644  # not tempfile's 0600
+    assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755  # not 0700
