@@ -292,7 +292,8 @@ def test_collection_vectors_and_metadata_are_plotted(workdir: Path) -> None:
     )
     sparse = read_collection(folder, "bm25", limit=5)
     assert sp.issparse(sparse.vectors) and sparse.vectors.shape[0] == 5
-    with pytest.raises(InputError, match="no encoder 'minilm-l6'; it has bm25, glove-6b-50d"):
+    no_such = "no encoder 'minilm-l6' in this collection; it has: bm25, glove-6b-50d"
+    with pytest.raises(InputError, match=no_such):
         read_collection(folder, "minilm-l6")
     result = _run(
         ["plot", "--collection", "col", "--label-column", "topic", "--html", "c.html", "--json"],

@@ -407,3 +407,20 @@ def test_vectors_made_elsewhere_and_search_by_vector_match_sqlite(
     assert pg.count() == 30
     lite.close()
     pg.close()
+
+
+def test_export_equals_the_sqlite_collection(
+    url: str, tmp_path: Path, mean_encoder: MeanPoolingEncoder
+) -> None:
+    texts, ids, meta = documents(25)
+    lite = Collection(tmp_path / "c", encoders=[mean_encoder])
+    pg = PostgresCollection(url, encoders=[mean_encoder])
+    for col in (lite, pg):
+        col.add(texts, ids, meta)
+        col.delete(["d7"])
+    a, b = lite.export(limit=20), pg.export(limit=20)
+    assert a.ids == b.ids and a.texts == b.texts and a.metadata == b.metadata
+    assert "d7" not in b.ids and len(b.ids) == 20
+    np.testing.assert_allclose(a.vectors, b.vectors, rtol=1e-5, atol=1e-6)
+    lite.close()
+    pg.close()

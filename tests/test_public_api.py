@@ -88,6 +88,7 @@ def test_store_names_are_pinned() -> None:
         "HnswSettings",
         "PostgresCollection",
         "SearchMode",
+        "StoredVectors",
         "open_collection",
         "parse_filter",
         "parse_where",

@@ -485,3 +485,27 @@ def test_a_search_sees_every_write_committed_through_another_connection(
     assert ids[45] not in found and len(found) == 59
     writer.close()
     reader.close()
+
+
+def test_export_gives_documents_and_stored_vectors_in_insertion_order(
+    tmp_path: Path, mean_encoder: MeanPoolingEncoder
+) -> None:
+    texts, ids, meta = documents(40)
+    made = np.asarray(mean_encoder.encode(texts), dtype=np.float32)
+    col = Collection(tmp_path / "c", encoders=["bm25", mean_encoder])
+    col.add(texts, ids, meta, vectors={"tiny-mean": made})
+    col.delete(["d3"])
+    out = col.export()
+    keep = [i for i in range(40) if i != 3]
+    assert out.encoder == "tiny-mean" and out.ids == [ids[i] for i in keep]
+    assert out.texts[5] == texts[6] and out.metadata[5] == meta[6]
+    np.testing.assert_array_equal(out.vectors, made[keep])  # as given, bit for bit
+    sparse = col.export("bm25", limit=10)
+    assert sparse.vectors.shape[0] == 10 and sparse.ids == out.ids[:10]
+    with pytest.raises(InputError, match="no encoder 'nope'"):
+        col.export("nope")
+    with pytest.raises(InputError, match="limit must be at least 1"):
+        col.export(limit=0)
+    empty = Collection(tmp_path / "e", encoders=[mean_encoder])
+    with pytest.raises(InputError, match="empty"):
+        empty.export()

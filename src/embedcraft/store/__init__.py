@@ -3,6 +3,7 @@ hybrid search and metadata filters."""
 
 from __future__ import annotations
 
+from ._base import StoredVectors
 from ._indexes import HnswSettings
 from ._open import open_collection
 from .collection import Collection, Document, SearchMode
@@ -18,6 +19,7 @@ __all__ = [
     "HnswSettings",
     "PostgresCollection",
     "SearchMode",
+    "StoredVectors",
     "open_collection",
     "parse_filter",
     "parse_where",

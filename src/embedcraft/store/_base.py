@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Self, TypeVar
 
 import numpy as np
@@ -22,6 +23,18 @@ _FETCH_FOR_FUSION = 100
 """Candidates taken from each side before a hybrid fusion (at least k)."""
 
 _T = TypeVar("_T")
+
+
+@dataclass
+class StoredVectors:
+    """A collection's documents (in insertion order) with one encoder's vectors, for analysis."""
+
+    ids: list[str]
+    texts: list[str]
+    metadata: list[dict[str, Any]]
+    vectors: Any
+    """float32 (n, dim) as stored for a dense encoder; a CSR matrix for a sparse one."""
+    encoder: str
 
 
 class _CollectionBase:
@@ -44,6 +57,48 @@ class _CollectionBase:
     def count(self, where: Filter | None = None) -> int:
         """Number of documents (matching `where` when given)."""
         raise NotImplementedError
+
+    def _export_rows(self, limit: int | None) -> list[tuple[int, str, str, Any]]:
+        """(rowid, id, text, metadata JSON or dict) of the first `limit` documents, by rowid."""
+        raise NotImplementedError
+
+    def _export_dense(self, slot: EncoderSlot, rowids: list[int]) -> dict[int, np.ndarray]:
+        """rowid -> stored vector of `slot` for these documents."""
+        raise NotImplementedError
+
+    def export(self, encoder: str | None = None, *, limit: int | None = None) -> StoredVectors:
+        """The documents (the first `limit`, in insertion order) and one encoder's vectors.
+
+        For plots and analysis. Dense vectors are those stored (as encoded or given); a sparse
+        encoder stores none, so a fresh copy of it is fitted on the texts read and encodes
+        them (with `limit`, its statistics are those of that sample). `encoder` defaults to
+        the first dense encoder.
+        """
+        import json
+
+        if limit is not None and limit < 1:
+            raise InputError(f"limit must be at least 1, got {limit}")
+        with self._lock:
+            if encoder is None:
+                slot = ([s for s in self._slots if not s.sparse] or self._slots)[0]
+            else:
+                slot = self._by_name(encoder)
+            rows = self._export_rows(limit)
+            if not rows:
+                raise InputError(f"{self._location()}: the collection is empty")
+            texts = [r[2] for r in rows]
+            if slot.sparse:
+                _, vectors = slot.fit_sparse(texts)
+            else:
+                found = self._export_dense(slot, [r[0] for r in rows])
+                missing = [r[1] for r in rows if r[0] not in found]
+                if missing:
+                    raise InputError(f"document {missing[0]!r} has no {slot.name} vector")
+                vectors = np.empty((len(rows), slot.dim), dtype=np.float32)
+                for i, r in enumerate(rows):
+                    vectors[i] = found[r[0]]
+        metadata = [json.loads(r[3]) if isinstance(r[3], str) else dict(r[3]) for r in rows]
+        return StoredVectors([r[1] for r in rows], texts, metadata, vectors, slot.name)
 
     def search_many(
         self,

@@ -188,6 +188,23 @@ class Collection(_CollectionBase):
         with self._lock:
             return [r[0] for r in self.conn.execute("SELECT id FROM docs ORDER BY rowid")]
 
+    def _export_rows(self, limit: int | None) -> list[tuple[int, str, str, Any]]:
+        cap = "" if limit is None else f" LIMIT {int(limit)}"
+        sql = f"SELECT rowid, id, text, metadata FROM docs ORDER BY rowid{cap}"
+        return self.conn.execute(sql).fetchall()  # type: ignore[no-any-return]
+
+    def _export_dense(self, slot: EncoderSlot, rowids: list[int]) -> dict[int, np.ndarray]:
+        found: dict[int, np.ndarray] = {}
+        for chunk in _chunks(rowids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT doc, vector FROM vectors WHERE slot = ? AND doc IN ({marks})",
+                (slot.slot, *chunk),
+            ).fetchall()
+            matrix = db.blobs_to_matrix([r[1] for r in rows], slot.dim)
+            found.update(zip((r[0] for r in rows), matrix, strict=True))
+        return found
+
     def _existing_ids(self, ids: list[str]) -> list[str]:
         return list(self._rowids(self.conn, ids))
 

@@ -568,6 +568,18 @@ class PostgresCollection(_CollectionBase):
             self._sparse[slot.slot] = index
         return index
 
+    def _export_rows(self, limit: int | None) -> list[tuple[int, str, str, Any]]:
+        cap = "" if limit is None else f" LIMIT {int(limit)}"
+        sql = f"SELECT rowid, id, text, metadata FROM {self._docs} ORDER BY rowid{cap}"
+        return [tuple(r) for r in self.conn.execute(sql).fetchall()]
+
+    def _export_dense(self, slot: EncoderSlot, rowids: list[int]) -> dict[int, np.ndarray]:
+        sql = f"SELECT doc, embedding FROM {self._t(f'dense_{slot.slot}')} WHERE doc = ANY(%s)"
+        return {
+            int(doc): np.asarray(vec.to_numpy() if hasattr(vec, "to_numpy") else vec, np.float32)
+            for doc, vec in self.conn.execute(sql, (rowids,))
+        }
+
     def _fetch_docs(self, rowids: list[int]) -> dict[int, tuple[str, str, Any]]:
         sql = f"SELECT rowid, id, text, metadata FROM {self._docs} WHERE rowid = ANY(%s)"
         return {r[0]: r[1:] for r in self.conn.execute(sql, (rowids,))}
