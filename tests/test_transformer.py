@@ -111,6 +111,30 @@ def test_vector_does_not_depend_on_the_batch(l3: TransformerEncoder, one_piece_w
         assert _cos(alone, got) >= 0.99999
 
 
+def test_long_texts_run_in_smaller_batches_under_the_token_budget(
+    l3: TransformerEncoder, one_piece_words: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedcraft.encoders.transformer import TOKEN_BUDGET
+
+    _, runtime = l3._runtime()
+    shapes: list[tuple[int, int]] = []
+    real = runtime.hidden
+
+    def recording(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        shapes.append((len(ids), max(len(i) for i in ids)))
+        return real(ids)
+
+    monkeypatch.setattr(runtime, "hidden", recording)
+    texts = [_long_text(one_piece_words, 120)] * 40 + ["Yes.", "No."] * 40
+    got = l3.encode(texts, batch_size=64)
+    assert shapes[0][0] == 64 and shapes[0][1] <= 4  # short texts: the full batch
+    long_runs = [rows for rows, length in shapes if length > 100]
+    assert sum(long_runs) == 40 and all(rows * 122 <= TOKEN_BUDGET for rows in long_runs)
+    monkeypatch.undo()
+    alone = l3.encode(texts[0])[0]
+    assert _cos(alone, got[0]) >= 0.99999 and _cos(alone, got[39]) >= 0.99999
+
+
 def test_output_rows_follow_input_order(l3: TransformerEncoder) -> None:
     base = np.vstack([l3.encode(t)[0] for t in TEXTS])
     assert (base @ base.T - np.eye(len(TEXTS))).max() < 0.999, "texts must be distinguishable"
