@@ -331,7 +331,11 @@ class ClusteringTask(_LabelledTask):
 
 @dataclass
 class SpeedTask(Task):
-    """Texts encoded per second over a fixed set of texts (after fitting and a warm-up batch)."""
+    """Texts encoded per second over a fixed set of texts (after fitting and a warm-up batch).
+
+    The best of up to three passes, stopping once 3 s have been spent: a fast encoder's single
+    pass takes milliseconds and would carry the machine's noise.
+    """
 
     kind: ClassVar[str] = "speed"
     main: ClassVar[str] = "texts/s"
@@ -342,6 +346,12 @@ class SpeedTask(Task):
             raise InputError("the speed task has no texts")
         fit_if_needed(encoder, self.texts)
         encoder.encode(self.texts[:32])
-        t0 = time.perf_counter()
-        encoder.encode(self.texts)
-        return Outcome({"texts/s": len(self.texts) / (time.perf_counter() - t0)})
+        best, spent = float("inf"), 0.0
+        for _ in range(3):
+            t0 = time.perf_counter()
+            encoder.encode(self.texts)
+            took = time.perf_counter() - t0
+            best, spent = min(best, took), spent + took
+            if spent > 3.0:
+                break
+        return Outcome({"texts/s": len(self.texts) / best})
