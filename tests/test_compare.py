@@ -234,3 +234,43 @@ def test_reports_table_markdown_csv_and_plot(data: dict[str, Path], tmp_path: Pa
     assert pixels.shape[0] > 300 and pixels.shape[1] > 500
     assert (pixels[..., :3] < 0.5).any(axis=-1).mean() > 0.005  # points, text and axes drawn
     assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 20
+
+
+def test_task_processes_exit_when_the_comparing_process_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "task.pid"
+    script = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from compare_tasks import PidThenSleepTask\n"
+        "from embedcraft.compare import compare_encoders\n"
+        "if __name__ == '__main__':\n"
+        f"    task = PidThenSleepTask(path={str(pid_file)!r})\n"
+        "    compare_encoders(['hashing'], [task], isolate=True)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert parent.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(child, signal.SIGKILL)
+            raise AssertionError("the task process outlived the comparing process")
+    finally:
+        if parent.poll() is None:
+            parent.kill()

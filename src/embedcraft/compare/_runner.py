@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
+import os
 import resource
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -102,8 +104,23 @@ def _peak_kib() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def _run_cell(spec: EncoderSpec, task: Task, measure_memory: bool) -> Cell:
+def _exit_with_parent(parent: int) -> None:
+    """In a task process: exit as soon as the comparing process is gone (killed, say)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="embedcraft-parent-watch").start()
+
+
+def _run_cell(
+    spec: EncoderSpec, task: Task, measure_memory: bool, parent: int | None = None
+) -> Cell:
     """Run one task on a fresh encoder; errors become the cell's message, not a crash."""
+    if parent is not None:
+        _exit_with_parent(parent)
     cell = Cell(_encoder_name(spec), task.title)
     before = _peak_kib()
     t0 = time.perf_counter()
@@ -156,7 +173,8 @@ def compare_encoders(
                 bar.set_postfix_str(f"{_encoder_name(spec)} / {task.title}")
                 if isolate:
                     with ProcessPoolExecutor(1, mp_context=context) as pool:
-                        cells.append(pool.submit(_run_cell, spec, task, True).result())
+                        job = pool.submit(_run_cell, spec, task, True, os.getpid())
+                        cells.append(job.result())
                 else:
                     cells.append(_run_cell(spec, task, False))
                 bar.update()
