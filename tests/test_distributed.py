@@ -238,3 +238,19 @@ def test_without_ray_the_error_names_the_extra(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert MissingDependencyError.__name__ in done.stderr
     assert "pip install 'embedcraft[distributed]'" in done.stderr
+
+
+def test_an_unreachable_cluster_is_a_clear_error_within_seconds(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port that nothing listens on once this closes
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    source = write_jsonl(tmp_path / "corpus.jsonl", make_texts(20, seed=5))
+    args = ["encode", "-e", "hashing", "-i", source, "-o", tmp_path / "out", "--engine", "ray",
+            "--address", f"127.0.0.1:{port}"]  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(command(args), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and time.monotonic() - started < 60
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()

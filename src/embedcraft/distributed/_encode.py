@@ -12,7 +12,7 @@ from typing import Any
 from ..encoders.base import Encoder
 from ..errors import InputError
 from ._encoder import prepare_encoder
-from ._ray import RayOptions, WorkerPool, connect, import_ray
+from ._ray import RayOptions, WorkerPool, check_reachable, connect, import_ray
 from ._shards import RunKey, ShardStore
 from ._source import Source
 
@@ -71,6 +71,8 @@ def encode_dataset(
     options = ray or RayOptions()
     options.check()
     import_ray()  # a missing extra is said before anything is read or written
+    if options.address:
+        check_reachable(options.address)  # in seconds, before any output exists
     if shard_rows < 1:
         raise InputError(f"shard_rows must be >= 1, got {shard_rows}")
     started_at = time.perf_counter()

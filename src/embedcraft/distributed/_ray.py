@@ -54,12 +54,37 @@ class RayOptions:
             raise InputError(f"threads_per_worker must be >= 1, got {self.threads_per_worker}")
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A clear error within seconds when a HOST:PORT (or ray://HOST:PORT) address does not answer.
+
+    `ray.init` itself retries an unreachable cluster for minutes before it fails. Addresses
+    without a port ("auto", a bare host) are left to Ray.
+    """
+    import socket
+
+    target = address.removeprefix("ray://").rstrip("/")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(
+            f"cannot reach the Ray cluster at {address} ({reason}); check the address "
+            "(`ray start --head` prints it) or leave out --address for a local Ray"
+        ) from None
+
+
 def connect(options: RayOptions) -> bool:
     """Make sure Ray is up; True when this call started (and so must stop) it."""
     ray = import_ray()
     if ray.is_initialized():
         return False
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if options.address:
+        check_reachable(options.address)
     try:
         if options.address:
             ray.init(address=options.address, **quiet)
