@@ -254,3 +254,33 @@ def test_an_unreachable_cluster_is_a_clear_error_within_seconds(tmp_path: Path) 
     assert done.returncode == 1 and time.monotonic() - started < 60
     assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_shards_load_into_a_pgvector_collection(cluster: str, tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    from embedcraft.store import PostgresCollection
+    from pg_server import ServerUnavailable, postgres_server
+
+    texts = make_texts(1500, seed=6)
+    source = write_jsonl(tmp_path / "corpus.jsonl", texts)
+    try:
+        server = postgres_server()
+        url = server.__enter__()
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        target = f"{url}?table_prefix=ray_"
+        result = encode_dataset(
+            source, "glove-6b-50d", tmp_path / "out", shard_rows=500, ray=TWO, collection=target
+        )
+        assert result.collection_rows == 1500
+        expected = load_encoder("glove-6b-50d").encode(texts)
+        with PostgresCollection(target) as col:
+            assert col.count() == 1500
+            (hits,) = col.search_vectors(expected[1234], k=1)
+            assert hits[0].id == "doc-1234" and hits[0].text == texts[1234]
+            stored = col.export(limit=1500)
+        order = [int(i.removeprefix("doc-")) for i in stored.ids]
+        np.testing.assert_allclose(stored.vectors, expected[order], rtol=1e-5, atol=1e-6)
+    finally:
+        server.__exit__(None, None, None)

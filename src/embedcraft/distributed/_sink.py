@@ -33,8 +33,12 @@ def load_collection(
 
     if isinstance(target, str | os.PathLike):
         where = os.fspath(target)
-        exists = is_postgres_url(where) or os.path.isfile(os.path.join(where, "collection.sqlite"))
-        collection = open_collection(where, encoders=None if exists else [encoder])
+        # PostgreSQL: naming the encoder creates the tables if need be and is a no-op for an
+        # encoder already there; a folder is only given encoders when it is new
+        folder_exists = not is_postgres_url(where) and os.path.isfile(
+            os.path.join(where, "collection.sqlite")
+        )
+        collection = open_collection(where, encoders=None if folder_exists else [encoder])
         owned = True
     else:
         collection, where, owned = target, repr(target), False
