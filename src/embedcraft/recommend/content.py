@@ -105,11 +105,14 @@ class HybridRecommender(_Base):
     """weight * interaction score + (1 - weight) * content score, each standardized per user.
 
     Items the interaction model never saw get, as interaction score, the similarity-weighted
-    mean score of their `neighbours` nearest items by content that it did see.
+    mean score of their `neighbours` nearest items by content that it did see. The default
+    weight was chosen on a validation split of MovieLens 100K (each user's second-to-last
+    item, test items unseen): NDCG@10 0.0729 at 0.5, 0.0874 at 0.7, 0.0978 at 0.85, 0.1012 at
+    0.9, 0.1035 at 0.95, 0.1025 at 1.0; cold-start items gain from it too (0.166 -> 0.186).
     """
 
     def __init__(
-        self, interaction: Any = None, content: Any = None, weight: float = 0.5,
+        self, interaction: Any = None, content: Any = None, weight: float = 0.95,
         neighbours: int = 10,
     ) -> None:  # fmt: skip
         self.interaction = interaction
