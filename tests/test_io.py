@@ -560,3 +560,16 @@ def test_atomic_writes_get_the_mode_a_plain_create_gives(tmp_path: Path) -> None
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644  # not tempfile's 0600
     assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755  # not 0700
+
+
+def test_several_text_columns_are_joined(tmp_path: Path) -> None:
+    path = tmp_path / "news.tsv"
+    path.write_text(
+        "id\ttitle\tdescription\ttopic\n1\tRates rise\tThe bank moved.\tbiz\n2\tGoal!\t\tsport\n",
+        encoding="utf-8",
+    )
+    table = read_texts(path, column="title,description")
+    assert table.texts == ["Rates rise. The bank moved.", "Goal!"]
+    assert table.metadata == [{"topic": "biz"}, {"topic": "sport"}]
+    with pytest.raises(InputError, match="no column 'summary'"):
+        read_texts(path, column="title,summary")

@@ -98,21 +98,26 @@ def _from_records(
     id_column: str | None,
     line_numbers: list[int],
 ) -> TextTable:
-    text_col = _pick(columns, column, _TEXT_COLUMNS, "text", path)
+    wanted = [c.strip() for c in column.split(",") if c.strip()] if column else [None]
+    text_cols = [_pick(columns, c, _TEXT_COLUMNS, "text", path) for c in wanted]
     id_col = _pick(columns, id_column, _ID_COLUMNS, "id", path)
     ids, texts, metadata = [], [], []
     for n, record in enumerate(records):
-        value = record.get(text_col)
-        if value is None:
-            value = ""
-        if not isinstance(value, str):
-            raise InputError(
-                f"{path}, line {line_numbers[n]}: column {text_col!r} is "
-                f"{type(value).__name__}, not text"
-            )
-        texts.append(value)
+        parts = []
+        for text_col in text_cols:
+            value = record.get(text_col)
+            if value is None:
+                value = ""
+            if not isinstance(value, str):
+                raise InputError(
+                    f"{path}, line {line_numbers[n]}: column {text_col!r} is "
+                    f"{type(value).__name__}, not text"
+                )
+            parts.append(value)
+        # several text columns (e.g. title,description) are joined into one text
+        texts.append(parts[0] if len(parts) == 1 else ". ".join(p for p in parts if p))
         ids.append(str(record[id_col]) if id_col is not None and id_col in record else str(n + 1))
-        metadata.append({k: v for k, v in record.items() if k not in (text_col, id_col)})
+        metadata.append({k: v for k, v in record.items() if k not in (*text_cols, id_col)})
     return TextTable(ids, texts, metadata)
 
 
@@ -121,8 +126,9 @@ def read_texts(
 ) -> TextTable:
     """Read texts from .txt (one per line), .csv/.tsv, .jsonl or .parquet (optionally .gz).
 
-    The text column defaults to the first of text/sentence/document/content/body present; the
-    id column to id/_id/doc_id, else the row number (1-based).
+    The text column defaults to the first of text/sentence/document/content/body present
+    (`column="title,description"` joins several with ". "); the id column to id/_id/doc_id,
+    else the row number (1-based).
     """
     p = Path(path)
     kind = _suffix(p)

@@ -105,7 +105,9 @@ def encoder_from_args(args: argparse.Namespace) -> Encoder:
 def column_args(p: argparse.ArgumentParser, what: str) -> None:
     """--column and --id-column for tabular inputs."""
     p.add_argument(
-        "--column", metavar="NAME", help=f"text column of the {what} (CSV/JSONL/Parquet)"
+        "--column",
+        metavar="NAME[,NAME]",
+        help=f"text column of the {what} (CSV/JSONL/Parquet); several are joined",
     )
     p.add_argument("--id-column", metavar="NAME", help=f"id column of the {what}")
 

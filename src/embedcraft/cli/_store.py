@@ -216,7 +216,11 @@ def register(sub: Any) -> None:
         metavar="NAME_OR_PATH",
         help="encoder of a new collection; repeat for several (e.g. -e bm25 -e minilm-l6)",
     )
-    p.add_argument("--column", metavar="NAME", help="text column (default: text, content, ...)")
+    p.add_argument(
+        "--column",
+        metavar="NAME[,NAME]",
+        help="text column (default: text, content, ...); several are joined",
+    )
     p.add_argument("--id-column", metavar="NAME", help="id column (default: id, _id, ...)")
     p.add_argument("--batch-size", type=int, default=256, help="documents per transaction")
 
