@@ -73,6 +73,21 @@ def _read_text_file(path: Path) -> str:
     return text.removeprefix("\ufeff")
 
 
+def _json_record(line: str, path: str | os.PathLike[str], n: int) -> dict[str, Any] | None:
+    """One JSONL line as a record (a bare string is {"text": ...}); None for a blank line."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}, line {n}: invalid JSON ({exc.msg})") from None
+    if isinstance(record, str):
+        record = {"text": record}
+    if not isinstance(record, dict):
+        raise InputError(f"{path}, line {n}: expected a JSON object or string")
+    return record
+
+
 def _pick(
     columns: list[str], wanted: str | None, defaults: tuple[str, ...], what: str, path: Path
 ) -> str | None:
@@ -160,16 +175,9 @@ def read_texts(
     records, lines = [], []
     columns: dict[str, None] = {}
     for n, line in enumerate(content.split("\n"), start=1):
-        if not line.strip():
+        record = _json_record(line, p, n)
+        if record is None:
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{p}, line {n}: invalid JSON ({exc.msg})") from None
-        if isinstance(record, str):
-            record = {"text": record}
-        if not isinstance(record, dict):
-            raise InputError(f"{p}, line {n}: expected a JSON object or string")
         columns.update(dict.fromkeys(record))
         records.append(record)
         lines.append(n)

@@ -131,9 +131,19 @@ class Task:
         """How the task is named in the table: kind and data."""
         return f"{self.kind}:{self.label}" if self.label else self.kind
 
-    @staticmethod
-    def _label_of(path: str | os.PathLike[str]) -> str:
-        p = Path(path)
+
+@dataclass
+class _FileTask(Task):
+    """A task on one file or folder, labelled by its name unless given a label."""
+
+    path: str = ""
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self._default_label()
+
+    def _default_label(self) -> str:
+        """The file's name without its data suffixes."""
+        p = Path(self.path)
         name = p.name
         for suffix in (".gz", ".tsv", ".csv", ".jsonl", ".parquet", ".txt"):
             name = name.removesuffix(suffix)
@@ -141,7 +151,7 @@ class Task:
 
 
 @dataclass
-class WordSimilarityTask(Task):
+class WordSimilarityTask(_FileTask):
     """Spearman x 100 of cosine similarity against human scores (word1<TAB>word2<TAB>score).
 
     An encoder that pools a word table is scored on the table (out-of-vocabulary pairs are
@@ -151,10 +161,6 @@ class WordSimilarityTask(Task):
 
     kind: ClassVar[str] = "words"
     main: ClassVar[str] = "spearman"
-    path: str = ""
-
-    def __post_init__(self) -> None:
-        self.label = self.label or self._label_of(self.path)
 
     def run(self, encoder: Encoder) -> Outcome:
         from ..evaluate.words import evaluate_word_pairs
@@ -187,7 +193,7 @@ def _pair_words(path: str | os.PathLike[str]) -> set[str]:
 
 
 @dataclass
-class AnalogyTask(Task):
+class AnalogyTask(_FileTask):
     """Accuracy x 100 on a Google-format analogy file (3CosAdd over the top 300k words).
 
     Needs a word table to search for the answer in, so only table-pooling encoders run it.
@@ -195,11 +201,7 @@ class AnalogyTask(Task):
 
     kind: ClassVar[str] = "analogy"
     main: ClassVar[str] = "accuracy"
-    path: str = ""
     restrict_vocab: int = 300_000
-
-    def __post_init__(self) -> None:
-        self.label = self.label or self._label_of(self.path)
 
     def run(self, encoder: Encoder) -> Outcome:
         from ..evaluate.words import evaluate_analogies
@@ -212,15 +214,11 @@ class AnalogyTask(Task):
 
 
 @dataclass
-class StsTask(Task):
+class StsTask(_FileTask):
     """Spearman x 100 of cosine similarity against gold sentence-pair scores (STS-B layout)."""
 
     kind: ClassVar[str] = "sts"
     main: ClassVar[str] = "spearman"
-    path: str = ""
-
-    def __post_init__(self) -> None:
-        self.label = self.label or self._label_of(self.path)
 
     def run(self, encoder: Encoder) -> Outcome:
         from ..evaluate.sts import evaluate_sts
@@ -229,16 +227,15 @@ class StsTask(Task):
 
 
 @dataclass
-class RetrievalTask(Task):
+class RetrievalTask(_FileTask):
     """nDCG@10 and recall@100 (x 100) on a BEIR-layout folder; fitting encoders fit the corpus."""
 
     kind: ClassVar[str] = "retrieval"
     main: ClassVar[str] = "ndcg@10"
-    path: str = ""
     split: str = "test"
 
-    def __post_init__(self) -> None:
-        self.label = self.label or Path(self.path).name
+    def _default_label(self) -> str:
+        return Path(self.path).name
 
     def run(self, encoder: Encoder) -> Outcome:
         from ..evaluate.retrieval import evaluate_retrieval, load_beir
@@ -250,15 +247,11 @@ class RetrievalTask(Task):
 
 
 @dataclass
-class _LabelledTask(Task):
-    path: str = ""
+class _LabelledTask(_FileTask):
     text_columns: tuple[str, ...] = ()
     label_column: str | None = None
     seed: int = 0
     _data: LabelledTexts | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.label = self.label or self._label_of(self.path)
 
     def data(self) -> LabelledTexts:
         """The labelled texts, read once."""

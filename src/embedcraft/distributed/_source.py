@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, missing_dependency
-from ..io import _ID_COLUMNS, _TEXT_COLUMNS  # the same defaults as every other reader
+from ..io import _ID_COLUMNS, _TEXT_COLUMNS, _json_record  # the same rules as every reader
 
 __all__ = ["FORMATS", "ShardRows", "Source", "filesystem"]
 
@@ -246,16 +246,9 @@ def _jsonl(fh: Any, path: str) -> Iterator[tuple[list[str], list[dict[str, Any]]
     batch: list[dict[str, Any]] = []
     names: dict[str, None] = {}
     for n, line in enumerate(fh, start=1):
-        if not line.strip():
+        record = _json_record(line, path, n)
+        if record is None:
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}, line {n}: invalid JSON ({exc.msg})") from None
-        if isinstance(record, str):
-            record = {"text": record}
-        if not isinstance(record, dict):
-            raise InputError(f"{path}, line {n}: expected a JSON object or string")
         names.update(dict.fromkeys(record))
         batch.append(record)
         if len(batch) >= _READ_ROWS:

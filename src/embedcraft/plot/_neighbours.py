@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
+from ._project import _unit_rows
 
 __all__ = ["nearest_neighbours"]
 
@@ -27,18 +28,6 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     chosen = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -chosen), axis=1)
     return np.take_along_axis(part, order, axis=1)
-
-
-def _unit_dense(vectors: Any) -> np.ndarray:
-    matrix = np.array(vectors, dtype=np.float32, ndmin=2, order="C")
-    if matrix.ndim != 2:
-        raise InputError(f"expected a 2-D array of vectors, got shape {matrix.shape}")
-    if not np.isfinite(matrix).all():
-        bad = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
-        raise InputError(f"vector {bad} holds NaN or infinity; cannot find its neighbours")
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    np.divide(matrix, norms, out=matrix, where=norms > 0)
-    return matrix
 
 
 def _blocks(
@@ -94,15 +83,11 @@ def nearest_neighbours(vectors: Any, k: int = 10, *, exact_limit: int = 100_000)
     k = min(k, max(0, n - 1))
     if n == 0 or k == 0:
         return np.zeros((n, 0), dtype=np.int32)
-    if sp.issparse(vectors):
-        matrix = sp.csr_matrix(vectors, dtype=np.float32)
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        matrix = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ matrix)
+    matrix = _unit_rows(vectors, "find its neighbours")
+    if sp.issparse(matrix):
         transposed = sp.csr_matrix(matrix.T)
         rows = max(1, _BLOCK_CELLS // n)
         return _blocks(n, k, lambda a, b: (matrix[a:b] @ transposed).toarray(), rows)
-    matrix = _unit_dense(vectors)
     try:
         import faiss
     except ImportError:

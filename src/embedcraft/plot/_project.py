@@ -33,19 +33,23 @@ class Projection:
         return int(self.coords.shape[0])
 
 
-def _unit_rows(vectors: Any) -> Any:
-    """Rows scaled to unit length (zero rows stay zero), so distances follow cosine."""
+def _unit_rows(vectors: Any, purpose: str = "project it") -> Any:
+    """Rows scaled to unit length (zero rows stay zero), so distances follow cosine.
+
+    Sparse input stays sparse (CSR); dense becomes a C-ordered float32 copy. A row holding NaN
+    or infinity is an InputError that says what could not be done (`purpose`).
+    """
     if sp.issparse(vectors):
         matrix = sp.csr_matrix(vectors, dtype=np.float32)
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
         scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        return sp.diags(scale.astype(np.float32)) @ matrix
-    matrix = np.array(vectors, dtype=np.float32, ndmin=2)
+        return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ matrix)
+    matrix = np.array(vectors, dtype=np.float32, ndmin=2, order="C")
     if matrix.ndim != 2:
         raise InputError(f"expected a 2-D array of vectors, got shape {matrix.shape}")
     if not np.isfinite(matrix).all():
         bad = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
-        raise InputError(f"vector {bad} holds NaN or infinity; cannot project it")
+        raise InputError(f"vector {bad} holds NaN or infinity; cannot {purpose}")
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     np.divide(matrix, norms, out=matrix, where=norms > 0)
     return matrix

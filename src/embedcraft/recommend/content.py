@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .interactions import Interactions
-from .models import _Base
+from .models import _Base, _RecentMean, _unit
 
 __all__ = ["ContentRecommender", "HybridRecommender", "read_movielens_items"]
 
@@ -60,12 +60,7 @@ def read_movielens_items(path: str | os.PathLike[str]) -> dict[str, str]:
     return items
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
-class ContentRecommender(_Base):
+class ContentRecommender(_RecentMean):
     """Cosine between an item's text vector and the mean of the user's last `recent` items."""
 
     def __init__(self, encoder: str | Any = "minilm-l6", recent: int = 5) -> None:
@@ -83,17 +78,6 @@ class ContentRecommender(_Base):
         texts = [items.get(i, "") or i for i in self.items_]
         self.vectors_ = _unit(np.asarray(encoder.encode(texts), dtype=np.float32))
         return self
-
-    def score(self, history: Sequence[str]) -> np.ndarray:
-        self._check_fitted()
-        known = self._known(history)[-self.recent :]
-        if not known:
-            return np.zeros(len(self.items_))
-        return self.vectors_ @ self.vectors_[known].mean(axis=0)
-
-    def item_vectors(self) -> np.ndarray:
-        self._check_fitted()
-        return self.vectors_
 
 
 def _standard(x: np.ndarray) -> np.ndarray:

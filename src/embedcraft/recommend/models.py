@@ -91,6 +91,30 @@ class _Base:
         return f"because you liked {liked}" if liked else "popular with everyone"
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; zero rows (items never embedded) stay zero."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+class _RecentMean(_Base):
+    """Item vectors `vectors_` (unit rows) and a user scored by the mean of their last items."""
+
+    recent: int
+    vectors_: np.ndarray
+
+    def score(self, history: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
+        known = self._known(history)[-self.recent :]
+        if not known:
+            return np.zeros(len(self.items_))
+        return self.vectors_ @ self.vectors_[known].mean(axis=0)
+
+    def item_vectors(self) -> np.ndarray:
+        self._check_fitted()
+        return self.vectors_
+
+
 class PopularityRecommender(_Base):
     """Everyone gets the most-interacted items: the baseline every method must beat."""
 
@@ -108,7 +132,7 @@ class PopularityRecommender(_Base):
         return self.counts_
 
 
-class Item2VecRecommender(_Base):
+class Item2VecRecommender(_RecentMean):
     """Skip-gram with negative sampling over each user's time-ordered items (Barkan & Koenigstein).
 
     A user's score for an item is its cosine to the mean of the user's last `recent` item
@@ -157,21 +181,8 @@ class Item2VecRecommender(_Base):
         for item, row in self.index_.items():
             if item in model.wv.key_to_index:
                 vectors[row] = model.wv[item]
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        self.vectors_ = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        self.vectors_ = _unit(vectors)
         return self
-
-    def score(self, history: Sequence[str]) -> np.ndarray:
-        self._check_fitted()
-        known = self._known(history)[-self.recent :]
-        if not known:
-            return np.zeros(len(self.items_))
-        profile = self.vectors_[known].mean(axis=0)
-        return self.vectors_ @ profile
-
-    def item_vectors(self) -> np.ndarray:
-        self._check_fitted()
-        return self.vectors_
 
 
 class ALSRecommender(_Base):
@@ -232,6 +243,4 @@ class ALSRecommender(_Base):
 
     def item_vectors(self) -> np.ndarray:
         self._check_fitted()
-        factors = np.asarray(self.model_.item_factors, dtype=np.float32)
-        norms = np.linalg.norm(factors, axis=1, keepdims=True)
-        return np.divide(factors, norms, out=np.zeros_like(factors), where=norms > 0)
+        return _unit(np.asarray(self.model_.item_factors, dtype=np.float32))
