@@ -4,6 +4,7 @@ library's own encodes."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +242,60 @@ def test_search_over_the_collection(http: httpx.Client, collection: Collection) 
     assert "filter key" in bad_filter["message"]
 
 
+class _Tracebacks(logging.Handler):
+    """Collects log records that carry a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.records.append(record)
+
+
+@contextmanager
+def _logged_tracebacks() -> Iterator[list[logging.LogRecord]]:
+    """Records with a traceback that the server's logger or uvicorn's log meanwhile."""
+    handler = _Tracebacks()
+    loggers = [logging.getLogger(name) for name in ("embedcraft.server", "uvicorn.error")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ({"year": 2**63}, "outside the 64-bit range"),
+        ({"year": {"$gte": -(2**63) - 1}}, "outside the 64-bit range"),
+        ({"year": {"$in": [2001, 2**64]}}, "outside the 64-bit range"),
+        ({f"k{i}": 1 for i in range(1001)}, "at most 100 conditions"),
+        ({"year": {"$in": list(range(20_000))}}, "at most 10000 values"),
+        ({"year": {"$in": [2001, "2001"]}}, "mix of value types"),
+    ],
+)
+def test_bad_filters_are_the_clients_400_with_no_traceback_logged(
+    http: httpx.Client, where: dict, message: str
+) -> None:
+    """An integer beyond 64 bits was a 500 (SQLite's OverflowError), 1,001 keys too
+    ("Expression tree is too large"), each with a traceback in the server log."""
+    with _logged_tracebacks() as tracebacks:
+        error = _error(http.post("/search", json={"query": "cat", "where": where}), 400)
+        assert message in error["message"]
+        assert (error["type"], error["param"], error["code"]) == (
+            "invalid_request_error",
+            "where",
+            "invalid_filter",
+        )
+        assert http.post("/search", json={"query": "cat"}).status_code == 200  # still serving
+    assert tracebacks == []
+
+
 def test_similarity(http: httpx.Client, encoders: dict) -> None:
     a, b = ["a cat on a mat"], ["a kitten on a rug", "stock markets fell"]
     payload = http.post("/similarity", json={"model": "minilm-l3", "a": a, "b": b}).json()
@@ -257,6 +313,13 @@ def test_health_needs_no_key(server: BackgroundServer) -> None:
     payload = httpx.get(f"{server.url}/health").json()
     assert payload["status"] == "ok"
     assert payload["collections"] == ["docs"]
+
+
+def test_head_health_answers_like_get(server: BackgroundServer) -> None:
+    """A load balancer's HEAD probe got 405."""
+    head = httpx.head(f"{server.url}/health")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == "application/json"
 
 
 # ---------------------------------------------------------------------- errors

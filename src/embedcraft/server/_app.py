@@ -26,8 +26,9 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import EmbedcraftError
+from ..errors import EmbedcraftError, InputError
 from ..postprocess import truncate_dim
+from ..store.filters import parse_filter
 from ..vectors import similarity
 from ._batcher import ModelWorker, ServerClosingError
 from ._config import Limits, ServerConfig, token_unit
@@ -239,7 +240,11 @@ def _served(request: Request) -> Served:
 
 # ---------------------------------------------------------------------- routes
 def _add_routes(app: FastAPI) -> None:
-    @app.get("/health", summary="Liveness, what is served, and how well requests were batched")
+    @app.api_route(
+        "/health",
+        methods=["GET", "HEAD"],
+        summary="Liveness, what is served, and how well requests were batched",
+    )
     async def health(request: Request) -> Response:
         served = _served(request)
         batching = {
@@ -382,6 +387,10 @@ def _add_routes(app: FastAPI) -> None:
             )
         if body.k > served.limits.max_k:
             raise ApiError(422, f"k must be at most {served.limits.max_k}", param="k")
+        try:
+            parse_filter(body.where)  # the library checks it again; here it names the field
+        except InputError as exc:
+            raise ApiError(400, str(exc), param="where", code="invalid_filter") from None
 
         def run() -> list[Any]:
             return collection.search(

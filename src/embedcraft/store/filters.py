@@ -5,6 +5,13 @@ mapping of operators (`$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`, `$in`, `$nin`)
 AND, as do the keys. For example ``{"lang": "en", "year": {"$gte": 2000, "$lt": 2010},
 "tag": {"$in": ["a", "b"]}}``. `parse_filter` checks it once, into `Condition`s that each
 backend compiles to SQL; `parse_where` reads the CLI's ``key=value`` / ``key>=value`` forms.
+
+`parse_filter` is the one gate every entry point (library, CLI, HTTP server) and both backends
+pass through, so it also keeps a filter within what the databases can run: integers must fit in
+64 bits (SQLite's INTEGER; larger ones would be compared inexactly, so they are refused, not
+rounded), and a filter has at most `MAX_CONDITIONS` conditions and `MAX_VALUES` $in/$nin values
+(SQLite refuses expressions nested about 1,000 deep and PostgreSQL statements with more than
+65,535 parameters).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any, Literal
 
 from ..errors import InputError
 
-__all__ = ["Condition", "Filter", "parse_filter", "parse_where"]
+__all__ = ["MAX_CONDITIONS", "MAX_VALUES", "Condition", "Filter", "parse_filter", "parse_where"]
 
 Operator = Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"]
 Scalar = str | int | float | bool
@@ -28,6 +35,12 @@ _OPERATORS: tuple[str, ...] = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in"
 _ORDERED = ("$gt", "$gte", "$lt", "$lte")
 _SQL_COMPARE = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+_INT64 = (-(2**63), 2**63 - 1)
+
+MAX_CONDITIONS = 100
+"""Most conditions (key/operator pairs) in one filter."""
+MAX_VALUES = 10_000
+"""Most values in all the $in/$nin lists of one filter together."""
 
 
 @dataclass(frozen=True)
@@ -40,17 +53,46 @@ class Condition:
 
 
 def _check_scalar(key: str, op: str, value: Any) -> Scalar:
-    if isinstance(value, bool | int | str):
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise InputError(
+                f"filter on {key!r}: {op} integer {_short(value)} is outside the 64-bit "
+                "range (-2**63 to 2**63-1) that metadata integers can hold; write it as a float "
+                "(e.g. 1e19) to compare approximately"
+            )
         return value
     if isinstance(value, float) and math.isfinite(value):
         return value
-    raise InputError(f"filter on {key!r}: {op} needs a string, number or boolean, got {value!r}")
+    raise InputError(
+        f"filter on {key!r}: {op} needs a string, number or boolean, got {_shown(value)}"
+    )
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value for a message: its repr, cut to `limit` characters; never fails (a huge int or a
+    deeply nested value has no repr)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        text = f"<a {type(value).__name__} too large to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _short(value: int) -> str:
+    """An integer for a message: in full when short, else its number of digits (str() of a
+    huge int is slow, and refused beyond 4,300 digits)."""
+    if abs(value) < 10**30:
+        return str(value)
+    return f"of about {int(value.bit_length() * 0.30103) + 1} digits"
 
 
 def _conditions(key: str, spec: Any) -> Iterable[Condition]:
     if not isinstance(key, str) or not _KEY.match(key):
         raise InputError(
-            f"filter key {key!r}: use letters, digits, '_', '-' or '.', starting with a letter"
+            f"filter key {_shown(key)}: use letters, digits, '_', '-' or '.', "
+            "starting with a letter"
         )
     if not isinstance(spec, Mapping):
         yield Condition(key, "$eq", _check_scalar(key, "$eq", spec))
@@ -60,14 +102,20 @@ def _conditions(key: str, spec: Any) -> Iterable[Condition]:
     for op, value in spec.items():
         if op not in _OPERATORS:
             raise InputError(
-                f"filter on {key!r}: unknown operator {op!r}; use one of {', '.join(_OPERATORS)}"
+                f"filter on {key!r}: unknown operator {_shown(op)}; "
+                f"use one of {', '.join(_OPERATORS)}"
             )
         if op in ("$in", "$nin"):
             if isinstance(value, str | bytes) or not isinstance(value, Sequence | set):
-                raise InputError(f"filter on {key!r}: {op} needs a list of values, got {value!r}")
+                raise InputError(
+                    f"filter on {key!r}: {op} needs a list of values, got {_shown(value)}"
+                )
+            if len(value) > MAX_VALUES:
+                raise InputError(_too_many_values(key, len(value)))
             items = tuple(_check_scalar(key, op, v) for v in value)
             if not items:
                 raise InputError(f"filter on {key!r}: {op} needs at least one value")
+            _value_kind(key, items)
             yield Condition(key, op, items)
         else:
             scalar = _check_scalar(key, op, value)
@@ -81,8 +129,36 @@ def parse_filter(where: Filter | None) -> list[Condition]:
     if where is None:
         return []
     if not isinstance(where, Mapping):
-        raise InputError(f"a filter must be a mapping of metadata key -> condition, got {where!r}")
-    return [c for key, spec in where.items() for c in _conditions(key, spec)]
+        raise InputError(
+            f"a filter must be a mapping of metadata key -> condition, got {_shown(where)}"
+        )
+    conditions: list[Condition] = []
+    values = 0
+    for key, spec in where.items():
+        for condition in _conditions(key, spec):
+            conditions.append(condition)
+            if len(conditions) > MAX_CONDITIONS:
+                raise InputError(
+                    f"a filter has at most {MAX_CONDITIONS} conditions (key/operator pairs); "
+                    f"this one has {_count(where)}"
+                )
+            if isinstance(condition.value, tuple):
+                values += len(condition.value)
+                if values > MAX_VALUES:
+                    raise InputError(_too_many_values(key, values))
+    return conditions
+
+
+def _too_many_values(key: str, count: int) -> str:
+    return (
+        f"filter on {key!r}: the $in/$nin lists of a filter hold at most {MAX_VALUES} values "
+        f"in all, got {count}{' so far' if count <= MAX_VALUES else ''}"
+    )
+
+
+def _count(where: Filter) -> int:
+    """Conditions in a filter, counted without checking them (for a message)."""
+    return sum(len(s) if isinstance(s, Mapping) and s else 1 for s in where.values())
 
 
 def _cli_value(text: str) -> Scalar:
@@ -107,7 +183,9 @@ def parse_where(items: Sequence[str]) -> dict[str, Any]:
     for item in items:
         match = _WHERE.match(item)
         if not match:
-            raise InputError(f"--where {item!r}: expected key=value, key>=value, key<value ...")
+            raise InputError(
+                f"--where {_shown(item)}: expected key=value, key>=value, key<value ..."
+            )
         key, sign, raw = match.groups()
         op = ops[sign]
         if sign in ("=", "!=") and "," in raw:
@@ -124,6 +202,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _value_kind(key: str, values: Sequence[Scalar]) -> Literal["number", "boolean", "text"]:
+    """What a condition's values compare as; a list mixing kinds is an error."""
+    if all(_is_number(v) for v in values):
+        return "number"
+    if all(isinstance(v, bool) for v in values):
+        return "boolean"
+    if all(isinstance(v, str) for v in values):
+        return "text"
+    raise InputError(f"filter on {key!r}: mix of value types in {_shown(list(values))}")
+
+
 def sql_condition(
     condition: Condition, column: str, style: Literal["sqlite", "postgres"]
 ) -> tuple[str, list[Any]]:
@@ -134,10 +223,8 @@ def sql_condition(
     """
     path = "$." + ".".join(f'"{part}"' for part in condition.key.split("."))
     values = condition.value if isinstance(condition.value, tuple) else (condition.value,)
-    numeric = all(_is_number(v) for v in values)
-    boolean = all(isinstance(v, bool) for v in values)
-    if not (numeric or boolean or all(isinstance(v, str) for v in values)):
-        raise InputError(f"filter on {condition.key!r}: mix of value types in {condition.value!r}")
+    kind_of_values = _value_kind(condition.key, values)
+    numeric, boolean = kind_of_values == "number", kind_of_values == "boolean"
     if style == "sqlite":
         field = f"json_extract({column}, ?)"
         kind = f"json_type({column}, ?)"
