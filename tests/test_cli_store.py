@@ -149,6 +149,10 @@ def test_rebuild_and_delete(indexed: dict, workdir: Path, tmp_path: Path) -> Non
             "need --collection",
         ),
         (["search", "x", "-c", "col", "-e", "minilm-l6"], "no encoder 'minilm-l6'"),
+        (
+            ["search", "x", "-c", "col", "--where", "year>=9223372036854775808"],
+            "outside the 64-bit range",
+        ),
     ],
 )
 def test_errors_are_one_line(indexed: dict, workdir: Path, args: list[str], message: str) -> None:
@@ -156,6 +160,42 @@ def test_errors_are_one_line(indexed: dict, workdir: Path, args: list[str], mess
     assert run.returncode == 1
     assert message in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", "", "the file is empty; there are no documents to index"),
+        ("empty.txt", "", "the file is empty; there are no documents to index"),
+        ("header.csv", "id,text,year\n", "no documents in this file (no rows with a text)"),
+    ],
+)
+def test_index_of_a_file_without_documents_fails_and_creates_nothing(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    """It exited 0 and left an empty collection."""
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    run = _run(["index", name, "-c", "col", "-e", "bm25"], tmp_path)
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [f"embedcraft: error: {name}: {message}"]
+    assert not (tmp_path / "col").exists()
+
+
+def test_index_keeps_csv_metadata_exactly(tmp_path: Path) -> None:
+    """It gave "007" back as 7.0 and "1.10" as 1.1; one "1e400" cell failed the whole file."""
+    rows = ["id,text,code,big,price,year",
+            "a,the cat sat,007,12345678901234567890,1.10,2001",
+            "b,a dog ran,42,1e400,2.5,-3"]  # fmt: skip
+    (tmp_path / "docs.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    made = _run(["index", "docs.csv", "-c", "col", "-e", "bm25"], tmp_path)
+    assert made.returncode == 0, made.stderr
+    found = _run(["search", "cat dog", "-c", "col", "--json"], tmp_path)
+    assert found.returncode == 0, found.stderr
+    metadata = {h["id"]: h["metadata"] for h in json.loads(found.stdout)}
+    assert metadata == {
+        "a": {"code": "007", "big": "12345678901234567890", "price": "1.10", "year": 2001},
+        "b": {"code": 42, "big": "1e400", "price": 2.5, "year": -3},
+    }
 
 
 def test_eval_retrieval_through_a_collection(workdir: Path, tmp_path: Path) -> None:

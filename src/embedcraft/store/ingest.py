@@ -6,6 +6,7 @@ whose id is the path relative to the folder and whose metadata holds that path a
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -18,19 +19,29 @@ from ._base import first_duplicate
 __all__ = ["FOLDER_SUFFIXES", "read_documents"]
 
 FOLDER_SUFFIXES = (".txt", ".md")
-_INT = re.compile(r"^[+-]?\d{1,18}$")
-_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+_INT = re.compile(r"^-?[0-9]{1,19}$")
+_FLOAT = re.compile(r"^-?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?$")
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 def _typed(value: Any) -> Any:
-    """A CSV cell as a number when it reads as one (so range filters work), else as is."""
+    """A CSV cell as a number when it reads as one (so range filters work), else as is.
+
+    Nothing is lost: a cell becomes a number only when that number prints back as exactly the
+    same text. "42" and "-3" become ints (within 64 bits, what SQLite stores); "2.5" and "1e-07"
+    floats; "007", "+5", "1.10", "1e5", " 42", "12345678901234567890" and "1e400" stay text.
+    """
     if not isinstance(value, str):
         return value
-    text = value.strip()
-    if _INT.match(text) and not (len(text) > 1 and text.lstrip("+-").startswith("0")):
-        return int(text)  # ids like "007" stay text
-    if _FLOAT.match(text):
-        return float(text)
+    if _INT.match(value):
+        number = int(value)
+        if _INT64[0] <= number <= _INT64[1] and str(number) == value:
+            return number
+        return value
+    if len(value) <= 32 and _FLOAT.match(value):
+        real = float(value)
+        if math.isfinite(real) and repr(real) == value:
+            return real
     return value
 
 
@@ -55,6 +66,8 @@ def _read_folder(folder: Path) -> TextTable:
         table.ids.append(rel)
         table.texts.append(text)
         table.metadata.append({"path": rel, "suffix": path.suffix.lower()})
+    if not table.texts:
+        raise InputError(f"{folder}: every {' or '.join(FOLDER_SUFFIXES)} file here is empty")
     return table
 
 
@@ -72,7 +85,11 @@ def read_documents(
         return _read_folder(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty; there are no documents to index")
     table = read_texts(path, column=text_column, id_column=id_column)
+    if not table.texts:
+        raise InputError(f"{path}: no documents in this file (no rows with a text)")
     empty = [table.ids[i] for i, text in enumerate(table.texts) if not text.strip()]
     if empty:
         shown = ", ".join(repr(i) for i in empty[:5])
