@@ -7,9 +7,7 @@ file and line. Vector files are written aside and renamed, so a failed write lea
 from __future__ import annotations
 
 import csv
-import gzip
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._files import atomic_file
+from ._files import atomic_file, csv_error, parse_json, raise_csv_field_limit, read_text
 from .errors import InputError, missing_dependency
 
 __all__ = ["TEXT_FORMATS", "VECTOR_FORMATS", "TextTable", "read_texts", "write_vectors"]
@@ -49,43 +47,29 @@ def _suffix(path: Path) -> str:
 
 
 def _read_text_file(path: Path) -> str:
-    """The file decoded as UTF-8 (gzip when named .gz); bad bytes are reported by line."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a folder, not a file") from None
-    if path.suffix.lower() == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"{path}: not a valid gzip file ({exc})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise InputError(
-            f"{path}, line {line}, column {column}: invalid UTF-8 "
-            f"(byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
-        ) from None
-    return text.removeprefix("\ufeff")
+    """The file decoded as UTF-8 (gzip when gzipped); damage and bad bytes are InputErrors."""
+    return read_text(path)
 
 
 def _json_record(line: str, path: str | os.PathLike[str], n: int) -> dict[str, Any] | None:
     """One JSONL line as a record (a bare string is {"text": ...}); None for a blank line."""
     if not line.strip():
         return None
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}, line {n}: invalid JSON ({exc.msg})") from None
+    record = parse_json(line, f"{path}, line {n}")
     if isinstance(record, str):
         record = {"text": record}
     if not isinstance(record, dict):
         raise InputError(f"{path}, line {n}: expected a JSON object or string")
     return record
+
+
+def csv_dict_reader(lines: Any, *, tsv: bool) -> csv.DictReader[str]:
+    """A DictReader for CSV (standard quoting) or TSV (no quoting: a leading quote is text),
+    reading fields up to `CSV_FIELD_LIMIT`."""
+    raise_csv_field_limit()
+    if tsv:
+        return csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    return csv.DictReader(lines)
 
 
 def _pick(
@@ -161,16 +145,14 @@ def read_texts(
         texts = [line.removesuffix("\r") for line in lines]
         return TextTable([str(i + 1) for i in range(len(texts))], texts, [{} for _ in texts])
     if kind in (".csv", ".tsv"):
-        # TSV files carry no quoting (a leading quote is text); CSV files use standard quoting
-        dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if kind == ".tsv" else {}
-        reader = csv.DictReader(io.StringIO(content), **dialect)
+        reader = csv_dict_reader(io.StringIO(content), tsv=kind == ".tsv")
         records, lines = [], []
         try:
             for record in reader:
                 records.append(record)
                 lines.append(reader.line_num)
         except csv.Error as exc:
-            raise InputError(f"{p}, line {reader.line_num}: {exc}") from None
+            raise csv_error(p, reader.line_num, exc) from None
         return _from_records(records, list(reader.fieldnames or []), p, column, id_column, lines)
     records, lines = [], []
     columns: dict[str, None] = {}
@@ -195,10 +177,29 @@ def _read_parquet(path: Path, column: str | None, id_column: str | None) -> Text
         raise InputError(f"{path}: no such file") from None
     except Exception as exc:  # pyarrow raises several types for a bad file
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
-    rows = table.to_pylist()
+    rows = parquet_rows(table, path)
     return _from_records(
         rows, table.column_names, path, column, id_column, list(range(1, len(rows) + 1))
     )
+
+
+def parquet_rows(table: Any, path: str | os.PathLike[str], first_row: int = 1) -> list[Any]:
+    """A pyarrow table's (or record batch's) rows as dicts; values Python cannot hold (invalid
+    UTF-8 in a string column, dates out of range) are an InputError naming column and row."""
+    try:
+        return table.to_pylist()  # type: ignore[no-any-return]
+    except (ValueError, OverflowError) as exc:  # UnicodeDecodeError is a ValueError
+        for name in table.column_names:
+            column = table.column(name)
+            for row in range(len(column)):
+                try:
+                    column[row].as_py()
+                except (ValueError, OverflowError) as cell_exc:
+                    raise InputError(
+                        f"{path}, row {first_row + row}: column {name!r} holds a value that "
+                        f"cannot be read ({cell_exc})"
+                    ) from None
+        raise InputError(f"{path}: unreadable values ({exc})") from None
 
 
 def write_vectors(path: str | os.PathLike[str], vectors: Any, ids: list[str] | None = None) -> Path:

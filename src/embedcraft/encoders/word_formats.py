@@ -14,20 +14,33 @@ from __future__ import annotations
 import codecs
 import gzip
 import itertools
-import operator
 import os
 import re
 import warnings
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Literal, get_args
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .._files import atomic_file
-from ..errors import CorruptFileError, InputError
+from .._files import InputStream, atomic_file, open_input
+from ..errors import CorruptFileError
+from ._word_checks import (
+    BAD_WORD_CHARS,
+    MAX_LINE_BYTES,
+    NUMBER,
+    WORD_FILE_FORMATS,
+    WordFileFormat,
+    check_format,
+    check_limit,
+    check_line_lengths,
+    check_vectors,
+    check_words,
+    header_numbers,
+    locate_text_error,
+    too_long_error,
+)
 
 __all__ = [
     "WORD_FILE_FORMATS",
@@ -37,18 +50,10 @@ __all__ = [
     "write_word_vectors",
 ]
 
-WordFileFormat = Literal["word2vec", "word2vec-binary", "glove", "fasttext"]
-WORD_FILE_FORMATS: tuple[WordFileFormat, ...] = get_args(WordFileFormat)
-
 _CHUNK_BYTES = 16 << 20  # read and parse this much at a time: bounded memory, numpy-sized batches
 _WRITE_ROWS = 20_000  # rows formatted per write call
 _MAX_WORD_BYTES = 1 << 20  # a binary "word" longer than this means the layout is not what we think
-_GZIP_MAGIC = b"\x1f\x8b"
-_NUMBER = re.compile(  # what numpy's parser reads; ASCII digits only, as numpy
-    r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)", re.I | re.A
-)
-_WHITESPACE = re.compile(r"\s")
-_BAD_WORD_CHARS = re.compile(r"[\t\r\x0b\x0c]")  # whitespace that is not a field separator here
+_SPACING = re.compile(r"[^\S ]")  # whitespace other than the space that ends a binary word
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # never in a text file
 
 
@@ -67,21 +72,21 @@ def detect_format(path: str | os.PathLike[str]) -> WordFileFormat:
         return "word2vec-binary"
     if suffix == ".vec":
         return "fasttext"
-    with _open_stream(p) as stream:
-        head = _read(stream, 1 << 16, p)
+    with open_input(p, error=CorruptFileError) as stream:
+        head = stream.read(1 << 16)
         while b"\n" not in head:
-            more = _read(stream, 1 << 16, p)
+            more = stream.read(1 << 16)
             if not more or len(head) > (1 << 20):
                 break
             head += more
     if not head.strip():
         raise CorruptFileError(f"{p}: the file is empty")
     first, _, after = head.removeprefix(codecs.BOM_UTF8).partition(b"\n")
-    fields = first.split()
-    if len(fields) == 2 and all(f.isdigit() for f in fields):
-        if not after.strip() or _is_text_vector_line(after, int(fields[1])):
+    numbers = header_numbers(first.split())
+    if numbers is not None:
+        if not after.strip() or _is_text_vector_line(after, numbers[1]):
             return "word2vec"
-        window = after[: 4 * int(fields[1]) + 256]
+        window = after[: 4 * numbers[1] + 256]
         decoder = codecs.getincrementaldecoder("utf-8")("strict")
         try:
             decoder.decode(window, final=False)
@@ -102,12 +107,12 @@ def read_word_vectors(
     The format is detected when not given (see `detect_format`); gzip is recognized by content.
     """
     p = Path(path)
-    limit = _check_limit(limit)
+    limit = check_limit(limit)
     if format is not None:
-        _check_format(format)
+        check_format(format)
     else:
         format = detect_format(p)
-    with _open_stream(p) as stream:
+    with open_input(p, error=CorruptFileError) as stream:
         if format == "word2vec-binary":
             return _read_binary(p, stream, limit)
         return _read_text(p, stream, has_header=format != "glove", limit=limit)
@@ -126,10 +131,10 @@ def write_word_vectors(
     and vectors with NaN or infinity (or values too large for float32).
     """
     p = Path(path)
-    _check_format(format)
+    check_format(format)
     words = list(words)
-    matrix = _check_vectors(words, vectors)
-    _check_words(words)
+    matrix = check_vectors(words, vectors)
+    check_words(words)
     with atomic_file(p) as tmp, open(tmp, "wb") as raw:
         out: BinaryIO = raw
         if p.suffix.lower() == ".gz":
@@ -143,133 +148,6 @@ def write_word_vectors(
         finally:
             if out is not raw:
                 out.close()
-
-
-# ---------------------------------------------------------------------------------------------
-# argument checks
-
-
-def _check_format(format: object) -> None:
-    """Refuse a format name we do not know, listing the ones we do."""
-    if format not in WORD_FILE_FORMATS:
-        raise InputError(
-            f"unknown word-vector format {format!r}; use one of {', '.join(WORD_FILE_FORMATS)}"
-        )
-
-
-def _check_limit(limit: object) -> int | None:
-    """Return `limit` as an int (None: no limit); refuse negatives and non-integers."""
-    if limit is None:
-        return None
-    if isinstance(limit, bool):
-        raise InputError(f"limit must be a whole number of vectors, not {limit!r}")
-    try:
-        value = operator.index(limit)  # type: ignore[arg-type]
-    except TypeError:
-        raise InputError(f"limit must be a whole number of vectors, not {limit!r}") from None
-    if value < 0:
-        raise InputError(f"limit must be 0 or more, not {value}")
-    return value
-
-
-def _check_vectors(words: list[str], vectors: np.ndarray) -> NDArray[np.float32]:
-    """The vectors as a C-ordered float32 (n, dim) matrix matching `words`, all finite."""
-    try:
-        array = np.asarray(vectors)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"vectors must be a numeric (n, dim) matrix ({exc})") from None
-    if array.dtype == bool or not (
-        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
-    ):
-        raise InputError(f"vectors must be a numeric (n, dim) matrix, not dtype {array.dtype}")
-    if array.ndim != 2:
-        raise InputError(f"vectors must be a 2-d (n, dim) matrix, not shape {array.shape}")
-    n, dim = array.shape
-    if n != len(words):
-        raise InputError(f"{len(words)} words for {n} vectors")
-    if n == 0:
-        raise InputError("no vectors to write: a word-vector file needs at least one")
-    if dim == 0:
-        raise InputError("vectors have dimension 0: a word-vector file needs at least one value")
-    with np.errstate(over="ignore", invalid="ignore"):
-        matrix = np.ascontiguousarray(array, dtype=np.float32)
-    finite = np.isfinite(matrix).all(axis=1)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        bad = array[row][~np.isfinite(matrix[row])][0]
-        what = "NaN or infinity" if not np.isfinite(bad) else f"{bad!r}, too large for float32"
-        raise InputError(f"vectors[{row}] (the word {words[row]!r}) contains {what}")
-    return matrix
-
-
-def _check_words(words: list[str]) -> None:
-    """Refuse non-string, empty, repeated and whitespace-holding words, naming the first one."""
-    try:
-        joined = "".join(words)
-    except TypeError:
-        index = next(i for i, w in enumerate(words) if not isinstance(w, str))
-        raise InputError(
-            f"words[{index}] is {type(words[index]).__name__} {words[index]!r}, not a string"
-        ) from None
-    try:
-        joined.encode("utf-8")
-    except UnicodeEncodeError:
-        index = next(i for i, w in enumerate(words) if not _encodable(w))
-        raise InputError(
-            f"words[{index}] = {words[index]!r} cannot be written as UTF-8 (a lone surrogate?)"
-        ) from None
-    if _WHITESPACE.search(joined):
-        index = next(i for i, w in enumerate(words) if _WHITESPACE.search(w))
-        raise InputError(
-            f"words[{index}] = {words[index]!r} contains whitespace, which separates the fields of "
-            "a word-vector file; replace it (e.g. with '_') before writing"
-        )
-    first_seen = dict(zip(words, range(len(words)), strict=True))
-    if "" in first_seen:
-        raise InputError(f"words[{words.index('')}] is empty")
-    if len(first_seen) != len(words):
-        seen: dict[str, int] = {}
-        for i, w in enumerate(words):
-            if w in seen:
-                raise InputError(
-                    f"words[{i}] = {w!r} repeats words[{seen[w]}]; words must be unique"
-                )
-            seen[w] = i
-
-
-def _encodable(word: str) -> bool:
-    """Whether `word` can be encoded as UTF-8."""
-    try:
-        word.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-# ---------------------------------------------------------------------------------------------
-# opening and reading bytes
-
-
-def _open_stream(path: Path) -> BinaryIO:
-    """Open `path` for reading bytes, through gzip when its content is gzipped."""
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a folder, not a file") from None
-    if raw.peek(2)[:2] == _GZIP_MAGIC:
-        raw.close()
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return raw
-
-
-def _read(stream: BinaryIO, size: int, path: Path) -> bytes:
-    """Read up to `size` bytes, turning gzip damage into a `CorruptFileError`."""
-    try:
-        return stream.read(size)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise CorruptFileError(f"{path}: damaged gzip data ({exc or 'ends too early'})") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,7 +166,7 @@ def _text_chunks(path: Path, stream: BinaryIO) -> Iterator[tuple[int, list[str]]
     first = True
     eof = False
     while not eof:
-        block = _read(stream, _CHUNK_BYTES, path)
+        block = stream.read(_CHUNK_BYTES)
         eof = not block
         data = carry + block
         if eof:
@@ -296,6 +174,8 @@ def _text_chunks(path: Path, stream: BinaryIO) -> Iterator[tuple[int, list[str]]
         else:
             cut = data.rfind(b"\n")
             if cut < 0:
+                if len(data) > MAX_LINE_BYTES:  # bound memory before the line is split
+                    too_long_error(path, line_no + len(pending), MAX_LINE_BYTES)
                 carry = data
                 continue
             complete, carry = data[:cut], data[cut + 1 :]
@@ -328,16 +208,15 @@ def _text_chunks(path: Path, stream: BinaryIO) -> Iterator[tuple[int, list[str]]
 def _is_text_vector_line(data: bytes, dim: int) -> bool:
     """Whether `data` starts with a text line 'word v1 ... vdim': tells text from binary."""
     fields = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").split()
-    return len(fields) == dim + 1 and all(_NUMBER.fullmatch(f) for f in fields[1:])
+    return len(fields) == dim + 1 and all(NUMBER.fullmatch(f) for f in fields[1:])
 
 
 def _parse_header(path: Path, line: str) -> tuple[int, int]:
     """The (count, dim) of a word2vec header line, or a clear error."""
     fields = line.split()
-    if len(fields) == 2 and all(f.isascii() and f.isdigit() for f in fields):
-        count, dim = int(fields[0]), int(fields[1])
-        if count > 0 and dim > 0:
-            return count, dim
+    numbers = header_numbers(fields)
+    if numbers is not None and numbers[0] > 0 and numbers[1] > 0:
+        return numbers
     shown = line if len(line) <= 60 else line[:60] + "..."
     hint = ""
     if len(fields) > 2:
@@ -364,6 +243,7 @@ def _read_text(
     n_read = 0
     for line_no, lines in _text_chunks(path, stream):
         if dim is None:
+            check_line_lengths(path, lines[:1], line_no, None)
             if has_header:
                 count, dim = _parse_header(path, lines[0])
                 width_from = "the header's dimension"
@@ -379,8 +259,8 @@ def _read_text(
                         f"{path}, line {line_no}: no values after the word {word!r}"
                     )
                 width_from = f"the width of line {line_no}"
-                fields = lines[0].split()
-                header_like = len(fields) == 2 and all(f.isdigit() for f in fields)
+                header_like = header_numbers(lines[0].split()) is not None
+        check_line_lengths(path, lines, line_no, dim)
         if stop is not None and n_read + len(lines) > stop:
             if strict_end:
                 raise CorruptFileError(
@@ -427,7 +307,7 @@ def _parse_text_lines(
         len(here) == len(words)
         and "" not in here
         and seen.keys().isdisjoint(here)
-        and not _BAD_WORD_CHARS.search("".join(words))
+        and not BAD_WORD_CHARS.search("".join(words))
     ):
         try:
             with warnings.catch_warnings():
@@ -440,72 +320,12 @@ def _parse_text_lines(
         ):
             matrix = None
     if matrix is None:
-        _locate_text_error(path, lines, line_no, dim, seen, width_from, header_like)
+        locate_text_error(path, lines, line_no, dim, seen, width_from, header_like)
         raise CorruptFileError(  # not reached unless numpy and the line check disagree
             f"{path}, lines {line_no}-{line_no + len(lines) - 1}: could not be read as vectors"
         )
     seen.update(here)
     return words, matrix
-
-
-def _locate_text_error(
-    path: Path,
-    lines: list[str],
-    line_no: int,
-    dim: int,
-    seen: dict[str, int],
-    width_from: str,
-    header_like: bool,
-) -> None:
-    """Go through `lines` one by one and raise the first problem, naming its line."""
-    here: dict[str, int] = {}
-    for offset, line in enumerate(lines):
-        n = line_no + offset
-        where = f"{path}, line {n}"
-        if not line.strip():
-            raise CorruptFileError(f"{where} is empty")
-        word, _, rest = line.partition(" ")
-        if not word:
-            raise CorruptFileError(f"{where} starts with a space; expected 'word value value ...'")
-        if _BAD_WORD_CHARS.search(word):
-            raise CorruptFileError(
-                f"{where}: the word {word!r} contains a tab or another control character; "
-                "fields must be separated by spaces"
-            )
-        values = rest.split()
-        if len(values) != dim:
-            hint = ""
-            if header_like and n == 2:
-                hint = "; line 1 looks like a word2vec header: read with format='word2vec'"
-            raise CorruptFileError(
-                f"{where} has {len(values)} values after the word {word!r}, expected {dim} "
-                f"({width_from}){hint}"
-            )
-        first = seen.get(word, here.get(word))
-        if first is not None:
-            raise CorruptFileError(f"{where}: {word!r} already appeared on line {first}")
-        here[word] = n
-        if all(_NUMBER.fullmatch(value) for value in values):
-            with np.errstate(over="ignore"):
-                row = np.array([float(value) for value in values]).astype(np.float32)
-        else:
-            row = _parse_numbers(rest)
-            if row is None:
-                bad = next(v for v in values if _parse_numbers(v) is None)
-                raise CorruptFileError(f"{where}: {bad!r} is not a number")
-        if not np.isfinite(row).all():
-            bad = values[int(np.flatnonzero(~np.isfinite(row))[0])]
-            raise CorruptFileError(f"{where}: {bad!r} is not a finite float32 number")
-
-
-def _parse_numbers(text: str) -> NDArray[np.float32] | None:
-    """`text` read by numpy's parser (the one the fast path uses), or None if it refuses."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return np.loadtxt([text], dtype=np.float32, comments=None, ndmin=2).ravel()
-    except ValueError:
-        return None
 
 
 def _shortest_decimals(matrix: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -564,19 +384,19 @@ def _write_text(out: BinaryIO, words: list[str], matrix: NDArray[np.float32], he
 
 
 def _read_binary(
-    path: Path, stream: BinaryIO, limit: int | None
+    path: Path, stream: InputStream, limit: int | None
 ) -> tuple[list[str], NDArray[np.float32]]:
     """Read a word2vec binary file: header line, then 'word ' + dim little-endian float32 each."""
-    buf = _read(stream, _CHUNK_BYTES, path)
+    buf = stream.read(_CHUNK_BYTES)
     if not buf.strip():
         raise CorruptFileError(f"{path}: the file is empty")
-    newline = buf.find(b"\n", 0, 1024)
-    if newline < 0:
+    header_end = buf.find(b"\n", 0, 1024)
+    if header_end < 0:
         raise CorruptFileError(
             f"{path}: bad header: no line '<number of vectors> <dimension>' at the start"
         )
     try:
-        header = buf[:newline].decode("ascii")
+        header = buf[:header_end].decode("ascii")
     except UnicodeDecodeError:
         raise CorruptFileError(
             f"{path}: bad header: the first line is not text; expected two positive integers, "
@@ -585,7 +405,12 @@ def _read_binary(
     count, dim = _parse_header(path, header)
     stop = count if limit is None else min(count, limit)
     width = 4 * dim
-    pos = newline + 1
+    pos = header_end + 1
+    if not stream.compressed and pos + width + 2 > stream.path.stat().st_size:
+        raise CorruptFileError(  # checked before reading, which would buffer the whole file
+            f"{path}: truncated, or a bad header: one vector of the header's dimension {dim} "
+            f"takes {width:,} bytes, more than the file holds"
+        )
     if _is_text_vector_line(buf[pos : pos + 64 * dim + 4096], dim):
         raise CorruptFileError(
             f"{path}: this looks like a text file, not a binary one: read it with format='word2vec'"
@@ -595,6 +420,7 @@ def _read_binary(
     words: list[str] = []
     blocks: list[NDArray[np.float32]] = []
     seen: dict[str, int] = {}
+    newline: bool | None = None  # whether records end with a newline (known from word #2)
     n_read = 0
     while n_read < stop:
         raw_words: list[bytes] = []
@@ -611,7 +437,7 @@ def _read_binary(
             pos = space + 1 + width
             k += 1
         if raw_words:
-            chunk_words = _decode_words(path, raw_words, n_read, seen)
+            chunk_words, newline = _decode_words(path, raw_words, n_read, seen, newline)
             matrix = np.frombuffer(b"".join(pieces), dtype="<f4").reshape(-1, dim)
             matrix = matrix.astype(np.float32)  # native byte order, writable copy
             finite = np.isfinite(matrix).all(axis=1)
@@ -634,7 +460,7 @@ def _read_binary(
                 f"{path}: no space after word #{n_read + 1} within {_MAX_WORD_BYTES} bytes: "
                 "not a word2vec binary file, or its header's dimension is wrong"
             )
-        block = _read(stream, _CHUNK_BYTES, path)
+        block = stream.read(_CHUNK_BYTES)
         eof = not block
         base += pos
         buf = buf[pos:] + block
@@ -642,7 +468,7 @@ def _read_binary(
     if limit is None or limit > count:  # `limit` reached first: leave the rest unread
         tail = buf[pos:]
         while not tail.strip():
-            tail = _read(stream, 1 << 16, path)
+            tail = stream.read(1 << 16)
             if not tail:
                 break
         else:
@@ -677,11 +503,15 @@ def _binary_end_error(path: Path, buf: bytes, pos: int, base: int, n_read: int, 
 
 
 def _decode_words(
-    path: Path, raw_words: list[bytes], before: int, seen: dict[str, int]
-) -> list[str]:
-    """Decode binary-file words (strict UTF-8, optional leading newline) and check them."""
+    path: Path, raw_words: list[bytes], before: int, seen: dict[str, int], newline: bool | None
+) -> tuple[list[str], bool | None]:
+    """Decode binary-file words (strict UTF-8) and check them, and what ends each record.
+
+    Either every record ends with a newline (the C tool's layout: each word after the first
+    starts with one) or none does (gensim's). Returns the words and that layout, once known.
+    """
     try:
-        words = b" ".join(raw_words).decode("utf-8").split(" ")
+        text = b" ".join(raw_words).decode("utf-8")
     except UnicodeDecodeError:
         for i, raw in enumerate(raw_words):
             try:
@@ -692,8 +522,19 @@ def _decode_words(
                     f"{exc.reason} at byte {exc.start} of the word)"
                 ) from None
         raise  # pragma: no cover - the join decoded badly only if one word did
-    if any(w.startswith("\n") for w in words):
-        words = [w.lstrip("\n") for w in words]  # the C tool ends each vector with a newline
+    if newline is None and before + len(raw_words) >= 2:
+        newline = raw_words[1 - before].startswith(b"\n")  # word #2 says
+    # with newlines: one at the start of every word but the file's first, and nowhere else
+    expected = (len(raw_words) - (before == 0)) if newline else 0
+    starts = text.count(" \n") + text.startswith("\n")
+    words_text = text
+    if newline and starts == expected and not (before == 0 and text.startswith("\n")):
+        words_text = text.replace(" \n", " ").removeprefix("\n" if before else "")
+    elif starts:
+        _binary_word_error(path, text.split(" "), before, newline)
+    if _SPACING.search(words_text):
+        _binary_word_error(path, text.split(" "), before, newline)
+    words = words_text.split(" ")
     here = dict(zip(words, range(before + 1, before + 1 + len(words)), strict=True))
     if len(here) != len(words) or "" in here or not seen.keys().isdisjoint(here):
         local: dict[str, int] = {}
@@ -708,7 +549,29 @@ def _decode_words(
                 )
             local[word] = number
     seen.update(here)
-    return words
+    return words, newline
+
+
+def _binary_word_error(path: Path, words: list[str], before: int, newline: bool | None) -> None:
+    """Raise the error for the first word whose layout is wrong: misplaced or extra whitespace
+    (a damaged record before it, or a header whose dimension is wrong)."""
+    for i, word in enumerate(words):
+        number = before + i + 1
+        body = word
+        if newline and number > 1:
+            if not word.startswith("\n"):
+                raise CorruptFileError(
+                    f"{path}: word #{number} {word[:80]!r} does not start on a new line, as "
+                    f"every record of this file does: the record of word #{number - 1} is "
+                    "damaged (or the header's dimension is wrong)"
+                )
+            body = word[1:]
+        if _SPACING.search(body):
+            raise CorruptFileError(
+                f"{path}: word #{number} {word[:80]!r} contains a newline or other whitespace: "
+                "the file is damaged there (or the header's dimension is wrong)"
+            )
+    raise AssertionError("no bad word found")  # pragma: no cover - callers checked
 
 
 def _write_binary(out: BinaryIO, words: list[str], matrix: NDArray[np.float32]) -> None:
