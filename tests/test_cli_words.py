@@ -186,3 +186,33 @@ def test_eval_words_needs_pairs_or_analogies(runs: Runs) -> None:
     assert result.returncode != 0
     assert "--pairs" in result.stderr and "--analogies" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_eval_words_that_cannot_correlate_says_why(tmp_path: Path) -> None:
+    """Under two usable pairs printed scipy's ValueError; equal cosines a warning block."""
+    words = ["man", "woman", "apple"]
+    WordVectors(words, np.eye(3, dtype=np.float32), name="tiny").save(tmp_path / "wv")
+    (tmp_path / "one.tsv").write_text("man\twoman\t3\nman\tyak\t5\n", encoding="utf-8")
+    (tmp_path / "flat.tsv").write_text("man\twoman\t3\nman\tapple\t5\n", encoding="utf-8")
+    base = ["eval", "words", "--vectors", tmp_path / "wv", "--pairs"]
+    runs = _run_many(
+        {
+            "one": [*base, "one.tsv"],
+            "flat": [*base, "flat.tsv"],
+            "json": [*base, "flat.tsv", "--json"],
+        },
+        tmp_path,
+    )
+    assert runs["one"].returncode == 1
+    assert runs["one"].stderr.strip().splitlines() == [
+        "embedcraft: error: one.tsv (1 pair dropped: a word outside the vocabulary): 1 usable "
+        "pair; a correlation needs at least 2"
+    ]
+    for key in ("flat", "json"):
+        assert runs[key].returncode == 0, runs[key].stderr
+        assert runs[key].stderr.strip().splitlines() == [
+            "note: flat.tsv: tiny gives every pair the same score, so the correlation is undefined "
+            "(nan; null in --json)"
+        ]
+    assert "Spearman nan" in runs["flat"].stdout
+    assert json.loads(runs["json"].stdout)["pairs"]["flat.tsv"]["spearman"] is None

@@ -7,6 +7,7 @@ real GloVe and the shared benchmark files is the reference for the numbers.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,41 @@ def test_malformed_pair_lines_name_the_line(wv: WordVectors, tmp_path: Path) -> 
     path.write_text("zebra\tyak\t3\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"no pair has both words in the vocabulary \(1 pairs"):
         evaluate_word_pairs(wv, path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("man\twoman\t3\n", r"pairs\.tsv: 1 usable pair; a correlation needs at least 2"),
+        (
+            "man\twoman\t3\nzebra\tman\t5\n",
+            r"pairs\.tsv \(1 pair dropped: a word outside the vocabulary\): 1 usable pair",
+        ),
+        ("man\twoman\t3\nking\tqueen\t3\napple\tstone\t3\n", "every gold score is 3"),
+        ("man\twoman\t3\nking\tqueen\tnan\napple\tstone\t1\n", "must be finite numbers"),
+    ],
+)
+def test_pairs_that_cannot_measure_a_correlation_are_clear_errors(
+    wv: WordVectors, tmp_path: Path, content: str, message: str
+) -> None:
+    """Under two usable pairs scipy raised "`x` and `y` must have length at least 2"."""
+    path = tmp_path / "pairs.tsv"
+    path.write_text(content, encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no scipy warning on the way
+        with pytest.raises(InputError, match=message):
+            evaluate_word_pairs(wv, path)
+
+
+def test_equal_similarities_for_every_pair_give_nan_without_a_warning(
+    wv: WordVectors, tmp_path: Path
+) -> None:
+    path = tmp_path / "pairs.tsv"
+    path.write_text("man\twoman\t3\nman\tapple\t5\nwoman\tapple\t1\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's ConstantInputWarning was printed
+        result = evaluate_word_pairs(wv, path)  # every cosine is 0
+    assert np.isnan(result.spearman) and np.isnan(result.pearson) and result.pairs == 3
 
 
 # ------------------------------------------------------------------------- analogies

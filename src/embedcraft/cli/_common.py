@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "encoder_from_args",
     "fit_from",
     "note",
+    "note_undefined_correlation",
     "print_json",
     "progress",
 ]
@@ -35,8 +37,26 @@ def note(message: str) -> None:
 
 
 def print_json(value: Any) -> None:
-    """Results as indented JSON on stdout."""
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+    """Results as indented JSON on stdout (NaN and infinities, which JSON lacks, as null)."""
+    print(json.dumps(_finite(value), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def note_undefined_correlation(source: str, scorer: str) -> None:
+    """Say why a correlation printed as nan: every pair got the same score."""
+    note(
+        f"{source}: {scorer} gives every pair the same score, so the correlation is undefined "
+        "(nan; null in --json)"
+    )
 
 
 def add_json(p: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,15 @@ import numpy as np
 from ..catalog import load_encoder
 from ..errors import InputError
 from ..evaluate.sts import STSB_COLUMNS, evaluate_sts
-from ._common import add_command, add_json, encoder_arg, encoder_from_args, print_json, progress
+from ._common import (
+    add_command,
+    add_json,
+    encoder_arg,
+    encoder_from_args,
+    note_undefined_correlation,
+    print_json,
+    progress,
+)
 
 __all__ = ["register"]
 
@@ -21,6 +30,8 @@ def cmd_eval_sts(args: argparse.Namespace) -> int:
         raise InputError("--columns takes three names: sentence1,sentence2,score")
     encoder = encoder_from_args(args)
     result = evaluate_sts(encoder, args.pairs, columns, progress=progress())  # type: ignore[arg-type]
+    if math.isnan(result.spearman):
+        note_undefined_correlation(args.pairs, result.encoder)
     if args.json:
         print_json(result.to_dict())
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from ..evaluate.words import evaluate_analogies, evaluate_word_pairs
 from ..training.corpus import TokenStream
 from ..words import WordVectors
 from ..wordsources import load_word_vectors
-from ._common import add_command, note, print_json, progress
+from ._common import add_command, note, note_undefined_correlation, print_json, progress
 
 __all__ = ["register", "save_word_vectors"]
 
@@ -127,6 +128,9 @@ def cmd_eval_words(args: argparse.Namespace) -> int:
     wv = load_word_vectors(args.vectors)
     restrict = args.restrict_vocab or None
     pairs = {p: evaluate_word_pairs(wv, p, restrict_vocab=restrict) for p in args.pairs or []}
+    for path, result in pairs.items():
+        if math.isnan(result.spearman):
+            note_undefined_correlation(path, wv.name)
     analogies = None
     if args.analogies:
         analogies = evaluate_analogies(

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
 
 from ..errors import InputError
 from ..io import _read_text_file
 from ..vectors import top_k
 from ..words import WordVectors
+from ._correlation import correlations
 
 __all__ = ["AnalogyResult", "WordPairsResult", "evaluate_analogies", "evaluate_word_pairs"]
 
@@ -32,6 +32,7 @@ class WordPairsResult:
 
     file: str
     spearman: float
+    """NaN when the vectors give every pair the same similarity (no correlation exists)."""
     pearson: float
     pairs: int
     """Pairs scored (both words known)."""
@@ -104,10 +105,13 @@ def evaluate_word_pairs(
         raise InputError(f"{path}: no pair has both words in the vocabulary ({oov} pairs OOV)")
     unit = wv.normalized
     model = np.einsum("ij,ij->i", unit[rows_a], unit[rows_b])
+    dropped = f"{oov} pair{'' if oov == 1 else 's'} dropped: a word outside the vocabulary"
+    source = f"{path} ({dropped})" if oov else str(path)
+    spearman, pearson = correlations(gold, model, source)
     return WordPairsResult(
         file=str(path),
-        spearman=float(stats.spearmanr(gold, model).statistic),
-        pearson=float(stats.pearsonr(gold, model).statistic),
+        spearman=spearman,
+        pearson=pearson,
         pairs=len(gold),
         oov_pairs=oov,
     )
