@@ -495,6 +495,48 @@ def test_failed_runs_write_no_output(failures: Runs) -> None:
     assert names == ["bad.txt", "broken_enc", "ok.txt"]  # no output, no temporary file
 
 
+def test_an_argument_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    """A byte 0xff in argv reached the tokenizer as a lone surrogate: "TextEncodeInput must be
+    Union[...]"."""
+    argv = [
+        sys.executable,
+        "-m",
+        "embedcraft.cli",
+        "similarity",
+        b"caf\xe9",
+        "b",
+        "-e",
+        "minilm-l3",
+    ]
+    run = subprocess.run(argv, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines() == [
+        "embedcraft: error: argument 2 (b'caf\\xe9') is not valid UTF-8 (at byte 3); pass "
+        "texts, names and paths as UTF-8"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["search", "\udcff", "-c", "col"], "argument 2 (b'\\xff')"),
+        (
+            ["index", "docs.csv", "-c", "col", "-e", "bm25", "--column", "\udcc3\udca9x"],
+            "argument 8",
+        ),
+        (["--where", "lang=\ud800"], "argument 2 ('lang=\\ud800')"),
+    ],
+)
+def test_every_argument_is_checked_for_utf8(
+    argv: list[str], shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from embedcraft.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"embedcraft: error: {shown}") and "not valid UTF-8" in err
+
+
 # ----------------------------------------------------------------------------- demo
 def test_demo_json(tmp_path: Path) -> None:
     report = _json(cli("demo", "--json", "-k", "2", cwd=tmp_path))

@@ -43,8 +43,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _not_utf8(argv: Sequence[str]) -> str | None:
+    """A message for the first argument that is not valid UTF-8 (None when all are).
+
+    Python hands such bytes over as lone surrogates ("\\udcff" for byte 0xff), which every
+    library below (tokenizers, SQLite, JSON files) refuses in its own words; texts, names and
+    paths alike are UTF-8 throughout embedcraft, so the command refuses them here, once.
+    """
+    for position, arg in enumerate(argv, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            try:
+                shown = repr(arg.encode("utf-8", "surrogateescape"))
+            except UnicodeEncodeError:
+                shown = ascii(arg)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            return (
+                f"argument {position} ({shown}) is not valid UTF-8 (at byte "
+                f"{len(arg[: exc.start].encode('utf-8'))}); "
+                "pass texts, names and paths as UTF-8"
+            )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `embedcraft` command; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    problem = _not_utf8(argv)
+    if problem:
+        print(f"embedcraft: error: {problem}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "k", 1) is not None and getattr(args, "k", 1) < 1:
