@@ -20,10 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from cli_runner import command
+from components import import_component, require_component
 from embedcraft import load_encoder
 from embedcraft.errors import InputError, MissingDependencyError, NotFittedError
 
-ray = pytest.importorskip("ray")
+ray = import_component("ray", "Ray")
 
 from embedcraft.distributed import RayOptions, encode_dataset, read_shards  # noqa: E402
 
@@ -257,7 +258,7 @@ def test_an_unreachable_cluster_is_a_clear_error_within_seconds(tmp_path: Path) 
 
 
 def test_shards_load_into_a_pgvector_collection(cluster: str, tmp_path: Path) -> None:
-    pytest.importorskip("psycopg")
+    import_component("psycopg", "PostgreSQL")
     from embedcraft.store import PostgresCollection
     from pg_server import ServerUnavailable, postgres_server
 
@@ -267,7 +268,7 @@ def test_shards_load_into_a_pgvector_collection(cluster: str, tmp_path: Path) ->
         server = postgres_server()
         url = server.__enter__()
     except ServerUnavailable as exc:
-        pytest.skip(str(exc))
+        require_component("PostgreSQL", str(exc))
     try:
         target = f"{url}?table_prefix=ray_"
         result = encode_dataset(

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from components import import_component, require_component
 from embedcraft.plot import nearest_neighbours, project, write_explorer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -24,8 +25,8 @@ K = 8
 def browser() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright (its own browser download cannot work here)."""
     if not CHROMIUM.is_file():
-        pytest.skip(f"needs Debian's chromium at {CHROMIUM} (apt install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+        require_component("Chromium", f"no Debian chromium at {CHROMIUM} (apt install chromium)")
+    sync_api = import_component("playwright.sync_api", "Chromium")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -74,7 +75,7 @@ def _count_colour(png: bytes, colour: tuple[int, int, int]) -> int:
 def test_search_highlights_original_space_neighbours(
     browser: Any, explorer: dict[str, Any], tmp_path: Path
 ) -> None:
-    pytest.importorskip("matplotlib")
+    import_component("matplotlib", "Chromium")  # reads the screenshots' pixels
     page = browser.new_page(viewport={"width": 1100, "height": 750})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
