@@ -137,7 +137,7 @@ def test_malformed_pair_lines_name_the_line(wv: WordVectors, tmp_path: Path) -> 
             r"pairs\.tsv \(1 pair dropped: a word outside the vocabulary\): 1 usable pair",
         ),
         ("man\twoman\t3\nking\tqueen\t3\napple\tstone\t3\n", "every gold score is 3"),
-        ("man\twoman\t3\nking\tqueen\tnan\napple\tstone\t1\n", "must be finite numbers"),
+        ("man\twoman\t3\nking\tqueen\tnan\napple\tstone\t1\n", "line 2: score 'nan' is not a"),
     ],
 )
 def test_pairs_that_cannot_measure_a_correlation_are_clear_errors(

@@ -8,6 +8,7 @@ word are dropped from the score and counted.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,6 +95,8 @@ def evaluate_word_pairs(
             if n == 1 or not gold:
                 continue  # a header line
             raise InputError(f"{path}, line {n}: score {fields[2]!r} is not a number") from None
+        if not math.isfinite(score):
+            raise InputError(f"{path}, line {n}: score {fields[2]!r} is not a finite number")
         a, b = (f.upper() for f in fields[:2]) if case_insensitive else fields[:2]
         if a not in known or b not in known:
             oov += 1
