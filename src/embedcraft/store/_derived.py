@@ -84,14 +84,33 @@ class DerivedIndexes:
         return rowids, matrix
 
     def dense(self, slot: EncoderSlot, current: int | None = None) -> DenseIndex:
-        """The slot's FAISS index, up to date with the database (at generation `current`)."""
-        if current is None:
-            current = db.generation(self.conn)
+        """The slot's FAISS index, exactly as the database stands now.
+
+        `current`, when given, is a generation the caller has just read: an index loaded at
+        that generation is returned as it is (the search hot path). Otherwise the generation
+        and the rows are read in one snapshot, and a saved copy is trusted only when its
+        generation, live row count and highest live row agree with the database; anything
+        else is caught up (new rows appended, removed ones masked) or rebuilt.
+        """
         index = self._dense.get(slot.slot)
+        if index is not None and current is not None and index.generation == current:
+            return index
+        with db.snapshot(self.conn):
+            return self._dense_in_snapshot(slot, index)
+
+    def _dense_in_snapshot(self, slot: EncoderSlot, index: DenseIndex | None) -> DenseIndex:
+        current = db.generation(self.conn)
+        if index is not None and index.generation == current:
+            return index
         if index is None and self.persist_indexes:
             index = DenseIndex.load(
                 self._index_folder(slot), self.hnsw, slot.dim, encoder=slot.name
             )
+            if index is not None and index.generation == current and not self._agrees(index):
+                log.warning(
+                    "the saved index of %s disagrees with the database: rebuilding", slot.name
+                )
+                index = None
         rebuilt = False
         if index is None:
             index, rebuilt = self._build_dense(slot, current), True
@@ -112,6 +131,15 @@ class DerivedIndexes:
             self._save_dense(slot)
         return index
 
+    def _agrees(self, index: DenseIndex) -> bool:
+        """Whether the database holds as many documents as the index has live rows, the last
+        of them at the same rowid. Every document has a vector in every dense slot, and the
+        count reads the small id index, not the vectors."""
+        count, top = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM docs"
+        ).fetchone()
+        return bool(count == index.live and top == index.max_live_rowid)
+
     def _build_dense(self, slot: EncoderSlot, current: int) -> DenseIndex:
         rowids, matrix = self._dense_vectors(slot)
         index = DenseIndex(slot.dim, self.hnsw)
@@ -130,14 +158,15 @@ class DerivedIndexes:
 
     def sparse(self, slot: EncoderSlot) -> SparseIndex:
         """The slot's encoder fitted on the current collection and its document matrix."""
-        current = db.generation(self.conn)
-        index = self._sparse.get(slot.slot)
-        if index is None and self.persist_indexes:
-            index = SparseIndex.load(self._index_folder(slot), encoder=slot.name)
-        if index is not None and index.generation == current:
-            self._sparse[slot.slot] = index
-            return index
-        rows = self.conn.execute("SELECT rowid, text FROM docs ORDER BY rowid").fetchall()
+        with db.snapshot(self.conn):  # the generation and the texts it stands for
+            current = db.generation(self.conn)
+            index = self._sparse.get(slot.slot)
+            if index is None and self.persist_indexes:
+                index = SparseIndex.load(self._index_folder(slot), encoder=slot.name)
+            if index is not None and index.generation == current:
+                self._sparse[slot.slot] = index
+                return index
+            rows = self.conn.execute("SELECT rowid, text FROM docs ORDER BY rowid").fetchall()
         rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         texts = [r[1] for r in rows]
         encoder, matrix = slot.fit_sparse(texts)

@@ -2,10 +2,11 @@
 
 Each encoder gets a slot (a row of the `encoders` table) with its name, kind, width and spec
 (class and parameters). Sparse encoders are refitted on the collection's texts whenever the
-collection changes; dense encoders are used as given, except that one which learns from text
-(SIF, TF-IDF pooling) is fitted on the first documents added and then saved under
-`encoders/<slot>/`, so every later document and query is encoded by the same fitted model.
-"""
+collection changes. A dense encoder is rebuilt from its spec, unless it holds learned state its
+parameters do not give back (a distilled token table, a fitted IDF or SIF model): that one is
+saved under `encoders/<slot>/` when it is registered, or when it is fitted on the first
+documents added, so every later document and query, in any process, is encoded by the model
+that encoded the stored ones."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 
 from ..encoders.base import Encoder, _param_from_json, _param_to_json, encoder_type
-from ..errors import CorruptFileError, DimensionMismatchError, InputError
+from ..errors import CorruptFileError, DimensionMismatchError, InputError, UnknownEncoderError
 from ..vectors import check_finite
 from . import _schema as db
 
@@ -52,6 +53,16 @@ def _is_fitted(encoder: Any) -> bool:
     return bool(getattr(encoder, "_is_fitted", lambda: True)())
 
 
+def _has_learned_state(encoder: Any) -> bool:
+    """Whether the encoder holds state its parameters do not rebuild (a fitted IDF, a token
+    table made by distillation...): such an encoder must be saved with the collection."""
+    get_state = getattr(encoder, "_get_state", None)
+    if get_state is None or not getattr(encoder, "_is_fitted", lambda: True)():
+        return False
+    state, arrays = get_state()
+    return bool(state or arrays)
+
+
 class EncoderSlot:
     """One registered encoder of a collection and how the collection uses it."""
 
@@ -80,13 +91,14 @@ class EncoderSlot:
                 try:
                     cls = encoder_type(self.spec["type"])
                     params = {k: _param_from_json(v) for k, v in self.spec["params"].items()}
-                    self._encoder = cls(**params)
+                    encoder = cls(**params)
                 except (KeyError, TypeError, ValueError) as exc:
                     raise CorruptFileError(
                         f"{self.folder}: the stored spec of encoder {self.name!r} is unusable "
                         f"({exc})"
                     ) from None
-                self._encoder.name = self.name
+                encoder.name = self.name
+                self._encoder = _fitted_or_from_catalog(encoder, self.folder)
         return self._encoder
 
     @property
@@ -204,6 +216,35 @@ class EncoderSlot:
         return {"words": [{"word": w, "similarity": s} for w, s in order]}
 
 
+def _fitted_or_from_catalog(encoder: Any, folder: Path) -> Any:
+    """An encoder rebuilt from its parameters, when that gives a usable one.
+
+    Collections made before learned state was saved with them (e.g. `minilm-l6-static`, whose
+    token table comes from a distillation) hold only the parameters; such an encoder is taken
+    from the catalog under its name, the same model that encoded the stored documents.
+    """
+    if getattr(encoder, "sparse", False) or getattr(encoder, "_is_fitted", lambda: True)():
+        return encoder
+    if getattr(encoder, "needs_fit", False):
+        return encoder  # fitted on the collection's first documents, then saved
+    from ..catalog import load_encoder
+
+    try:
+        rebuilt = load_encoder(encoder.name)
+    except UnknownEncoderError:
+        raise CorruptFileError(
+            f"{folder}: encoder {encoder.name!r} was not saved with the collection and cannot "
+            "be rebuilt from its parameters; re-index into a new collection"
+        ) from None
+    if type(rebuilt) is not type(encoder):
+        raise CorruptFileError(
+            f"{folder}: encoder {encoder.name!r} was not saved with the collection, and the "
+            f"catalog's {encoder.name!r} is a {type(rebuilt).__name__}, not a "
+            f"{type(encoder).__name__}; re-index into a new collection"
+        )
+    return rebuilt
+
+
 def load_slots(conn: sqlite3.Connection, folder: Path) -> list[EncoderSlot]:
     slots = []
     for slot, name, sparse, dim, spec in conn.execute(
@@ -262,6 +303,6 @@ def register_encoders(
             )
             slot = EncoderSlot(folder, int(cursor.lastrowid or 0), encoder.name, sparse, dim,
                                _spec(encoder), encoder)  # fmt: skip
-            if not sparse and getattr(encoder, "needs_fit", False) and _is_fitted(encoder):
-                encoder.save(slot.saved_folder)  # a fitted model travels with the collection
+            if not sparse and _has_learned_state(encoder):
+                encoder.save(slot.saved_folder)  # learned state travels with the collection
     return given

@@ -116,6 +116,12 @@ class DenseIndex:
     def max_rowid(self) -> int:
         return int(self.rowids[-1]) if len(self.rowids) else 0
 
+    @property
+    def max_live_rowid(self) -> int:
+        """The highest rowid not masked out (0 when none is live)."""
+        live = self.rowids[self.alive]
+        return int(live[-1]) if len(live) else 0
+
     def _new_index(self, kind: str) -> Any:
         faiss = faiss_module()
         if kind == "flat":
@@ -269,12 +275,14 @@ class DenseIndex:
         with atomic_directory(folder) as tmp:
             faiss.write_index(self.index, str(tmp / "index.faiss"))
             np.save(tmp / "rowids.npy", self.rowids)
+            np.save(tmp / "alive.npy", self.alive)
             _write_stamp(
                 tmp,
-                ["index.faiss", "rowids.npy"],
+                ["index.faiss", "rowids.npy", "alive.npy"],
                 generation=self.generation,
                 kind=self.kind,
                 dim=self.dim,
+                live=self.live,
                 **identity,
             )
 
@@ -282,9 +290,13 @@ class DenseIndex:
     def load(
         cls, folder: Path, settings: HnswSettings, dim: int, **identity: Any
     ) -> DenseIndex | None:
-        """The saved index if intact and made for `identity`; None means rebuild it."""
+        """The saved index if intact and made for `identity`; None means rebuild it.
+
+        The saved copy holds which rows are removed (`alive.npy`); one saved without it (an
+        older version, which lost that) cannot be trusted and is rebuilt.
+        """
         stamp = _read_stamp(folder)
-        if stamp is None or stamp.get("dim") != dim:
+        if stamp is None or stamp.get("dim") != dim or "alive.npy" not in stamp["files"]:
             return None
         if any(stamp.get(key) != value for key, value in identity.items()):
             return None
@@ -292,13 +304,14 @@ class DenseIndex:
         try:
             index = faiss.read_index(str(folder / "index.faiss"))
             rowids = np.load(folder / "rowids.npy", allow_pickle=False)
+            alive = np.load(folder / "alive.npy", allow_pickle=False)
         except (RuntimeError, OSError, ValueError):
             return None
-        if index.ntotal != len(rowids) or index.d != dim:
+        if index.ntotal != len(rowids) or index.d != dim or alive.shape != rowids.shape:
             return None
         self = cls(dim, settings)
         self.index, self.rowids, self.kind = index, rowids.astype(np.int64), stamp["kind"]
-        self.alive = np.ones(len(rowids), dtype=bool)
+        self.alive = alive.astype(bool)
         self.generation = int(stamp["generation"])
         if self.kind == "hnsw":
             index.hnsw.efSearch = settings.ef_search

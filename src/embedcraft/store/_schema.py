@@ -27,6 +27,7 @@ __all__ = [
     "connect",
     "dump_metadata",
     "generation",
+    "snapshot",
     "transaction",
     "vector_blob",
 ]
@@ -91,6 +92,23 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction: every read inside sees one committed state of the database.
+
+    Derived indexes read the generation and the rows it stands for in one snapshot, so a
+    commit from another process between two reads cannot make them disagree.
+    """
+    if conn.in_transaction:  # already inside one (a write): it is the snapshot
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
 
 
 def bump_generation(conn: sqlite3.Connection) -> None:

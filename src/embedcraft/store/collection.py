@@ -326,11 +326,10 @@ class Collection(_CollectionBase):
         with self._lock:
             (side,) = self._sides("dense", encoder)
             q = side.prepare_queries(vectors)
-            current = self._watch.current()
-            dense = self._indexes.dense(side, current)
+            dense = self._indexes.dense(side, self._watch.current())
             mask = self._mask(side, dense, self._allowed(conditions))
             scores, rows = dense.search(q, k, mask)
-            id_of = self._ids_by_rowid(current)
+            id_of = self._ids_by_rowid(dense.generation)  # read after the index: covers its rows
             if rows.size and rows.min() >= 0:  # full lists: one gather
                 return id_of[rows].tolist(), scores
             return [id_of[row[row >= 0]].tolist() for row in rows], scores
@@ -383,7 +382,7 @@ class Collection(_CollectionBase):
     def _indexes_search(
         self, side: EncoderSlot, q: np.ndarray, k: int, allowed: np.ndarray | None
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        dense = self._indexes.dense(side)
+        dense = self._indexes.dense(side, self._watch.current())
         mask = self._mask(side, dense, allowed)
         return list(zip(*dense.search(q, k, mask), strict=True))
 

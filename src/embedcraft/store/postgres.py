@@ -39,7 +39,7 @@ from ._base import (
     _in_order,
     _unknown_ids,
 )
-from ._encoders import EncoderSlot, _is_fitted, _resolve, _spec
+from ._encoders import EncoderSlot, _has_learned_state, _is_fitted, _resolve, _spec
 from ._indexes import HnswSettings, SparseIndex
 from .collection import Document
 from .filters import Filter, parse_filter, sql_where
@@ -242,9 +242,9 @@ class PostgresCollection(_CollectionBase):
                         f"JSON ({exc}); save in-memory word vectors to a folder and pass its path"
                     ) from None
                 saved = None
-                if not sparse and getattr(encoder, "needs_fit", False) and dim is not None:
+                if not sparse and _has_learned_state(encoder):
                     folder = self._folder / "register" / uuid.uuid4().hex
-                    encoder.save(folder)  # a fitted model travels with the collection
+                    encoder.save(folder)  # learned state travels with the collection
                     saved = _pack(folder)
                 slot = self._one(
                     f"INSERT INTO {self._encoders} (name, sparse, dim, spec, saved) "
