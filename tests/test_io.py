@@ -573,3 +573,115 @@ def test_several_text_columns_are_joined(tmp_path: Path) -> None:
     assert table.metadata == [{"topic": "biz"}, {"topic": "sport"}]
     with pytest.raises(InputError, match="no column 'summary'"):
         read_texts(path, column="title,summary")
+
+
+# ------------------------------------------------------------------------------ damaged inputs
+# Issue 14: every reader fails on a damaged file with one of embedcraft's errors, naming the file.
+def _gzip_with_bad_deflate(data: bytes) -> bytes:
+    """gzip data whose first deflate block has the reserved block type: zlib.error on reading."""
+    packed = bytearray(gzip.compress(data, mtime=0))
+    packed[10] = 0xFF  # first byte after the 10-byte gzip header: BFINAL=1, BTYPE=11 (invalid)
+    return bytes(packed)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("t.txt.gz", b"one\ntwo\n"),
+        ("t.csv.gz", b"id,text\n1,one\n"),
+        ("t.jsonl.gz", b'{"text": "one"}\n'),
+    ],
+)
+def test_damaged_deflate_data_is_an_input_error(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(_gzip_with_bad_deflate(content))
+    with pytest.raises(InputError, match=r"damaged gzip data \(.*invalid block type") as info:
+        read_texts(path)
+    assert str(path) in str(info.value)
+
+
+def test_truncated_gzip_is_an_input_error(tmp_path: Path) -> None:
+    packed = gzip.compress(b"one\ntwo\n" * 100, mtime=0)
+    path = tmp_path / "t.txt.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(InputError, match="damaged gzip data"):
+        read_texts(path)
+
+
+def test_jsonl_integer_of_thousands_of_digits_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "a"}\n{"text": "b", "n": ' + "9" * 5000 + "}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"line 2: unreadable JSON \(Exceeds the limit"):
+        read_texts(path)
+
+
+def test_jsonl_nested_too_deeply_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    deep = "[" * 1500 + "]" * 1500
+    path.write_text('{"text": "a"}\n{"text": "b", "m": ' + deep + "}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 2: JSON nested too deeply"):
+        read_texts(path)
+
+
+def test_parquet_with_invalid_utf8_text_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    table = pa.table({"id": ["1", "2"], "text": ["fine", "MARK"]})
+    pq.write_table(table, path, compression="none", use_dictionary=False, write_statistics=False)
+    data = path.read_bytes()
+    assert data.count(b"MARK") == 1
+    path.write_bytes(data.replace(b"MARK", b"\xff\xfe\xfd\xfc"))
+    with pytest.raises(InputError, match=r"row 2: column 'text' holds a value that cannot be read"):
+        read_texts(path)
+
+
+def test_a_plain_file_named_gz_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl.gz"
+    path.write_text('{"text": "a"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match="not a valid gzip file"):
+        read_texts(path)
+
+
+# ------------------------------------------------------------------------------ large CSV fields
+# The csv module refuses fields over 128 KiB by default; every CSV/TSV reader shares one limit.
+BIG = "word " * 200_000  # 1 MB
+
+
+def test_read_texts_reads_a_field_of_a_megabyte(tmp_path: Path) -> None:
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text(f'id,text\n1,"{BIG}"\n2,short\n', encoding="utf-8")
+    assert read_texts(csv_path).texts == [BIG, "short"]
+    tsv_path = tmp_path / "t.tsv"
+    tsv_path.write_text(f"id\ttext\n1\t{BIG}\n", encoding="utf-8")
+    assert read_texts(tsv_path).texts == [BIG]
+
+
+def test_every_csv_reader_reads_a_field_of_a_megabyte(tmp_path: Path) -> None:
+    from embedcraft.distributed._source import Source
+    from embedcraft.evaluate.retrieval import load_beir
+    from embedcraft.evaluate.sts import read_sts_pairs
+    from embedcraft.recommend.interactions import read_interactions
+    from embedcraft.training.corpus import TokenStream
+
+    sts = tmp_path / "sts.tsv"
+    sts.write_text(f"sentence1\tsentence2\tscore\n{BIG}\tshort\t3.5\n", encoding="utf-8")
+    first, second, scores = read_sts_pairs(sts)
+    assert first == [BIG] and second == ["short"] and scores.tolist() == [3.5]
+
+    corpus = tmp_path / "c.csv"
+    corpus.write_text(f'text\n"{BIG}"\n', encoding="utf-8")
+    assert sum(len(doc) for doc in TokenStream(corpus)) == 200_000
+
+    shards = list(Source(corpus).shards(10))
+    assert shards[0].texts == [BIG]
+
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text('{"_id": "d1", "text": "a"}\n', encoding="utf-8")
+    (beir / "queries.jsonl").write_text('{"_id": "q1", "text": "b"}\n', encoding="utf-8")
+    (beir / "qrels" / "test.tsv").write_text(f'q1\td1\t1\n"{BIG}"\td1\t1\n', encoding="utf-8")
+    assert load_beir(beir).qrels == {"q1": {"d1": 1}}
+
+    log = tmp_path / "ratings.csv"
+    long_item = "i" * 300_000
+    log.write_text(f'user,item,rating\n1,"{long_item}",4\n2,b,5\n', encoding="utf-8")
+    assert read_interactions(log).items.tolist() == [long_item, "b"]

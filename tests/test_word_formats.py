@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import logging
 import re
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -574,3 +576,85 @@ def test_write_replaces_an_existing_file_and_accepts_other_dtypes(tmp_path: Path
     assert path.read_text() == "a 0.1 0.33333334\n"  # float32 values, shortest exact form
     with pytest.raises(InputError, match="unknown word-vector format"):
         write_word_vectors(path, ["a"], np.ones((1, 1)), format="npy")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 14: damaged files fail with CorruptFileError, never a raw exception or wrong vectors
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("v.txt", None), ("v.bin", None), ("v.txt", "word2vec")])
+def test_header_number_of_thousands_of_digits(tmp_path: Path, name: str, fmt: str | None) -> None:
+    path = _write(tmp_path / name, "9" * 5000 + " 3\nw 1 2 3\n")
+    with pytest.raises(CorruptFileError, match="bad header"):
+        read_word_vectors(path, format=fmt)  # type: ignore[arg-type]
+    huge_dim = _write(tmp_path / ("d" + name), "1 " + "9" * 5000 + "\nw 1 2 3\n")
+    with pytest.raises(CorruptFileError, match="bad header"):
+        read_word_vectors(huge_dim, format=fmt)  # type: ignore[arg-type]
+
+
+def test_binary_word_with_a_byte_turned_into_a_space(tmp_path: Path) -> None:
+    """The C layout ends each record with a newline: a record cut short is caught there."""
+    vectors = _vectors(n=4, dim=4)
+    data = _binary(["alpha", "beta", "gamma", "delta"], vectors, newline=True)
+    damaged = data.replace(b"beta ", b"b ta ", 1)  # 'b' is read as the word, 'ta ' as its vector
+    path = _write(tmp_path / "v.bin", damaged)
+    with pytest.raises(CorruptFileError, match=r"word #3 .* does not start on a new line") as info:
+        read_word_vectors(path)
+    assert "the record of word #2 is damaged" in str(info.value)
+
+
+def test_binary_without_newlines_refuses_a_word_holding_one(tmp_path: Path) -> None:
+    """gensim's layout has no newline after a vector: then a word must not contain one."""
+    vectors = _vectors(n=3, dim=4)
+    data = _binary(["alpha", "beta", "gamma"], vectors, newline=False)
+    path = _write(tmp_path / "v.bin", data.replace(b"beta", b"b\nta", 1))
+    with pytest.raises(CorruptFileError, match=r"word #2 'b\\nta' contains a newline"):
+        read_word_vectors(path)
+    path = _write(tmp_path / "w.bin", data.replace(b"gamma", b"\ngamma", 1))  # mixed layouts
+    with pytest.raises(CorruptFileError, match=r"word #3 '\\ngamma' contains a newline"):
+        read_word_vectors(path)
+
+
+def test_binary_missing_one_newline_is_refused(tmp_path: Path) -> None:
+    vectors = _vectors(n=3, dim=4)
+    data = _binary(["alpha", "beta", "gamma"], vectors, newline=True)
+    cut = data.index(b"gamma") - 1  # the newline that ends beta's record
+    path = _write(tmp_path / "v.bin", data[:cut] + data[cut + 1 :])
+    with pytest.raises(CorruptFileError, match="word #3 'gamma' does not start on a new line"):
+        read_word_vectors(path)
+
+
+def test_binary_header_dimension_larger_than_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "v.bin", b"2 1000000000\nw " + b"\x00" * 64)
+    with pytest.raises(CorruptFileError, match="takes 4,000,000,000 bytes, more than the file"):
+        read_word_vectors(path)
+
+
+def _peak_bytes(call: Callable[[], object]) -> int:
+    """Peak Python and numpy allocation (bytes) while `call` runs."""
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_one_line_of_64_mb_in_a_small_gzip_is_refused_with_bounded_memory(tmp_path: Path) -> None:
+    line = b"w " + b"0 " * (32 << 20) + b"\n"  # 64 MiB of one GloVe line; gzip makes it ~65 KB
+    path = _write(tmp_path / "g.txt.gz", gzip.compress(b"a 1 2\n" + line, compresslevel=6))
+    del line
+    assert path.stat().st_size < 200_000
+
+    def read() -> None:
+        with pytest.raises(CorruptFileError, match=r"line 2 is longer than 4,194,304 bytes"):
+            read_word_vectors(path)
+
+    assert _peak_bytes(read) < 100 << 20  # was 1.3 GB: the line split into 32 million strings
+
+
+def test_a_line_far_longer_than_the_header_dimension_allows(tmp_path: Path) -> None:
+    path = _write(tmp_path / "v.txt", "1 3\nw " + "0 " * 100_000 + "\n")
+    with pytest.raises(CorruptFileError, match=r"line 2 is longer than 65,632 bytes"):
+        read_word_vectors(path)

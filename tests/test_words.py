@@ -8,7 +8,9 @@ GloVe 6B 50d only where the answer is a fact about real vectors (king - man + wo
 from __future__ import annotations
 
 import json
+import re
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -474,3 +476,123 @@ def test_saved_glove_loads_in_under_a_second(glove: WordVectors, tmp_path_factor
     assert loaded.vectors.shape == (400_000, 50) and len(loaded.words) == 400_000
     assert loaded.words[:3] == glove.words[:3]
     np.testing.assert_array_equal(loaded.vectors[-1], glove.vectors[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 14: a damaged saved folder is a CorruptFileError naming the file, never wrong data
+
+
+@pytest.mark.parametrize("meta", ["[]", '"wordvectors"', "null", "7"])
+def test_load_refuses_a_description_that_is_not_an_object(
+    wv: WordVectors, tmp_path: Path, meta: str
+) -> None:
+    wv.save(tmp_path / "wv")
+    (tmp_path / "wv" / "wordvectors.json").write_text(meta, "utf-8")
+    with pytest.raises(CorruptFileError, match=r"wordvectors\.json is corrupt: it holds a JSON"):
+        WordVectors.load(tmp_path / "wv")
+
+
+def test_load_refuses_bad_fields_of_the_description(wv: WordVectors, tmp_path: Path) -> None:
+    wv.save(tmp_path / "wv")
+    meta_file = tmp_path / "wv" / "wordvectors.json"
+    meta = json.loads(meta_file.read_text("utf-8"))
+    for key, value, message in [
+        ("subwords", "yes", "'subwords' is 'yes'"),
+        ("subwords", {"min_n": 3}, "'subwords' is"),
+        ("oov", "maybe", "unknown OOV policy 'maybe'"),
+        ("name", ["x"], "'name' is ['x'], not text"),
+    ]:
+        meta_file.write_text(json.dumps({**meta, key: value}), "utf-8")
+        with pytest.raises(CorruptFileError, match=re.escape(message)):
+            WordVectors.load(tmp_path / "wv")
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        ("null", "it holds a JSON NoneType, not a list of words"),
+        ('"abcd"', "it holds a JSON str, not a list of words"),  # was: words a, b, c, d
+        ("[0, 1, 2, 3, 4]", "item 0 is 0, not a word"),  # was: integer "words"
+        ('["the", "cat", "", "mat", "sat"]', "item 2 is '', not a word"),
+        ('["the", "cat", "cat", "mat", "sat"]', "duplicate word 'cat'"),
+        ("[" * 1500 + "]" * 1500, "JSON nested too deeply"),
+        ('["the", ' + "9" * 5000 + "]", "unreadable JSON"),
+    ],
+)
+def test_load_refuses_a_word_list_that_is_not_one(
+    wv: WordVectors, tmp_path: Path, words: str, message: str
+) -> None:
+    wv.save(tmp_path / "wv")
+    (tmp_path / "wv" / "words.json").write_text(words, "utf-8")
+    with pytest.raises(CorruptFileError, match=re.escape(message)) as info:
+        WordVectors.load(tmp_path / "wv")
+    assert "wv" in str(info.value)
+
+
+def test_load_refuses_a_nan_vector_naming_its_word(wv: WordVectors, tmp_path: Path) -> None:
+    broken = VECTORS.copy()
+    broken[3, 1] = np.nan
+    WordVectors(WORDS, broken, name="nan").save(tmp_path / "wv")
+    for mmap in (True, False):
+        with pytest.raises(
+            CorruptFileError, match=r"vectors\.npy is corrupt: row 3 \(the word 'mat'\)"
+        ):
+            WordVectors.load(tmp_path / "wv", mmap=mmap)
+
+
+def test_load_refuses_a_damaged_npy_header(wv: WordVectors, tmp_path: Path) -> None:
+    wv.save(tmp_path / "wv")
+    file = tmp_path / "wv" / "vectors.npy"
+    data = file.read_bytes()
+    assert b"(5, 3), }" in data
+    file.write_bytes(data.replace(b"(5, 3), }", b"(5, 3,  }"))  # numpy: tokenize.TokenError
+    with pytest.raises(CorruptFileError, match=r"vectors\.npy is corrupt: not a readable \.npy"):
+        WordVectors.load(tmp_path / "wv")
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.ones((5, 3), dtype=np.int64), "dtype int64, expected floats"),
+        (np.ones(15, dtype=np.float32), "shape (15,), expected (rows, dim)"),
+        (np.array(["a", "b", "c", "d", "e"]).reshape(5, 1), "expected floats"),
+    ],
+)
+def test_load_refuses_a_matrix_of_the_wrong_kind(
+    wv: WordVectors, tmp_path: Path, array: np.ndarray, message: str
+) -> None:
+    wv.save(tmp_path / "wv")
+    np.save(tmp_path / "wv" / "vectors.npy", array)
+    with pytest.raises(CorruptFileError, match=re.escape(message)):
+        WordVectors.load(tmp_path / "wv")
+
+
+def test_counts_declaring_3e9_rows_are_refused_before_allocating(
+    wv: WordVectors, tmp_path: Path
+) -> None:
+    """A 160-byte counts.npy whose header declares 3e9 int64 rows (22 GiB) is not allocated."""
+    wv.save(tmp_path / "wv")
+    file = tmp_path / "wv" / "counts.npy"
+    with open(file, "wb") as fh:
+        header = {"descr": "<i8", "fortran_order": False, "shape": (3_000_000_000,)}
+        np.lib.format.write_array_header_1_0(fh, header)
+        fh.write(np.arange(4, dtype="<i8").tobytes())
+    assert file.stat().st_size < 200
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptFileError, match=r"declares a 3000000000 int64 array"):
+            WordVectors.load(tmp_path / "wv")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 << 20
+
+
+def test_load_refuses_negative_or_float_counts(wv: WordVectors, tmp_path: Path) -> None:
+    wv.save(tmp_path / "wv")
+    np.save(tmp_path / "wv" / "counts.npy", np.array([5, 4, -3, 2, 1]))
+    with pytest.raises(CorruptFileError, match="row 2 is negative"):
+        WordVectors.load(tmp_path / "wv")
+    np.save(tmp_path / "wv" / "counts.npy", np.array([5.0, 4.0, np.nan, 2.0, 1.0]))
+    with pytest.raises(CorruptFileError, match="expected one integer count per word"):
+        WordVectors.load(tmp_path / "wv")

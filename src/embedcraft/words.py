@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._files import atomic_directory
+from ._files import atomic_directory, load_npy, parse_json, read_text
 from .errors import CorruptFileError, DimensionMismatchError, InputError, missing_dependency
 from .vectors import _top_k, check_finite
 
@@ -302,40 +302,47 @@ class WordVectors:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, mmap: bool = True) -> WordVectors:
-        """Load a folder written by `save`; the matrix is memory-mapped unless `mmap=False`."""
+        """Load a folder written by `save`; the matrix is memory-mapped unless `mmap=False`.
+
+        Everything is checked before use: a damaged folder is a CorruptFileError naming the file
+        (and the word or row), never a wrong vocabulary or a NaN vector.
+        """
         folder = Path(path)
         meta_file = folder / "wordvectors.json"
         if not meta_file.is_file():
             raise InputError(f"{folder} is not a saved embedcraft word-vectors folder")
-        try:
-            meta = json.loads(meta_file.read_text("utf-8"))
-            words = json.loads((folder / "words.json").read_text("utf-8"))
-            mode = "r" if mmap else None
-            vectors = np.load(folder / "vectors.npy", mmap_mode=mode, allow_pickle=False)
-            counts_file = folder / "counts.npy"
-            counts = np.load(counts_file, allow_pickle=False) if counts_file.is_file() else None
-            subwords = None
-            if meta.get("subwords"):
-                ngrams = np.load(folder / "ngrams.npy", mmap_mode=mode, allow_pickle=False)
-                subwords = SubwordTable(ngrams, **meta["subwords"])
-        except FileNotFoundError as exc:
-            raise CorruptFileError(f"{folder}: {Path(exc.filename).name} is missing") from None
-        except (ValueError, OSError, EOFError, TypeError) as exc:
-            raise CorruptFileError(f"{folder} is corrupt: {exc}") from exc
-        if meta.get("format") != FORMAT:
-            raise CorruptFileError(f"{meta_file} is not in the {FORMAT} format")
+        meta = _read_meta(meta_file)
+        words = _read_words(folder / "words.json")
+        vectors = _matrix(load_npy(folder / "vectors.npy", mmap=mmap), folder / "vectors.npy")
         if len(words) != vectors.shape[0]:
             raise CorruptFileError(
                 f"{folder} is corrupt: {len(words)} words for {vectors.shape[0]} vectors"
             )
-        return cls(
-            words,
-            vectors,
-            counts,
-            oov=meta.get("oov", "raise"),
-            subwords=subwords,
-            name=meta.get("name", folder.name),
-        )
+        _check_rows_finite(vectors, folder / "vectors.npy", words)
+        counts_file = folder / "counts.npy"
+        counts = _counts(load_npy(counts_file), counts_file) if counts_file.is_file() else None
+        subwords = None
+        if meta["subwords"] is not None:
+            ngrams_file = folder / "ngrams.npy"
+            ngrams = _matrix(load_npy(ngrams_file, mmap=mmap), ngrams_file)
+            if ngrams.shape[1] != vectors.shape[1]:
+                raise CorruptFileError(
+                    f"{ngrams_file} is corrupt: n-gram vectors of {ngrams.shape[1]} dimensions "
+                    f"for word vectors of {vectors.shape[1]}"
+                )
+            _check_rows_finite(ngrams, ngrams_file, None)
+            subwords = SubwordTable(ngrams, **meta["subwords"])
+        try:
+            return cls(
+                words,
+                vectors,
+                counts,
+                oov=meta["oov"],
+                subwords=subwords,
+                name=meta["name"] if meta["name"] is not None else folder.name,
+            )
+        except InputError as exc:  # e.g. a word listed twice
+            raise CorruptFileError(f"{folder} is corrupt: {exc}") from None
 
     # ----------------------------------------------------------------- gensim bridge
     def to_gensim(self) -> Any:
@@ -369,3 +376,90 @@ class WordVectors:
             subwords=subwords,
             name=name,
         )
+
+
+# --------------------------------------------------------------------- checks of a saved folder
+_CHECK_ROWS = 65_536
+"""Rows checked for NaN at a time (bounded memory on memory-mapped matrices)."""
+
+
+def _json_file(file: Path) -> Any:
+    """A JSON file of a saved folder; missing or unreadable is a CorruptFileError."""
+    if not file.is_file():
+        raise CorruptFileError(f"{file} is missing")
+    return parse_json(read_text(file, error=CorruptFileError), str(file), error=CorruptFileError)
+
+
+def _read_meta(file: Path) -> dict[str, Any]:
+    """`wordvectors.json`, checked: the format, and well-typed name, OOV policy and subwords."""
+    meta = _json_file(file)
+    if not isinstance(meta, dict):
+        raise CorruptFileError(
+            f"{file} is corrupt: it holds a JSON {type(meta).__name__}, not an object"
+        )
+    if meta.get("format") != FORMAT:
+        raise CorruptFileError(f"{file} is not in the {FORMAT} format")
+    name = meta.get("name")
+    oov = meta.get("oov", "raise")
+    subwords = meta.get("subwords")
+    if name is not None and not isinstance(name, str):
+        raise CorruptFileError(f"{file} is corrupt: 'name' is {name!r}, not text")
+    if oov not in _POLICIES:
+        raise CorruptFileError(f"{file} is corrupt: unknown OOV policy {oov!r}")
+    if subwords is not None and not (
+        isinstance(subwords, dict)
+        and set(subwords) == {"min_n", "max_n"}
+        and all(type(v) is int and 0 < v < 1000 for v in subwords.values())
+    ):
+        raise CorruptFileError(
+            f"{file} is corrupt: 'subwords' is {subwords!r}, expected "
+            '{"min_n": <int>, "max_n": <int>} or null'
+        )
+    return {"name": name, "oov": oov, "subwords": subwords or None}
+
+
+def _read_words(file: Path) -> list[str]:
+    """`words.json`: a JSON list of non-empty strings."""
+    words = _json_file(file)
+    if not isinstance(words, list):
+        raise CorruptFileError(
+            f"{file} is corrupt: it holds a JSON {type(words).__name__}, not a list of words"
+        )
+    for i, word in enumerate(words):
+        if not isinstance(word, str) or not word:
+            raise CorruptFileError(
+                f"{file} is corrupt: item {i} is {word!r}, not a word (a non-empty string)"
+            )
+    return words
+
+
+def _matrix(array: np.ndarray, file: Path) -> np.ndarray:
+    """A saved (rows, dim) matrix of real numbers."""
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise CorruptFileError(f"{file} is corrupt: shape {array.shape}, expected (rows, dim)")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise CorruptFileError(f"{file} is corrupt: dtype {array.dtype}, expected floats")
+    return array
+
+
+def _counts(array: np.ndarray, file: Path) -> np.ndarray:
+    """Saved word counts: non-negative integers, one per word."""
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise CorruptFileError(
+            f"{file} is corrupt: {array.dtype} array of shape {array.shape}, expected one "
+            "integer count per word"
+        )
+    if array.size and array.min() < 0:
+        raise CorruptFileError(f"{file} is corrupt: row {int(np.argmin(array))} is negative")
+    return array
+
+
+def _check_rows_finite(matrix: np.ndarray, file: Path, words: list[str] | None) -> None:
+    """Refuse a row with NaN or infinity, naming it (and its word), a block of rows at a time."""
+    for start in range(0, matrix.shape[0], _CHECK_ROWS):
+        block = matrix[start : start + _CHECK_ROWS]
+        finite = np.isfinite(block).all(axis=1)
+        if not finite.all():
+            row = start + int(np.flatnonzero(~finite)[0])
+            word = f" (the word {words[row]!r})" if words is not None else ""
+            raise CorruptFileError(f"{file} is corrupt: row {row}{word} holds NaN or infinity")

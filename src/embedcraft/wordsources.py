@@ -9,8 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from ._files import load_npy
 from .errors import CorruptFileError, MissingDependencyError, UnknownEncoderError
 from .words import OOVPolicy, WordVectors
 
@@ -49,10 +48,10 @@ def _load_glove_6b_50d() -> WordVectors:
         raise MissingDependencyError(
             f"{name} needs pyarrow to read its word list: pip install 'embedcraft[glove]'"
         ) from None
+    vectors = load_npy(data / "glove_6B_50d_emb.npy", mmap=True)
     try:
-        vectors = np.load(data / "glove_6B_50d_emb.npy", mmap_mode="r", allow_pickle=False)
         words = pq.read_table(data / "glove_6B_index.parquet").column("index").to_pylist()
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError) as exc:
         raise CorruptFileError(f"the files of {package} in {data} are unreadable: {exc}") from exc
     if len(words) != vectors.shape[0]:
         raise CorruptFileError(f"{package}: {len(words)} words for {vectors.shape[0]} vectors")

@@ -20,8 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import csv_error, guard_stream
 from ..errors import InputError, missing_dependency
-from ..io import _ID_COLUMNS, _TEXT_COLUMNS, _json_record  # the same rules as every reader
+from ..io import (  # the same rules as every reader
+    _ID_COLUMNS,
+    _TEXT_COLUMNS,
+    _json_record,
+    csv_dict_reader,
+    parquet_rows,
+)
 
 __all__ = ["FORMATS", "ShardRows", "Source", "filesystem"]
 
@@ -199,15 +206,26 @@ class Source:
         names = handle.schema_arrow.names
         text_col, id_col = self._columns(names, path)
         wanted = None if metadata else [c for c in (text_col, id_col) if c is not None]
-        for batch in handle.iter_batches(batch_size=_READ_ROWS, columns=wanted):
-            yield names, batch.to_pylist()
+        batches = handle.iter_batches(batch_size=_READ_ROWS, columns=wanted)
+        first_row = 1
+        while True:
+            try:
+                batch = next(batches, None)
+            except Exception as exc:  # a damaged page: pyarrow raises several types
+                raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+            if batch is None:
+                return
+            yield names, parquet_rows(batch, path, first_row)
+            first_row += batch.num_rows
 
     def _text_records(self, path: str) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
         """CSV/TSV (standard quoting; TSV unquoted) or JSONL records, streamed."""
         try:
-            raw = self.fs.open_input_stream(path, compression="detect")
+            stream = self.fs.open_input_stream(path, compression="detect")
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: cannot open ({exc})") from None
+        # pyarrow reports damaged compressed data as OSError or ValueError (ArrowInvalid)
+        raw = guard_stream(stream, path, catch=(OSError, ValueError, EOFError))
         with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
             try:
                 if self.kind == ".jsonl":
@@ -227,8 +245,7 @@ def _visible(path: str, root: str) -> bool:
 
 
 def _csv(fh: Any, path: str, *, tsv: bool) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
-    dialect: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {}
-    reader = csv.DictReader(fh, **dialect)
+    reader = csv_dict_reader(fh, tsv=tsv)
     batch: list[dict[str, Any]] = []
     try:
         for record in reader:
@@ -237,7 +254,7 @@ def _csv(fh: Any, path: str, *, tsv: bool) -> Iterator[tuple[list[str], list[dic
                 yield list(reader.fieldnames or []), batch
                 batch = []
     except csv.Error as exc:
-        raise InputError(f"{path}, line {reader.line_num}: {exc}") from None
+        raise csv_error(path, reader.line_num, exc) from None
     if batch:
         yield list(reader.fieldnames or []), batch
 

@@ -28,6 +28,7 @@ from .._files import InputStream, atomic_file, open_input
 from ..errors import CorruptFileError
 from ._word_checks import (
     BAD_WORD_CHARS,
+    MAX_HEADER_DIGITS,
     MAX_LINE_BYTES,
     NUMBER,
     WORD_FILE_FORMATS,
@@ -82,8 +83,11 @@ def detect_format(path: str | os.PathLike[str]) -> WordFileFormat:
     if not head.strip():
         raise CorruptFileError(f"{p}: the file is empty")
     first, _, after = head.removeprefix(codecs.BOM_UTF8).partition(b"\n")
-    numbers = header_numbers(first.split())
-    if numbers is not None:
+    fields = first.split()
+    if len(fields) == 2 and all(f.isdigit() for f in fields):
+        numbers = header_numbers(fields)
+        if numbers is None:
+            return "word2vec"  # a header with numbers too long to be counts: the reader says so
         if not after.strip() or _is_text_vector_line(after, numbers[1]):
             return "word2vec"
         window = after[: 4 * numbers[1] + 256]
@@ -221,6 +225,8 @@ def _parse_header(path: Path, line: str) -> tuple[int, int]:
     hint = ""
     if len(fields) > 2:
         hint = "; a GloVe file has no header: read it with format='glove'"
+    elif any(len(f) > MAX_HEADER_DIGITS for f in fields):
+        hint = f"; a number of more than {MAX_HEADER_DIGITS} digits is not a count"
     raise CorruptFileError(
         f"{path}, line 1: bad header {shown!r}: expected two positive integers, "
         f"'<number of vectors> <dimension>'{hint}"

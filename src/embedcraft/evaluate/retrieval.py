@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import csv_error, parse_json, raise_csv_field_limit, read_text
 from ..encoders.base import Encoder, fit_if_needed
 from ..errors import InputError
-from ..io import _read_text_file
 from ..vectors import top_k
 
 __all__ = ["BeirDataset", "RetrievalResult", "evaluate_retrieval", "load_beir", "retrieval_metrics"]
@@ -40,16 +39,21 @@ class BeirDataset:
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """BEIR records: objects with a string or integer `_id`, and text fields that are text."""
     rows = []
-    for n, line in enumerate(_read_text_file(path).split("\n"), start=1):
+    for n, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}, line {n}: invalid JSON ({exc.msg})") from None
+        row = parse_json(line, f"{path}, line {n}")
         if not isinstance(row, dict) or "_id" not in row:
             raise InputError(f"{path}, line {n}: expected an object with an '_id' field")
+        if isinstance(row["_id"], bool) or not isinstance(row["_id"], str | int):
+            raise InputError(f"{path}, line {n}: '_id' is {row['_id']!r}, not a string")
+        for key in ("title", "text"):
+            if row.get(key) is not None and not isinstance(row[key], str):
+                raise InputError(
+                    f"{path}, line {n}: {key!r} is {type(row[key]).__name__}, not text"
+                )
         rows.append(row)
     return rows
 
@@ -74,20 +78,7 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirDataset:
         raise InputError(
             f"{qrels_path} not found; splits available: {', '.join(available) or 'none'}"
         )
-    qrels: dict[str, dict[str, int]] = {}
-    reader = csv.reader(io.StringIO(_read_text_file(qrels_path)), delimiter="\t")
-    for n, row in enumerate(reader, start=1):
-        if not row or (n == 1 and not row[-1].lstrip("-").isdigit()):
-            continue  # blank line or header
-        if len(row) < 3:
-            raise InputError(f"{qrels_path}, line {n}: expected query-id, corpus-id, score")
-        try:
-            score = int(row[-1])
-        except ValueError:
-            raise InputError(
-                f"{qrels_path}, line {n}: score {row[-1]!r} is not an integer"
-            ) from None
-        qrels.setdefault(row[0], {})[row[-2]] = score
+    qrels = _read_qrels(qrels_path)
     doc_ids = [str(d["_id"]) for d in corpus]
     doc_texts = [f"{d.get('title') or ''} {d.get('text') or ''}".strip() for d in corpus]
     judged = {q: rels for q, rels in qrels.items() if any(s > 0 for s in rels.values())}
@@ -103,6 +94,27 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirDataset:
         skipped_queries=len(query_text) - len(query_ids),
         missing_queries=len(set(judged) - set(query_text)),
     )
+
+
+def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """`qrels/<split>.tsv`: query-id, corpus-id, integer score (a header line is skipped)."""
+    qrels: dict[str, dict[str, int]] = {}
+    raise_csv_field_limit()
+    reader = csv.reader(io.StringIO(read_text(path)), delimiter="\t")
+    try:
+        for n, row in enumerate(reader, start=1):
+            if not row or (n == 1 and not row[-1].lstrip("-").isdigit()):
+                continue  # blank line or header
+            if len(row) < 3:
+                raise InputError(f"{path}, line {n}: expected query-id, corpus-id, score")
+            try:
+                score = int(row[-1])  # thousands of digits: a ValueError too
+            except ValueError:
+                raise InputError(f"{path}, line {n}: score {row[-1]!r} is not an integer") from None
+            qrels.setdefault(row[0], {})[row[-2]] = score
+    except csv.Error as exc:
+        raise csv_error(path, reader.line_num, exc) from None
+    return qrels
 
 
 def retrieval_metrics(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,9 +19,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from .._files import csv_error, read_text
 from ..encoders.base import Encoder, fit_if_needed
 from ..errors import InputError
-from ..io import _read_text_file
+from ..io import csv_dict_reader
 from ..vectors import normalize
 
 __all__ = ["StsResult", "evaluate_sts", "read_sts_pairs"]
@@ -50,24 +52,29 @@ def read_sts_pairs(
 ) -> tuple[list[str], list[str], np.ndarray]:
     """The two sentence columns and the score column of a TSV file with a header line."""
     p = Path(path)
-    reader = csv.DictReader(io.StringIO(_read_text_file(p)), delimiter="\t", quoting=csv.QUOTE_NONE)
-    names = reader.fieldnames or []
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise InputError(
-            f"{p}: no column {', '.join(map(repr, missing))}; columns are {', '.join(names)} "
-            "(choose them with --columns s1,s2,score)"
-        )
-    first, second, scores = [], [], []
-    for row in reader:
-        try:
-            scores.append(float(row[columns[2]]))
-        except (TypeError, ValueError):
+    reader = csv_dict_reader(io.StringIO(read_text(p)), tsv=True)
+    try:
+        names = reader.fieldnames or []
+        missing = [c for c in columns if c not in names]
+        if missing:
             raise InputError(
-                f"{p}, line {reader.line_num}: score {row[columns[2]]!r} is not a number"
-            ) from None
-        first.append(row[columns[0]] or "")
-        second.append(row[columns[1]] or "")
+                f"{p}: no column {', '.join(map(repr, missing))}; columns are "
+                f"{', '.join(names)} (choose them with --columns s1,s2,score)"
+            )
+        first, second, scores = [], [], []
+        for row in reader:
+            score = row[columns[2]]
+            try:
+                value = float(score)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                value = math.nan
+            if not math.isfinite(value):
+                raise InputError(f"{p}, line {reader.line_num}: score {score!r} is not a number")
+            scores.append(value)
+            first.append(row[columns[0]] or "")
+            second.append(row[columns[1]] or "")
+    except csv.Error as exc:
+        raise csv_error(p, reader.line_num, exc) from None
     if not scores:
         raise InputError(f"{p}: no sentence pairs")
     return first, second, np.asarray(scores, dtype=np.float64)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import csv_error, raise_csv_field_limit
 from ..errors import InputError
 
 __all__ = ["Interactions", "leave_last_out", "read_interactions"]
@@ -77,6 +78,16 @@ def _build(users: Any, items: Any, ratings: Any, timestamps: Any, what: str) -> 
     if not np.isfinite(rating_values).all():
         bad = int(np.flatnonzero(~np.isfinite(rating_values))[0])
         raise InputError(f"{what}: rating of row {bad + 1} is not a finite number")
+    # a timestamp must be a whole number that fits in 64 bits (2**63 itself does not)
+    fits = np.isfinite(time_values) & (np.abs(time_values) < 2.0**63)
+    whole = np.zeros_like(fits)
+    whole[fits] = time_values[fits] == np.floor(time_values[fits])
+    if not whole.all():
+        bad = int(np.flatnonzero(~whole)[0])
+        raise InputError(
+            f"{what}: timestamp of row {bad + 1} is not a whole number of 64 bits: "
+            f"{time_values[bad]!r}"
+        )
     # keep the latest interaction of each (user, item) pair
     order = np.lexsort((np.arange(n), time_values, items, users))
     pairs = users[order] + "\x1f" + items[order]
@@ -136,17 +147,22 @@ def read_interactions(source: str | os.PathLike[str] | Mapping[str, Any] | Any) 
     path = Path(source)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        text = path.read_text(encoding="latin-1")
+        text = raw.decode("latin-1")  # MovieLens 100k's u.item is Latin-1
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise InputError(f"{path}: the file is empty")
     delimiter = "\t" if "\t" in lines[0] else "," if "," in lines[0] else None
-    rows = [
-        line.split(delimiter) if delimiter != "," else next(csv.reader([line])) for line in lines
-    ]
+    raise_csv_field_limit()
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        try:
+            rows.append(line.split(delimiter) if delimiter != "," else next(csv.reader([line])))
+        except csv.Error as exc:
+            raise csv_error(path, n, exc) from None
     header = not _looks_numeric(rows[0][0]) or not _looks_numeric(rows[0][-1])
     if header:
         names = [c.strip() for c in rows[0]]

@@ -7,9 +7,7 @@ document per line), .jsonl, .csv, .tsv, each optionally gzipped.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -17,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .._files import atomic_file
+from .._files import atomic_file, csv_error, open_input, parse_json
 from ..errors import InputError
+from ..io import csv_dict_reader
 from ..text import TextAnalyzer
 
 __all__ = ["CorpusStats", "TokenStream", "write_tokenized"]
@@ -62,9 +61,8 @@ class TokenStream:
             self.kind = ".txt"
 
     def _open(self) -> IO[bytes]:
-        if self.path.suffix.lower() == ".gz":
-            return gzip.open(self.path, "rb")
-        return open(self.path, "rb")
+        """The file's bytes (through gzip when gzipped; damage is an InputError)."""
+        return open_input(self.path)
 
     def _lines(self) -> Iterator[tuple[int, str]]:
         with self._open() as fh:
@@ -86,10 +84,7 @@ class TokenStream:
             for n, line in self._lines():
                 if not line.strip():
                     continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{self.path}, line {n}: invalid JSON ({exc.msg})") from None
+                record = parse_json(line, f"{self.path}, line {n}")
                 value = record.get(field) if isinstance(record, dict) else record
                 if not isinstance(value, str):
                     raise InputError(f"{self.path}, line {n}: no text field {field!r}")
@@ -100,8 +95,7 @@ class TokenStream:
     def _table_texts(self) -> Iterator[str]:
         with self._open() as fh:
             text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
-            dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if self.kind == ".tsv" else {}
-            reader = csv.DictReader(text, **dialect)
+            reader = csv_dict_reader(text, tsv=self.kind == ".tsv")
             field = self.column or "text"
             try:
                 for record in reader:
@@ -115,6 +109,8 @@ class TokenStream:
                 raise InputError(
                     f"{self.path}, near line {reader.line_num}: invalid UTF-8"
                 ) from None
+            except csv.Error as exc:
+                raise csv_error(self.path, reader.line_num, exc) from None
 
     def __iter__(self) -> Iterator[list[str]]:
         tokenize = self.analyzer.tokenize
