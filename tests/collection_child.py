@@ -6,8 +6,8 @@ collection that does not stand on its own. It prints one JSON object on its last
 
     python collection_child.py make ROOT NAME...     one collection per catalog name
     python collection_child.py reopen ROOT NAME...   reopen each, search, add, search again
-    python collection_child.py delete PATH VECTORS   10 docs, search, delete 5
-    python collection_child.py search PATH           dense search + nearest_ids of the survivors
+    python collection_child.py delete PATH VECTORS   bm25 + word vectors: 10 docs, search, delete 5
+    python collection_child.py search PATH           dense, nearest_ids and sparse search
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def delete(path: Path, vectors: str) -> dict[str, object]:
     enc = MeanPoolingEncoder(vectors)
     enc.name = "tiny-mean"
     hnsw = HnswSettings(threshold=4)  # the graph index, not only the flat one
-    with Collection(path, encoders=[enc], hnsw=hnsw) as col:
+    with Collection(path, encoders=["bm25", enc], hnsw=hnsw) as col:
         col.add(DOCS + LATER, [f"d{i}" for i in range(10)])
         col.search(QUERY, k=5)  # builds and saves the dense index
         col.delete([f"d{i}" for i in range(0, 10, 2)])
@@ -88,11 +88,22 @@ def delete(path: Path, vectors: str) -> dict[str, object]:
 
 def search(path: Path) -> dict[str, object]:
     with Collection(path) as col:
-        (name,) = col.encoder_names
-        hits = [h.id for h in col.search(QUERY, k=10)]
+        name = next(n for n in col.encoder_names if not col.encoder(n).sparse)
+        hits = [h.id for h in col.search(QUERY, k=10, mode="dense")]
         query = np.asarray(col.encoder(name).encode([QUERY]))[0]
         ids, scores = col.nearest_ids(query, k=10)
-        return {"hits": hits, "nearest": ids[0], "finite": int(np.isfinite(scores).sum())}
+        words = " ".join(DOCS + LATER)  # every word of every document: all that remain match
+        sparse = (
+            [h.id for h in col.search(words, k=10, mode="sparse")]
+            if len(col.encoder_names) > 1
+            else []
+        )
+        return {
+            "hits": hits,
+            "nearest": ids[0],
+            "finite": int(np.isfinite(scores).sum()),
+            "sparse": sparse,
+        }
 
 
 def main() -> None:

@@ -512,3 +512,18 @@ def test_export_gives_documents_and_stored_vectors_in_insertion_order(
     empty = Collection(tmp_path / "e", encoders=[mean_encoder])
     with pytest.raises(InputError, match="empty"):
         empty.export()
+
+
+def test_an_empty_collection_answers_every_mode_with_no_hits(tmp_path: Path) -> None:
+    """A collection whose first add failed (bad metadata) is empty, not broken."""
+    vectors = topic_vectors(tmp_path / "wv")
+    enc = MeanPoolingEncoder(str(vectors))
+    enc.name = "tiny-mean"
+    with Collection(tmp_path / "c", encoders=["bm25", enc]) as col:
+        with pytest.raises(InputError, match="not JSON-serializable"):
+            col.add(["a cat"], ["d0"], [{"x": float("inf")}])
+    with Collection(tmp_path / "c") as col:
+        for mode in ("sparse", "dense", "hybrid"):
+            assert col.search("cat", mode=mode) == []
+        col.add(["a cat on a mat"], ["d0"])
+        assert [h.id for h in col.search("cat", mode="sparse")] == ["d0"]

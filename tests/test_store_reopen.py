@@ -124,6 +124,7 @@ def test_deleted_rows_stay_deleted_over_reopens(tmp_path: Path, vectors_folder: 
         answer = child("search", path)  # ones load that copy
         assert set(answer["hits"]) == survivors
         assert set(answer["nearest"]) == survivors and answer["finite"] == 5
+        assert set(answer["sparse"]) == survivors
 
 
 def _saved_dense(path: Path) -> Path:
@@ -164,3 +165,4 @@ def test_a_saved_index_that_disagrees_with_the_database_is_rebuilt(
     answer = child("search", path)
     assert set(answer["nearest"]) == {"d1", "d3", "d5", "d7"}
     assert set(answer["hits"]) == {"d1", "d3", "d5", "d7"}
+    assert set(answer["sparse"]) == {"d1", "d3", "d5", "d7"}

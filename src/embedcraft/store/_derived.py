@@ -106,11 +106,8 @@ class DerivedIndexes:
             index = DenseIndex.load(
                 self._index_folder(slot), self.hnsw, slot.dim, encoder=slot.name
             )
-            if index is not None and index.generation == current and not self._agrees(index):
-                log.warning(
-                    "the saved index of %s disagrees with the database: rebuilding", slot.name
-                )
-                index = None
+            if index is not None and index.generation == current:
+                index = self._trusted(slot, index, index.live, index.max_live_rowid)
         rebuilt = False
         if index is None:
             index, rebuilt = self._build_dense(slot, current), True
@@ -131,14 +128,20 @@ class DerivedIndexes:
             self._save_dense(slot)
         return index
 
-    def _agrees(self, index: DenseIndex) -> bool:
-        """Whether the database holds as many documents as the index has live rows, the last
-        of them at the same rowid. Every document has a vector in every dense slot, and the
-        count reads the small id index, not the vectors."""
-        count, top = self.conn.execute(
+    def _trusted(self, slot: EncoderSlot, index: Any, live: int, top: int) -> Any:
+        """A saved index at the database's generation, or None when it disagrees with it.
+
+        It must cover as many documents as the database holds, the last at the same rowid
+        (every document has a vector in every dense slot; the count reads the small id index,
+        not the vectors). A copy restored from elsewhere or a hand-edited database fails this.
+        """
+        count, last = self.conn.execute(
             "SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM docs"
         ).fetchone()
-        return bool(count == index.live and top == index.max_live_rowid)
+        if count == live and last == top:
+            return index
+        log.warning("the saved index of %s disagrees with the database: rebuilding", slot.name)
+        return None
 
     def _build_dense(self, slot: EncoderSlot, current: int) -> DenseIndex:
         rowids, matrix = self._dense_vectors(slot)
@@ -163,6 +166,9 @@ class DerivedIndexes:
             index = self._sparse.get(slot.slot)
             if index is None and self.persist_indexes:
                 index = SparseIndex.load(self._index_folder(slot), encoder=slot.name)
+                if index is not None and index.generation == current:
+                    top = int(index.rowids[-1]) if len(index.rowids) else 0
+                    index = self._trusted(slot, index, len(index.rowids), top)
             if index is not None and index.generation == current:
                 self._sparse[slot.slot] = index
                 return index
@@ -172,7 +178,7 @@ class DerivedIndexes:
         encoder, matrix = slot.fit_sparse(texts)
         index = SparseIndex(encoder, matrix, rowids, current)
         self._sparse[slot.slot] = index
-        if self.persist_indexes:
+        if self.persist_indexes and texts:  # an empty collection's index: nothing to keep
             try:
                 index.save(self._index_folder(slot), encoder=slot.name)
             except OSError as exc:
