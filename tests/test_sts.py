@@ -4,6 +4,10 @@ cosines computed by hand; minilm-l3 on STS-B as a regression floor when the shar
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,7 @@ import pytest
 from scipy import stats
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from cli_runner import run_many
 from embedcraft.encoders.pooling import MeanPoolingEncoder
 from embedcraft.encoders.sparse import TfidfEncoder
 from embedcraft.errors import InputError, MissingDependencyError
@@ -60,7 +65,10 @@ def test_read_pairs_keeps_quotes_literally(tmp_path: Path, newline: str, bom: st
         ["news", "Last one.", "Final one.", "0.25"],
     ]
     path = _write(
-        tmp_path / "q.tsv", [bom + "genre", "sentence1", "sentence2", "score"], rows, newline
+        tmp_path / "q.tsv",
+        [bom + "genre", "sentence1", "sentence2", "score"],
+        rows,
+        newline,
     )
     first, second, scores = read_sts_pairs(path)
     assert first == ['"Hello," she said.', 'A "quoted" word.', "Last one."]
@@ -104,7 +112,9 @@ def test_file_without_pairs(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------- evaluating
-def test_sparse_encoder_is_fitted_on_the_sentences_and_matches_scipy(pairs_file: Path) -> None:
+def test_sparse_encoder_is_fitted_on_the_sentences_and_matches_scipy(
+    pairs_file: Path,
+) -> None:
     result = evaluate_sts(TfidfEncoder(), pairs_file)
     assert isinstance(result, StsResult)
     assert result.fitted_on_sentences and result.pairs == len(PAIRS)
@@ -141,6 +151,75 @@ def test_dense_encoder_matches_scipy_on_hand_means(pairs_file: Path) -> None:
     spearman, pearson = _correlations(a, b)
     assert result.spearman == pytest.approx(spearman, abs=1e-6)
     assert result.pearson == pytest.approx(pearson, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            [["a cat", "a dog", "3"]],
+            r"pairs\.tsv: 1 usable pair; a correlation needs at least 2",
+        ),
+        (
+            [["a cat", "a dog", "3"], ["the sun", "a park", "3"]],
+            "every gold score is 3",
+        ),
+    ],
+)
+def test_pairs_that_cannot_measure_a_correlation_are_clear_errors(
+    tmp_path: Path, rows: list[list[str]], message: str
+) -> None:
+    """One pair raised scipy's ValueError; equal gold scores printed a ConstantInputWarning."""
+    path = _write(tmp_path / "pairs.tsv", ["sentence1", "sentence2", "score"], rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=message):
+            evaluate_sts(TfidfEncoder(), path)
+
+
+def test_equal_cosines_for_every_pair_give_nan_without_a_warning(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        ["cat", "dog", "1"],
+        ["sun", "park", "4"],
+        ["mat", "hot", "2"],
+    ]  # no shared word
+    path = _write(tmp_path / "pairs.tsv", ["sentence1", "sentence2", "score"], rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = evaluate_sts(TfidfEncoder(), path)  # every cosine is 0
+    assert math.isnan(result.spearman) and math.isnan(result.pearson)
+
+
+def test_cli_eval_sts_says_why_in_one_line(tmp_path: Path) -> None:
+    """The CLI printed scipy's warning block, then "Spearman nan"."""
+    header = ["sentence1", "sentence2", "score"]
+    _write(
+        tmp_path / "flat.tsv",
+        header,
+        [["a cat", "a dog", "3"], ["the sun", "a park", "3"]],
+    )
+    _write(tmp_path / "apart.tsv", header, [["cat", "dog", "1"], ["sun", "park", "4"]])
+    runs = run_many(
+        {
+            "flat": ["eval", "sts", "--pairs", "flat.tsv", "-e", "tfidf"],
+            "apart": ["eval", "sts", "--pairs", "apart.tsv", "-e", "tfidf", "--json"],
+        },
+        tmp_path,
+        {**os.environ, "HF_HUB_OFFLINE": "1"},
+        120,
+    )
+    assert runs["flat"].returncode == 1
+    assert runs["flat"].stderr.strip().splitlines() == [
+        "embedcraft: error: flat.tsv: every gold score is 3; a correlation needs scores that differ"
+    ]
+    assert runs["apart"].returncode == 0, runs["apart"].stderr
+    assert json.loads(runs["apart"].stdout)["spearman"] is None
+    assert runs["apart"].stderr.strip().splitlines() == [
+        "note: apart.tsv: tfidf gives every pair the same score, so the correlation is undefined "
+        "(nan; null in --json)"
+    ]
 
 
 @pytest.mark.shared_data

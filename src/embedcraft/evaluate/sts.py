@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from .._files import csv_error, read_text
 from ..encoders.base import Encoder, fit_if_needed
 from ..errors import InputError
 from ..io import csv_dict_reader
 from ..vectors import normalize
+from ._correlation import correlations
 
 __all__ = ["StsResult", "evaluate_sts", "read_sts_pairs"]
 
@@ -101,11 +101,12 @@ def evaluate_sts(
     cosine = (
         np.asarray(a.multiply(b).sum(axis=1)).ravel() if hasattr(a, "multiply") else (a * b).sum(1)
     )
+    spearman, pearson = correlations(gold, cosine, str(path))
     return StsResult(
         file=str(path),
         encoder=encoder.name,
-        spearman=float(stats.spearmanr(gold, cosine).statistic),
-        pearson=float(stats.pearsonr(gold, cosine).statistic),
+        spearman=spearman,
+        pearson=pearson,
         pairs=len(gold),
         fitted_on_sentences=fitted,
         seconds={"fit": t1 - t0, "encode": t2 - t1, "sentences": len(sentences)},
