@@ -519,11 +519,21 @@ def test_an_empty_collection_answers_every_mode_with_no_hits(tmp_path: Path) -> 
     vectors = topic_vectors(tmp_path / "wv")
     enc = MeanPoolingEncoder(str(vectors))
     enc.name = "tiny-mean"
-    with Collection(tmp_path / "c", encoders=["bm25", enc]) as col:
-        with pytest.raises(InputError, match="not JSON-serializable"):
-            col.add(["a cat"], ["d0"], [{"x": float("inf")}])
+    col = Collection(tmp_path / "c", encoders=["bm25", enc])
+    with col, pytest.raises(InputError, match="not JSON-serializable"):
+        col.add(["a cat"], ["d0"], [{"x": float("inf")}])
     with Collection(tmp_path / "c") as col:
         for mode in ("sparse", "dense", "hybrid"):
             assert col.search("cat", mode=mode) == []
         col.add(["a cat on a mat"], ["d0"])
         assert [h.id for h in col.search("cat", mode="sparse")] == ["d0"]
+
+
+@pytest.mark.parametrize("k", [2**64, 2**24 + 1, True, 0])
+def test_a_k_that_cannot_be_answered_is_refused(tmp_path: Path, k: int) -> None:
+    with Collection(tmp_path / "c", encoders=["bm25"]) as col:
+        col.add(["a cat on a mat"], ["d0"])
+        with pytest.raises(InputError, match="k must be"):
+            col.search("cat", k=k)
+        with pytest.raises(InputError, match="k must be"):
+            col.search_many(["cat"], k=k)

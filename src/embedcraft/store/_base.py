@@ -393,10 +393,16 @@ class _CollectionBase:
         return slot.explain_dense(query, text)
 
 
+MAX_K = 1 << 24
+"""The largest k a search takes: results are (queries, k) arrays, so k sizes memory."""
+
+
 def _check_k(k: Any) -> None:
-    """Refuse a k that is not a positive integer."""
-    if not isinstance(k, int) or k < 1:
+    """Refuse a k that is not a positive integer, or one too large to hold a result of."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise InputError(f"k must be a positive integer, got {k!r}")
+    if k > MAX_K:
+        raise InputError(f"k must be at most {MAX_K:,}, got {k:,}")
 
 
 def _check_search(k: Any, fusion: str, alpha: float) -> None:
