@@ -429,3 +429,35 @@ def test_export_equals_the_sqlite_collection(
     np.testing.assert_allclose(a.vectors, b.vectors, rtol=1e-5, atol=1e-6)
     lite.close()
     pg.close()
+
+
+REOPEN_BY_URL = """
+import json, sys
+from embedcraft.store.postgres import PostgresCollection
+with PostgresCollection(sys.argv[1]) as col:
+    before = [h.id for h in col.search("planets and stars", k=2)]
+    col.add(["A comet passed close to the planet"], ["later"])
+    print(json.dumps({"before": before, "after": [h.id for h in col.search("comet", k=1)]}))
+"""
+
+
+@pytest.mark.slow
+def test_a_distilled_model_is_rebuilt_in_a_fresh_process(url: str) -> None:
+    """minilm-l6-static's token table is stored with the collection, not only its parameters."""
+    import json
+    import subprocess
+    import sys
+
+    texts = ["Planets orbit stars", "Stock markets fell", "Soup with basil", "Dogs and cats"]
+    with PostgresCollection(url, encoders=["minilm-l6-static"]) as col:
+        col.add(texts, [f"d{i}" for i in range(4)])
+        expected = [h.id for h in col.search("planets and stars", k=2)]
+        (saved,) = col.conn.execute(f"SELECT saved FROM {col._encoders}").fetchone()
+        assert saved is not None and len(saved) > 1_000_000  # the table, not only parameters
+    done = subprocess.run(
+        [sys.executable, "-c", REOPEN_BY_URL, url], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["before"] == expected and expected[0] == "d0"
+    assert answer["after"] == ["later"]
