@@ -238,15 +238,17 @@ def read_text(path: str | os.PathLike[str], *, error: type[EmbedcraftError] = In
 
 def parse_json(text: str | bytes, where: str, *, error: type[EmbedcraftError] = InputError) -> Any:
     """`json.loads(text)`, with every way it can fail (bad syntax, an integer of thousands of
-    digits, nesting deeper than Python's recursion limit) raised as `error` naming `where`."""
+    digits, nesting deeper than Python's recursion limit) raised as `error` naming `where`
+    (a saved file's CorruptFileError says "<file> is corrupt: ...")."""
+    where = f"{where} is corrupt:" if issubclass(error, CorruptFileError) else f"{where}:"
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise error(f"{where}: invalid JSON ({exc.msg})") from None
+        raise error(f"{where} invalid JSON ({exc.msg})") from None
     except RecursionError:
-        raise error(f"{where}: JSON nested too deeply to read") from None
+        raise error(f"{where} JSON nested too deeply to read") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-        raise error(f"{where}: unreadable JSON ({exc})") from None
+        raise error(f"{where} unreadable JSON ({_short(exc)})") from None
 
 
 def load_npy(
