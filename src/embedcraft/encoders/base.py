@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
-from .._files import atomic_directory
+from .._files import atomic_directory, load_npy, parse_json, read_text
 from ..errors import CorruptFileError, InputError, NotFittedError
 from ..text import TextAnalyzer
 
@@ -182,20 +182,10 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         except (TypeError, ValueError) as exc:
             raise CorruptFileError(f"{folder / SPEC_FILE}: bad parameters: {exc}") from exc
         encoder.name = str(spec.get("name", enc_cls.name))
-        arrays = {}
-        for array_name in spec.get("arrays", []):
-            file = folder / f"{array_name}.npy"
-            try:
-                arrays[array_name] = np.load(file, allow_pickle=False)
-            except FileNotFoundError:
-                raise CorruptFileError(
-                    f"{file} is missing: the saved encoder is incomplete"
-                ) from None
-            except (ValueError, OSError, EOFError) as exc:
-                raise CorruptFileError(f"{file} is corrupt: {exc}") from exc
+        arrays = {name: load_npy(folder / f"{name}.npy") for name in spec["arrays"]}
         try:
-            encoder._set_state(spec.get("state", {}), arrays)
-        except (KeyError, ValueError, IndexError) as exc:
+            encoder._set_state(spec["state"], arrays)
+        except (KeyError, ValueError, IndexError, TypeError, AttributeError) as exc:
             raise CorruptFileError(f"{folder}: saved state is inconsistent: {exc}") from exc
         return encoder
 
@@ -259,13 +249,23 @@ def read_spec(folder: Path) -> dict[str, Any]:
         raise InputError(f"{folder} is not a folder holding a saved encoder")
     if not file.is_file():
         raise InputError(f"{folder} is not a saved embedcraft encoder: it has no {SPEC_FILE}")
-    try:
-        spec = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptFileError(f"{file} is corrupt: {exc}") from exc
+    spec = parse_json(read_text(file, error=CorruptFileError), str(file), error=CorruptFileError)
     if not isinstance(spec, dict) or spec.get("format") != FORMAT or "type" not in spec:
         raise CorruptFileError(f"{file} is not an embedcraft encoder description")
-    if spec.get("format_version", 0) > FORMAT_VERSION:
+    spec.setdefault("params", {})
+    spec.setdefault("state", {})
+    spec.setdefault("arrays", [])
+    version = spec.get("format_version", 0)
+    if (
+        not isinstance(spec["type"], str)
+        or not isinstance(version, int)
+        or not isinstance(spec["params"], dict)
+        or not isinstance(spec["state"], dict)
+        or not isinstance(spec["arrays"], list)
+        or not all(isinstance(a, str) and a.isidentifier() for a in spec["arrays"])
+    ):
+        raise CorruptFileError(f"{file} is corrupt: a field has the wrong type")
+    if version > FORMAT_VERSION:
         raise InputError(
             f"{file} was written by a newer embedcraft (format {spec['format_version']}); "
             "upgrade embedcraft to load it"
