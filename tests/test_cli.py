@@ -508,7 +508,7 @@ def test_an_argument_that_is_not_utf8_is_named(tmp_path: Path) -> None:
         "-e",
         "minilm-l3",
     ]
-    run = subprocess.run(argv, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(argv, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.splitlines() == [
         "embedcraft: error: argument 2 (b'caf\\xe9') is not valid UTF-8 (at byte 3); pass "

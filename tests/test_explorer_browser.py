@@ -83,7 +83,7 @@ def test_search_highlights_original_space_neighbours(
         "request", lambda r: errors.append(f"fetched {r.url}") if r.url.startswith("http") else None
     )
     page.goto(explorer["path"].as_uri())
-    page.wait_for_function("window.explorer && window.explorer.ready", timeout=10_000)
+    page.wait_for_function("window.explorer && window.explorer.ready", timeout=60_000)
     state = page.evaluate("({n: explorer.n, k: explorer.k, first: explorer.firstPaintMs})")
     assert state["n"] == 600 and state["k"] == K and state["first"] > 0
     before = page.screenshot()
@@ -91,7 +91,7 @@ def test_search_highlights_original_space_neighbours(
 
     target = 437
     page.fill("#search", "note number 437.")
-    page.wait_for_function(f"window.explorer.selected === {target}", timeout=5_000)
+    page.wait_for_function(f"window.explorer.selected === {target}", timeout=30_000)
     highlighted = page.evaluate("window.explorer.highlighted")
     expected = explorer["neighbours"][target].tolist()
     assert highlighted == expected  # the original space, best first
@@ -111,18 +111,18 @@ def test_search_highlights_original_space_neighbours(
     j = expected[-1]
     spot = page.evaluate(f"explorer.screenPosition({j})")
     page.mouse.move(spot["x"], spot["y"])
-    page.wait_for_function(f"window.explorer.hovered === {j}", timeout=5_000)
+    page.wait_for_function(f"window.explorer.hovered === {j}", timeout=30_000)
     assert explorer["texts"][j] in page.inner_text("#tooltip") and page.is_visible("#tooltip")
 
     # an id finds its item; Enter moves to the next match of a text
     page.fill("#search", "p12")
-    page.wait_for_function("window.explorer.selected === 12", timeout=5_000)
+    page.wait_for_function("window.explorer.selected === 12", timeout=30_000)
     page.fill("#search", "gamma note")
-    page.wait_for_function("window.explorer.selected === 400", timeout=5_000)
+    page.wait_for_function("window.explorer.selected === 400", timeout=30_000)
     page.press("#search", "Enter")
-    page.wait_for_function("window.explorer.selected === 401", timeout=5_000)
+    page.wait_for_function("window.explorer.selected === 401", timeout=30_000)
     page.fill("#search", "no such thing")
-    page.wait_for_function("window.explorer.selected === -1", timeout=5_000)
+    page.wait_for_function("window.explorer.selected === -1", timeout=30_000)
     assert "no match" in page.inner_text("#status")
     assert errors == []
     page.close()
@@ -131,7 +131,7 @@ def test_search_highlights_original_space_neighbours(
 def test_pan_and_zoom_move_the_points(browser: Any, explorer: dict[str, Any]) -> None:
     page = browser.new_page(viewport={"width": 900, "height": 700})
     page.goto(explorer["path"].as_uri())
-    page.wait_for_function("window.explorer && window.explorer.ready", timeout=10_000)
+    page.wait_for_function("window.explorer && window.explorer.ready", timeout=60_000)
     start = page.evaluate("explorer.screenPosition(5)")
     box = page.locator("#canvas").bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
