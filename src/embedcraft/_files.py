@@ -15,6 +15,7 @@ import shutil
 import struct
 import tempfile
 import tokenize
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -313,7 +314,9 @@ def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype[Any], int]:
         if version == (1, 0)
         else np.lib.format.read_array_header_2_0
     )
-    shape, _, dtype = read_header(fh)
+    with warnings.catch_warnings():  # numpy parses the header as a Python literal: a damaged
+        warnings.simplefilter("ignore")  # one warns of bad escapes before it fails
+        shape, _, dtype = read_header(fh)
     return shape, dtype, data_start
 
 
