@@ -26,7 +26,7 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 
 test: lint
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
