@@ -155,7 +155,7 @@ def test_eval_sts_json_matches_the_library(runs, l3, files) -> None:  # type: ig
 
 def test_eval_sts_with_columns_and_binary_truncated_vectors(runs, l3, files) -> None:  # type: ignore[no-untyped-def]
     from embedcraft.evaluate.sts import evaluate_sts
-    from embedcraft.postprocess import PostProcessedEncoder
+    from embedcraft.encoders.postprocess import PostProcessedEncoder
 
     out = _result(runs, "sick")
     assert out["pairs"] == len(PAIRS)

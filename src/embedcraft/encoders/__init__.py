@@ -1,8 +1,17 @@
-"""Encoder families: each module is one family under the contract in `base`."""
+"""Encoder families under one contract (`contract`), with their shared machinery (`base`)."""
 
 from __future__ import annotations
 
-from .base import BaseEncoder, Encoder, as_texts
+from .base import BaseEncoder
+from .contract import (
+    CatalogEntry,
+    Encoded,
+    Encoder,
+    EncodeReport,
+    EncoderKind,
+    InputKind,
+    as_texts,
+)
 from .pooling import MeanPoolingEncoder, SIFEncoder, TfidfPoolingEncoder
 from .sparse import BagOfWordsEncoder, BM25Encoder, HashingEncoder, OneHotEncoder, TfidfEncoder
 
@@ -10,8 +19,13 @@ __all__ = [
     "BM25Encoder",
     "BagOfWordsEncoder",
     "BaseEncoder",
+    "CatalogEntry",
+    "EncodeReport",
+    "Encoded",
     "Encoder",
+    "EncoderKind",
     "HashingEncoder",
+    "InputKind",
     "MeanPoolingEncoder",
     "OneHotEncoder",
     "SIFEncoder",
@@ -19,8 +33,3 @@ __all__ = [
     "TfidfPoolingEncoder",
     "as_texts",
 ]
-
-
-def _register_all() -> None:
-    """Import every encoder module so saved encoders of any family can be loaded."""
-    from . import distill, pooling, sparse, transformer  # noqa: F401

@@ -1,18 +1,20 @@
-"""The encoder contract: what every encoder family promises, and the shared machinery behind it.
+"""The shared machinery behind the encoder contract: input checks, one batching loop, save/load.
 
-An encoder turns a list of texts into one row per text: float32 numpy for dense encoders, float32
-scipy CSR for sparse ones. Encoders follow scikit-learn's estimator rules (parameters only in
-`__init__`, learned state ending in `_`, `fit` returns self, `transform` = `encode`), so they drop
-into a `Pipeline`. Fitted encoders save to a folder and load back with `load_encoder(path)`.
+An encoder turns a list of inputs into one row per input: float32 numpy for dense encoders,
+float32 scipy CSR for sparse ones. Encoders follow scikit-learn's estimator rules (parameters only
+in `__init__`, `name` included; learned state ending in `_`; `fit` returns self; `transform` =
+`encode`), so they drop into a `Pipeline` and survive `clone`. Fitted encoders save to a folder
+and load back with `load_encoder(path)`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,73 +24,45 @@ from tqdm.auto import tqdm
 from .._files import atomic_directory, load_npy, parse_json, read_text
 from ..errors import CorruptFileError, InputError, NotFittedError
 from ..text import TextAnalyzer
+from .contract import (
+    Encoded,
+    Encoder,
+    EncodeReport,
+    EncoderKind,
+    EncoderSpec,
+    InputKind,
+    Metric,
+    Vectors,
+    as_texts,
+)
 
-__all__ = ["BaseEncoder", "Encoder", "Vectors", "as_texts", "encoder_type", "fit_if_needed"]
-
-Vectors = np.ndarray | sp.csr_matrix
-"""What `encode` returns: a (n, dim) float32 array, or a float32 CSR matrix for sparse encoders."""
+__all__ = [
+    "BaseEncoder",
+    "EncodeReport",
+    "Encoded",
+    "Encoder",
+    "EncoderKind",
+    "InputKind",
+    "Vectors",
+    "as_texts",
+    "check_batch_size",
+    "encoder_type",
+    "fit_if_needed",
+]
 
 SPEC_FILE = "encoder.json"
 FORMAT = "embedcraft.encoder"
 FORMAT_VERSION = 1
 
 _ENCODER_TYPES: dict[str, type[BaseEncoder]] = {}
-
-
-@runtime_checkable
-class Encoder(Protocol):
-    """What search, evaluation and the CLI rely on, whichever family made the vectors."""
-
-    name: str
-    sparse: bool
-
-    @property
-    def dim(self) -> int: ...
-
-    def fit(self, corpus: Iterable[str], y: Any = None) -> Self: ...
-
-    def encode(
-        self, texts: str | Sequence[str], *, batch_size: int | None = None, progress: bool = False
-    ) -> Vectors: ...
-
-    def save(self, path: str | os.PathLike[str]) -> None: ...
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Self: ...
-
-
-def as_texts(texts: Any) -> list[str]:
-    """Check and return the input as a list of str; a single string becomes a list of one.
-
-    None, bytes or any other non-string item raises TypeError naming the index of the bad item.
-    """
-    if isinstance(texts, str):
-        return [texts]
-    if texts is None:
-        raise TypeError("expected a string or a list of strings, got None")
-    if isinstance(texts, bytes | bytearray):
-        raise TypeError(
-            "expected str, got bytes: decode the bytes first (e.g. data.decode('utf-8'))"
-        )
-    try:
-        items = list(texts)
-    except TypeError:
-        raise TypeError(
-            f"expected a string or a list of strings, got {type(texts).__name__}"
-        ) from None
-    for i, item in enumerate(items):
-        if not isinstance(item, str):
-            shown = repr(item)
-            shown = shown if len(shown) <= 40 else shown[:37] + "..."
-            raise TypeError(f"item {i} is {type(item).__name__}, not str: {shown}")
-    return items
+_WORDS = re.compile(r"\w+")
 
 
 def encoder_type(type_name: str) -> type[BaseEncoder]:
     """The encoder class saved under `type_name` (only embedcraft's own classes are accepted)."""
-    from . import _register_all
+    from ..catalog import register_families
 
-    _register_all()
+    register_families()
     try:
         return _ENCODER_TYPES[type_name]
     except KeyError:
@@ -98,20 +72,33 @@ def encoder_type(type_name: str) -> type[BaseEncoder]:
         ) from None
 
 
-class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
-    """Shared behaviour: input checks, batching, progress, `transform`, save and load.
+def check_batch_size(batch_size: int | None, default: int) -> int:
+    """`batch_size`, or `default` when None; anything under 1 is refused."""
+    size = default if batch_size is None else batch_size
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+        raise InputError(f"batch_size must be >= 1, got {batch_size!r}")
+    return int(size)
 
-    A subclass sets the class attributes and implements `_encode` (one batch of checked texts),
-    `fit` (when `needs_fit`), `dim`, and `_get_state` / `_set_state` for saving.
+
+class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Shared behaviour: input checks, the batching loop, progress, `transform`, save and load.
+
+    A family sets the class attributes and implements `_encode` (one batch of checked inputs) or
+    `_encode_reported` (the same, with what the batch met), `fit` (when `needs_fit`), `dim`, and
+    `_get_state` / `_set_state` for saving. `_prepare` and `_plan` let a family tokenize once and
+    group inputs into batches its own way (the transformer batches by token length).
     """
 
     name: str = "encoder"
-    kind: ClassVar[str] = "dense"
+    kind: ClassVar[EncoderKind] = EncoderKind.SPARSE
+    input_kind: ClassVar[InputKind] = InputKind.TEXT
     sparse: ClassVar[bool] = False
     needs_fit: ClassVar[bool] = True
-    metric: ClassVar[str] = "cosine"
+    metric: ClassVar[Metric] = "cosine"
     """How vectors are compared: "cosine" or "dot" (BM25 scores are dot products)."""
     default_batch_size: ClassVar[int] = 1024
+    token_unit: ClassVar[str] = "word tokens"
+    """What `count_tokens` counts, in words a user reads (shown by the server's /v1/models)."""
     _fitted_attribute: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -125,44 +112,116 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """Width of the vectors (for vocabulary-based sparse encoders: the fitted vocabulary)."""
         raise NotImplementedError
 
-    def fit(self, corpus: Iterable[str], y: Any = None) -> Self:
+    def is_fitted(self) -> bool:
+        """Whether `encode` can run: the encoder needs no fitting, or has been fitted."""
+        return not self.needs_fit or hasattr(self, self._fitted_attribute)
+
+    def fit(self, corpus: Iterable[Any], y: Any = None) -> Self:
         """Learn from a corpus; a no-op for encoders that need no fitting. Returns self."""
-        as_texts(corpus)
+        self._check_inputs(corpus)
         return self
 
     def encode(
-        self, texts: str | Sequence[str], *, batch_size: int | None = None, progress: bool = False
+        self, inputs: Any, *, batch_size: int | None = None, progress: bool = False
     ) -> Vectors:
-        """Vectors of `texts`, one row each, in input order (a single string gives one row).
+        """Vectors of `inputs`, one row each, in input order (a single input gives one row).
 
-        An empty list gives a (0, dim) result; an empty string gives a zero vector for the
-        sparse encoders.
+        An empty list gives a (0, dim) result. What the call met (unknown words, truncated
+        inputs) is in `last_report`, or returned by `encode_with_report`.
         """
-        return self._encode_batched(self._encode, texts, batch_size, progress)
+        return self.encode_with_report(inputs, batch_size=batch_size, progress=progress).vectors
+
+    def encode_with_report(
+        self, inputs: Any, *, batch_size: int | None = None, progress: bool = False
+    ) -> Encoded:
+        """`encode`, and the report of this call over all its batches (also kept in
+        `last_report`). Neither depends on `batch_size`."""
+        encoded = self._run_batches(self._encode_reported, inputs, batch_size, progress)
+        self.last_report = encoded.report
+        return encoded
 
     def encode_queries(
-        self, texts: str | Sequence[str], *, batch_size: int | None = None, progress: bool = False
+        self, inputs: Any, *, batch_size: int | None = None, progress: bool = False
     ) -> Vectors:
         """Vectors for search queries; equal to `encode` unless the encoder is asymmetric (BM25)."""
-        return self.encode(texts, batch_size=batch_size, progress=progress)
+        return self.encode(inputs, batch_size=batch_size, progress=progress)
 
-    def transform(self, X: Sequence[str]) -> Vectors:
+    def count_tokens(self, inputs: Any) -> list[int]:
+        """Tokens per input as this encoder splits them, untruncated (words, by default)."""
+        return [len(_WORDS.findall(text)) for text in self._check_inputs(inputs)]
+
+    def transform(self, X: Any) -> Vectors:
         """scikit-learn's name for `encode`."""
         return self.encode(X)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the fitted encoder to folder `path` atomically (a folder there is replaced)."""
+    @property
+    def last_oov(self) -> EncodeReport | None:
+        """The report of the last `encode` (kept for code written against earlier versions)."""
+        return self.__dict__.get("last_report")
+
+    @property
+    def last_truncation(self) -> EncodeReport | None:
+        """The report of the last `encode` (kept for code written against earlier versions)."""
+        return self.__dict__.get("last_report")
+
+    # ----------------------------------------------------------------- saving
+    def to_spec(self) -> tuple[EncoderSpec, dict[str, np.ndarray]]:
+        """The saved description (class, name, parameters, learned values) and learned arrays.
+
+        `BaseEncoder.from_spec` rebuilds an equal encoder from them in any process.
+        """
         self._check_fitted()
         state, arrays = self._get_state()
         spec = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
             "type": type(self).__name__,
             "name": self.name,
             "params": {k: _param_to_json(v) for k, v in self.get_params(deep=False).items()},
             "state": state,
             "arrays": sorted(arrays),
         }
+        return spec, arrays
+
+    def has_learned_state(self) -> bool:
+        """Whether the encoder holds state its parameters do not give back (a fitted IDF, a
+        distilled token table): such an encoder must be saved whole, not rebuilt from params."""
+        if not self.is_fitted():
+            return False
+        state, arrays = self._get_state()
+        return bool(state or arrays)
+
+    @classmethod
+    def from_spec(
+        cls, spec: EncoderSpec, arrays: dict[str, np.ndarray] | None = None, *, where: str = ""
+    ) -> BaseEncoder:
+        """The encoder `to_spec` described; `where` names the source in error messages."""
+        where = where or "a saved encoder"
+        if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+            raise CorruptFileError(f"{where}: not an encoder description")
+        enc_cls = encoder_type(spec["type"])
+        if not issubclass(enc_cls, cls):
+            raise InputError(f"{where} holds a {enc_cls.__name__}, not a {cls.__name__}")
+        raw = spec.get("params", {})
+        if not isinstance(raw, dict):
+            raise CorruptFileError(f"{where}: bad parameters")
+        try:
+            params = {k: _param_from_json(v) for k, v in raw.items()}
+            if "name" not in params and isinstance(spec.get("name"), str):
+                params["name"] = spec["name"]
+            encoder = enc_cls(**params)
+        except (TypeError, ValueError) as exc:
+            raise CorruptFileError(f"{where}: bad parameters: {exc}") from exc
+        state = spec.get("state", {})
+        if state or arrays:
+            try:
+                encoder._set_state(state, arrays or {})
+            except (KeyError, ValueError, IndexError, TypeError, AttributeError) as exc:
+                raise CorruptFileError(f"{where}: saved state is inconsistent: {exc}") from exc
+        return encoder
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted encoder to folder `path` atomically (a folder there is replaced)."""
+        spec, arrays = self.to_spec()
+        spec = {"format": FORMAT, "format_version": FORMAT_VERSION, **spec}
         with atomic_directory(path) as tmp:
             for array_name, array in arrays.items():
                 np.save(tmp / f"{array_name}.npy", array, allow_pickle=False)
@@ -173,25 +232,29 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """Load an encoder written by `save`; the class must match the one saved."""
         folder = Path(path)
         spec = read_spec(folder)
-        enc_cls = encoder_type(spec["type"])
-        if not issubclass(enc_cls, cls):
-            raise InputError(f"{folder} holds a {enc_cls.__name__}, not a {cls.__name__}")
-        try:
-            params = {k: _param_from_json(v) for k, v in spec["params"].items()}
-            encoder = enc_cls(**params)
-        except (TypeError, ValueError) as exc:
-            raise CorruptFileError(f"{folder / SPEC_FILE}: bad parameters: {exc}") from exc
-        encoder.name = str(spec.get("name", enc_cls.name))
         arrays = {name: load_npy(folder / f"{name}.npy") for name in spec["arrays"]}
-        try:
-            encoder._set_state(spec["state"], arrays)
-        except (KeyError, ValueError, IndexError, TypeError, AttributeError) as exc:
-            raise CorruptFileError(f"{folder}: saved state is inconsistent: {exc}") from exc
-        return encoder
+        return cls.from_spec(spec, arrays, where=str(folder))  # type: ignore[return-value]
 
-    # ----------------------------------------------------------------- for subclasses
-    def _encode(self, texts: list[str]) -> Vectors:
+    # ----------------------------------------------------------------- for families
+    def _encode(self, texts: list[Any]) -> Vectors:
         raise NotImplementedError
+
+    def _encode_reported(self, batch: list[Any]) -> tuple[Vectors, EncodeReport]:
+        """One batch's vectors and what it met; by default `_encode` and a count of inputs."""
+        return self._encode(batch), EncodeReport(inputs=len(batch))
+
+    def _check_inputs(self, inputs: Any) -> list[Any]:
+        """The inputs as a checked list (a single input becomes a list of one)."""
+        return as_texts(inputs)
+
+    def _prepare(self, items: list[Any]) -> list[Any]:
+        """Work done once per call before batching (e.g. tokenizing); by default nothing."""
+        return items
+
+    def _plan(self, prepared: list[Any], batch_size: int) -> Iterator[Sequence[int]]:
+        """The positions of each batch, in order; by default consecutive runs of `batch_size`."""
+        for start in range(0, len(prepared), batch_size):
+            yield range(start, min(start + batch_size, len(prepared)))
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Learned state as (JSON-ready values, named arrays)."""
@@ -200,14 +263,14 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Restore what `_get_state` returned."""
 
-    def _is_fitted(self) -> bool:
-        return not self.needs_fit or hasattr(self, self._fitted_attribute)
+    def _is_fitted(self) -> bool:  # the name callers used before `is_fitted` was public
+        return self.is_fitted()
 
     def __sklearn_is_fitted__(self) -> bool:
-        return self._is_fitted()
+        return self.is_fitted()
 
     def _check_fitted(self) -> None:
-        if not self._is_fitted():
+        if not self.is_fitted():
             raise NotFittedError(
                 f"{type(self).__name__} '{self.name}' is not fitted yet: call .fit(corpus) first "
                 "(or load a fitted one with embedcraft.load_encoder(path))"
@@ -218,28 +281,41 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             return sp.csr_matrix((0, self.dim), dtype=np.float32)
         return np.zeros((0, self.dim), dtype=np.float32)
 
-    def _encode_batched(
-        self, encode_batch: Any, texts: Any, batch_size: int | None, progress: bool
-    ) -> Vectors:
-        """Check input, then run `encode_batch` over batches with an optional progress bar."""
-        items = as_texts(texts)
+    def _run_batches(
+        self, encode_batch: Any, inputs: Any, batch_size: int | None, progress: bool
+    ) -> Encoded:
+        """The one batching loop: check, prepare, run `encode_batch` over the planned batches
+        with an optional progress bar, place rows in input order, and merge the batch reports."""
+        items = self._check_inputs(inputs)
+        size = check_batch_size(batch_size, self.default_batch_size)
         self._check_fitted()
         if not items:
-            return self._empty()
-        size = batch_size or self.default_batch_size
-        if size < 1:
-            raise InputError(f"batch_size must be >= 1, got {size}")
-        if len(items) <= size and not progress:
-            return encode_batch(items)
-        parts = []
-        with tqdm(total=len(items), unit="text", disable=not progress, desc=self.name) as bar:
-            for start in range(0, len(items), size):
-                batch = items[start : start + size]
-                parts.append(encode_batch(batch))
-                bar.update(len(batch))
-        if self.sparse:
-            return sp.vstack(parts, format="csr", dtype=np.float32)
-        return np.concatenate(parts, axis=0)
+            return Encoded(self._empty(), EncodeReport())
+        prepared = self._prepare(items)
+        report = EncodeReport()
+        dense: np.ndarray | None = None
+        parts: list[sp.csr_matrix] = []
+        order: list[int] = []
+        with tqdm(
+            total=len(items), unit=self.input_kind.value, disable=not progress, desc=self.name
+        ) as bar:
+            for positions in self._plan(prepared, size):
+                vectors, batch_report = encode_batch([prepared[i] for i in positions])
+                report = report.merged(batch_report, positions)
+                if sp.issparse(vectors):
+                    parts.append(vectors)
+                    order.extend(positions)
+                else:
+                    if dense is None:
+                        dense = np.empty((len(items), vectors.shape[1]), dtype=np.float32)
+                    dense[np.asarray(positions)] = vectors
+                bar.update(len(positions))
+        if dense is not None:
+            return Encoded(dense, report)
+        stacked = sp.vstack(parts, format="csr", dtype=np.float32)
+        if order != list(range(len(items))):
+            stacked = stacked[np.argsort(np.asarray(order), kind="stable")]
+        return Encoded(stacked, report)
 
 
 def read_spec(folder: Path) -> dict[str, Any]:
@@ -293,9 +369,7 @@ def _param_from_json(value: Any) -> Any:
 
 def fit_if_needed(encoder: Encoder, corpus: Sequence[str]) -> bool:
     """Fit `encoder` on `corpus` when it needs fitting and is not fitted yet; True when it did."""
-    needs = getattr(encoder, "needs_fit", False)
-    fitted = getattr(encoder, "_is_fitted", lambda: True)()
-    if needs and not fitted:
+    if encoder.needs_fit and not encoder.is_fitted():
         encoder.fit(corpus)
         return True
     return False

@@ -7,19 +7,17 @@ weights each row by its Zipf rank. The idea and the recipe are model2vec's (Tulk
 Dongen, 2024); the code is ours. The result, a `StaticTransformerEncoder`, encodes with the
 tokenizer, a table lookup and a mean: no transformer at inference, ~100x faster on STS-B.
 
-`static_model("minilm-l6")` distils once into the user cache folder and reuses the result.
+`static_model("minilm-l6")` (in `models`, the registry) distils once into the user cache folder
+and reuses the result.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,23 +26,19 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from .._cache import cache_dir
 from ..errors import (
-    CorruptFileError,
     InputError,
     NotFittedError,
-    UnknownEncoderError,
     missing_dependency,
 )
 from .base import BaseEncoder, as_texts
-from .transformer import TransformerEncoder, _catalog_models, _pool
+from .contract import CatalogEntry, EncodeReport, EncoderKind
+from .models import RECIPE_VERSION, STATIC_MODELS, static_model
+from .transformer import TransformerEncoder, pool_hidden
 
-__all__ = ["StaticTransformerEncoder", "distill", "static_model"]
+__all__ = ["RECIPE_VERSION", "StaticTransformerEncoder", "distill", "static_model"]
 
 logger = logging.getLogger("embedcraft")
-
-RECIPE_VERSION = 1
-"""Bumped when `distill` would give different vectors: cached models of another version rebuild."""
 
 SIF_A = 1e-4
 """The SIF constant of `zipf_weights`."""
@@ -73,15 +67,19 @@ class StaticTransformerEncoder(BaseEncoder):
     """
 
     name = "static-transformer"
-    kind: ClassVar[str] = "static"
+    kind: ClassVar[EncoderKind] = EncoderKind.STATIC
     sparse: ClassVar[bool] = False
     needs_fit: ClassVar[bool] = False
     default_batch_size: ClassVar[int] = 1024
+    token_unit: ClassVar[str] = "model tokenizer tokens"
     max_chars: ClassVar[int] = 1_000_000
     """Characters of a text that are tokenized (about 200k word pieces); the rest is ignored."""
     _fitted_attribute: ClassVar[str] = "table_"
 
-    def __init__(self, source: str = "", normalize: bool = True) -> None:
+    def __init__(
+        self, source: str = "", normalize: bool = True, name: str = "static-transformer"
+    ) -> None:
+        self.name = name
         self.source = source
         self.normalize = normalize
 
@@ -90,7 +88,8 @@ class StaticTransformerEncoder(BaseEncoder):
         self._check_fitted()
         return int(self.table_.shape[1])
 
-    def _is_fitted(self) -> bool:
+    def is_fitted(self) -> bool:
+        """Whether the encoder holds a token table (distilled, or loaded)."""
         return hasattr(self, "table_")
 
     def _check_fitted(self) -> None:
@@ -101,35 +100,22 @@ class StaticTransformerEncoder(BaseEncoder):
                 "or load a saved one with embedcraft.load_encoder(path)"
             )
 
-    def encode(
-        self, texts: str | Sequence[str], *, batch_size: int | None = None, progress: bool = False
-    ) -> np.ndarray:
-        """One row per text, in input order (a single string gives one row).
-
-        Batches are written into one preallocated (n, dim) array, so memory beyond the result
-        stays that of one batch however many texts there are.
-        """
-        items = as_texts(texts)
+    def count_tokens(self, inputs: Any) -> list[int]:
+        """Word pieces per text as the tokenizer splits them (no special tokens)."""
+        items = as_texts(inputs)
         self._check_fitted()
-        size = batch_size or self.default_batch_size
-        if size < 1:
-            raise InputError(f"batch_size must be >= 1, got {size}")
-        out = np.empty((len(items), self.dim), dtype=np.float32)
-        with tqdm(total=len(items), unit="text", disable=not progress, desc=self.name) as bar:
-            for start in range(0, len(items), size):
-                batch = items[start : start + size]
-                out[start : start + len(batch)] = self._encode(batch)
-                bar.update(len(batch))
-        return out
+        return [len(e.ids) for e in self._tokenize([t[: self.max_chars] for t in items])]
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _tokenize(self, texts: list[str]) -> list[Any]:
+        tokenizer = self.tokenizer_
+        encode_batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # < 0.20
+        return list(encode_batch(texts, add_special_tokens=False))
+
+    def _encode_reported(self, texts: list[str]) -> tuple[np.ndarray, EncodeReport]:
         n = len(texts)
         cap = self.max_chars
         clipped = [t if len(t) <= cap else t[:cap] for t in texts]
-        tokenizer = self.tokenizer_
-        encode_batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # < 0.20
-        encodings = encode_batch(clipped, add_special_tokens=False)
-        id_lists = [e.ids for e in encodings]
+        id_lists = [e.ids for e in self._tokenize(clipped)]
         lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=n)
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
@@ -150,7 +136,14 @@ class StaticTransformerEncoder(BaseEncoder):
         if self.normalize:
             norms = np.linalg.norm(out, axis=1)
             out[nonempty] /= np.maximum(norms[nonempty, None], np.finfo(np.float32).tiny)
-        return out
+        report = EncodeReport(
+            inputs=n,
+            tokens=int(lengths.sum()),
+            oov_tokens=int(lengths.sum() - counts.sum()),
+            empty_inputs=int(n - nonempty.sum()),
+            truncated=[i for i, t in enumerate(texts) if len(t) > cap],
+        )
+        return out, report
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state = {"tokenizer": self.tokenizer_.to_str(), "recipe": self.recipe_}
@@ -213,8 +206,8 @@ def distill(
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
     if max_tokens is not None and max_tokens < 1:
         raise InputError(f"max_tokens must be >= 1, got {max_tokens}")
-    pooling, _, _ = transformer._settings()
-    spec, runtime = transformer._runtime()
+    pooling, _, _ = transformer.settings()
+    spec, runtime = transformer.spec, transformer.runtime
     tokenizer = _tokenizer_class().from_str(runtime.tokenizer.to_str())
     tokenizer.no_truncation()
     tokenizer.no_padding()
@@ -238,8 +231,9 @@ def distill(
     table[ids] = reduced
     known = np.zeros(size, dtype=bool)
     known[ids] = True
-    encoder = StaticTransformerEncoder(source=os.fspath(transformer.model), normalize=True)
-    encoder.name = f"{spec.name}-static"
+    encoder = StaticTransformerEncoder(
+        source=os.fspath(transformer.model), normalize=True, name=f"{spec.name}-static"
+    )
     encoder.tokenizer_, encoder.table_, encoder.known_ = tokenizer, table, known
     encoder.recipe_ = {
         "version": RECIPE_VERSION,
@@ -296,7 +290,7 @@ def _embed_tokens(
         for start in range(0, len(ids), batch_size):
             batch = ids[start : start + batch_size]
             hidden, mask = runtime.hidden([[*prefix, i, *suffix] for i in batch])
-            out[start : start + len(batch)] = _pool(hidden, mask, pooling)
+            out[start : start + len(batch)] = pool_hidden(hidden, mask, pooling)
             bar.update(len(batch))
     return out
 
@@ -314,84 +308,23 @@ def _pca(vectors: np.ndarray, dim: int) -> np.ndarray:
     return (x @ axes.T).astype(np.float32)
 
 
-def static_model(name: str = "minilm-l6", *, progress: bool = False) -> StaticTransformerEncoder:
-    """The static model distilled from catalog transformer `name`, built once and cached.
+def catalog_entries() -> list[CatalogEntry]:
+    """The named static models distilled from a named transformer on first use (cached)."""
 
-    The first call distils (5 s for minilm-l6 on two idle cores; the time is logged at INFO on
-    the "embedcraft" logger) into `cache_dir("models", name + "-static")`; later calls
-    load it. The model is written aside and renamed into place, and concurrent first calls wait
-    for one build (a file lock where the platform has one), so the cache is never half written.
-    """
-    if name not in _catalog_models():
-        raise UnknownEncoderError(
-            f"static_model distils a catalog transformer ({', '.join(_catalog_models())}), got "
-            f"{name!r}; for a model folder call distill(TransformerEncoder(folder)) and save it"
+    def entry(name: str, teacher: str, width: int, what: str) -> CatalogEntry:
+        return CatalogEntry(
+            name,
+            EncoderKind.STATIC,
+            str(width),
+            False,
+            f"distilled from {teacher} on first use (cached)",
+            what,
+            lambda: static_model(teacher),
         )
-    target = cache_dir("models", f"{name}-static")
-    with _build_lock(target.with_name(f".{target.name}.lock")):
-        cached = _load_cached(target)
-        if cached is not None:
-            return cached
-        logger.info("%s: distilling a static model (one time)", name)
-        t0 = time.perf_counter()
-        # distil from the batch-independent float32 computation of the same weights
-        source = "minilm-l6-exact" if name == "minilm-l6" else name
-        encoder = distill(TransformerEncoder(model=source), progress=progress)
-        encoder.name = f"{name}-static"
-        seconds = time.perf_counter() - t0
-        _install(encoder, target)
-        logger.info("%s: built the static model in %.1f s, cached in %s", name, seconds, target)
-        loaded = _load_cached(target)
-        return loaded if loaded is not None else encoder
+
+    return [entry(m.name, m.teacher, m.width, m.description) for m in STATIC_MODELS]
 
 
-def _load_cached(folder: Path) -> StaticTransformerEncoder | None:
-    """The model cached in `folder`, or None when there is none, or it is stale or damaged."""
-    if not (folder / "encoder.json").is_file():
-        return None
-    try:
-        encoder = StaticTransformerEncoder.load(folder)
-    except (CorruptFileError, InputError, OSError) as exc:
-        logger.warning("rebuilding the cached static model in %s (%s)", folder, exc)
-        return None
-    if encoder.recipe_.get("version") != RECIPE_VERSION:
-        logger.info("the cached static model in %s is from an older recipe: rebuilding it", folder)
-        return None
-    return encoder
-
-
-def _install(encoder: StaticTransformerEncoder, target: Path) -> None:
-    """Save into a temporary folder beside `target`, then rename it into place."""
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        built = work / "model"
-        encoder.save(built)
-        if target.is_dir() and not any(target.iterdir()):
-            with contextlib.suppress(OSError):
-                target.rmdir()  # cache_dir made it empty; another process may fill it first
-        try:
-            os.rename(built, target)
-        except OSError:
-            if (target / "encoder.json").is_file() and _load_cached(target) is not None:
-                return  # another process installed a good model first: keep it
-            old = work / "old"
-            os.rename(target, old)
-            os.rename(built, target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _build_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on `path` across processes (fcntl), or nothing where there is none."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: the atomic rename alone keeps the cache whole
-        yield
-        return
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+def open_path(path: Path) -> BaseEncoder | None:
+    """Static models load from saved encoder folders only: no model files to recognise."""
+    return None

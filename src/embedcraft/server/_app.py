@@ -26,8 +26,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..encoders.postprocess import truncate_dim
 from ..errors import EmbedcraftError, InputError
-from ..postprocess import truncate_dim
 from ..store.filters import parse_filter
 from ..vectors import similarity
 from ._batcher import ModelWorker, ServerClosingError

