@@ -230,6 +230,75 @@ def test_bad_input_is_refused_before_any_work(cluster: str, big, tmp_path: Path)
     assert not (tmp_path / "a").exists() and not (tmp_path / "d").exists()
 
 
+def write_formats(folder: Path, rows: list[tuple[str, str, str]]) -> dict[str, Path]:
+    """The same rows (key, title, description) in every format the local engine reads: .txt
+    holds the joined texts, one per line; the others the columns."""
+    import csv
+    import gzip
+
+    import pyarrow as pa
+
+    folder.mkdir()
+    header = ["key", "title", "description", "topic"]
+    records = [[k, t, d, f"t{i % 3}"] for i, (k, t, d) in enumerate(rows)]
+    joined = "".join(". ".join(p for p in (t, d) if p) + "\n" for _, t, d in rows)
+    with (folder / "table.csv").open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *records])
+    contents = {
+        "texts.txt": joined.encode(),
+        "table.csv": (folder / "table.csv").read_bytes(),
+        "table.tsv": "".join("\t".join(r) + "\n" for r in [header, *records]).encode(),
+        "table.jsonl": "".join(
+            json.dumps(dict(zip(header, r, strict=True))) + "\n" for r in records
+        ).encode(),
+    }
+    paths = {}
+    for name, data in contents.items():
+        paths[name] = folder / name
+        paths[name].write_bytes(data)
+        paths[name + ".gz"] = folder / (name + ".gz")
+        paths[name + ".gz"].write_bytes(gzip.compress(data))
+    paths["table.parquet"] = folder / "table.parquet"
+    columns = {name: [r[j] for r in records] for j, name in enumerate(header)}
+    pq.write_table(pa.table(columns), paths["table.parquet"])
+    return paths
+
+
+def test_the_ray_engine_reads_every_format_the_local_engine_reads(
+    cluster: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`embedcraft encode --engine ray` on .txt, CSV, TSV, JSONL (each also gzipped) and
+    Parquet gives the ids and vectors of the local engine, joined columns included."""
+    import scipy.sparse as sp
+
+    from embedcraft.cli import main
+
+    rng = random.Random(7)
+    rows = [
+        (f"k{i}", " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 4))),
+         " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 9))) + ", more")
+        for i in range(23)
+    ]  # fmt: skip
+    paths = write_formats(tmp_path / "in", rows)
+    assert len(paths) == 9
+    for name, path in paths.items():
+        columns = [] if ".txt" in name else ["--column", "title,description", "--id-column", "key"]
+        local, shards = tmp_path / f"{name}.npz", tmp_path / f"{name}-shards"
+        assert main(["encode", "-e", "hashing", "-i", str(path), "-o", str(local), *columns]) == 0
+        ray_args = ["--engine", "ray", "--workers", "1", "--shard-rows", "10"]
+        args = ["encode", "-e", "hashing", "-i", str(path), "-o", str(shards), *columns]
+        assert main([*args, *ray_args]) == 0, name
+        ids, vectors = read_shards(shards)
+        expected = sp.load_npz(local)
+        with np.load(local) as data:
+            expected_ids = data["ids"].tolist()
+        keys = [str(i) for i in range(1, 24)] if ".txt" in name else [k for k, _, _ in rows]
+        assert ids == expected_ids == keys, name
+        assert vectors.shape == expected.shape == (23, expected.shape[1]), name
+        assert (vectors != expected).nnz == 0, name
+    capsys.readouterr()
+
+
 def test_without_ray_the_error_names_the_extra(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['ray'] = None\n"

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from embedcraft.errors import InputError
+from embedcraft.io import read_texts
 from embedcraft.training.corpus import CorpusStats, TokenStream, write_tokenized
 
 DOCS = ["Hello World, hello!", "A <br /> line <b>with</b> tags", "", "Ünïcode wörds 42"]
@@ -66,7 +67,14 @@ def test_jsonl_with_a_column(tmp_path: Path) -> None:
     records = [{"id": i, "body": d} for i, d in enumerate(DOCS)]
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n\n", encoding="utf-8")
     assert list(TokenStream(path, column="body")) == TOKENS
-    with pytest.raises(InputError, match=r"line 1: no text field 'text'"):
+    # no --column: the usual text column ("body" here), as read_texts and `encode` choose it
+    assert list(TokenStream(path)) == TOKENS
+    with pytest.raises(InputError, match=r"c\.jsonl: no column 'text'; columns are id, body$"):
+        list(TokenStream(path, column="text"))
+    path.write_text('{"id": 1, "words": "x"}\n', encoding="utf-8")
+    with pytest.raises(
+        InputError, match=r"no text column found; pass --column \(columns are id, words\)"
+    ):
         list(TokenStream(path))
     path.write_text('{"text": "fine"}\n{"text": broken\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"line 2: invalid JSON"):
@@ -115,13 +123,40 @@ def test_stream_is_re_iterable(tmp_path: Path) -> None:
 def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "c.txt"
     path.write_bytes(b"fine line\nanother\nbad \xff byte\n")
-    with pytest.raises(InputError, match=r"line 3: invalid UTF-8 \(byte 0xff\)"):
+    with pytest.raises(InputError, match=r"line 3, column 5: invalid UTF-8 \(byte 0xff\)"):
+        list(TokenStream(path))
+    path = tmp_path / "c.csv"  # in a table too: the physical line, not "near" it
+    path.write_bytes(b'text\n"two\nlines"\nok \xe9\n')
+    with pytest.raises(InputError, match=r"c\.csv, line 4, column 4: invalid UTF-8 \(byte 0xe9\)"):
         list(TokenStream(path))
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         TokenStream(tmp_path / "absent.txt")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".csv.gz"])
+def test_several_columns_are_joined_as_read_texts_joins_them(tmp_path: Path, suffix: str) -> None:
+    # `--column title,description` in a training corpus: the same joined text as every reader
+    rows = [("1", "Rates rise", "The bank moved."), ("2", "Goal!", ""), ("3", "", "Only this")]
+    if suffix == ".jsonl":
+        data = "".join(
+            json.dumps({"id": i, "title": t, "description": d}) + "\n" for i, t, d in rows
+        )
+    else:
+        sep = "\t" if suffix == ".tsv" else ","
+        data = "".join(sep.join(row) + "\n" for row in [("id", "title", "description"), *rows])
+    path = tmp_path / f"news{suffix}"
+    raw = data.encode("utf-8")
+    path.write_bytes(gzip.compress(raw) if suffix.endswith(".gz") else raw)
+    stream = TokenStream(path, column="title,description")
+    expected = ["Rates rise. The bank moved.", "Goal!", "Only this"]
+    assert list(stream.texts()) == expected
+    assert read_texts(path, column="title,description").texts == expected
+    assert list(stream) == [["rates", "rise", "the", "bank", "moved"], ["goal"], ["only", "this"]]
+    with pytest.raises(InputError, match="no column 'summary'"):
+        list(TokenStream(path, column="title,summary"))
 
 
 def test_write_tokenized_skips_empty_documents(tmp_path: Path) -> None:

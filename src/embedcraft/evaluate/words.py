@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import InputError
-from ..io import _read_text_file
+from ..inputs import read_text_file as _read_text_file
 from ..vectors import top_k
 from ..words import WordVectors
 from ._correlation import correlations

@@ -1,23 +1,22 @@
 """A training corpus streamed from a file, one document at a time, as lists of tokens.
 
-Nothing holds the whole corpus in memory: each pass re-reads the file. Formats: .txt (one
-document per line), .jsonl, .csv, .tsv, each optionally gzipped.
+Nothing holds the whole corpus in memory: each pass re-reads the file through
+`embedcraft.inputs.read_records`, so a corpus file reads as it does everywhere else. Formats:
+.txt (one document per line; any name that is not one of the others), .jsonl, .csv, .tsv,
+each optionally gzipped, and .parquet.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-from .._files import atomic_file, csv_error, open_input, parse_json
+from .._files import atomic_file
 from ..errors import InputError
-from ..io import csv_dict_reader
+from ..inputs import TEXT_FORMATS, file_format, read_records
 from ..text import TextAnalyzer
 
 __all__ = ["CorpusStats", "TokenStream", "write_tokenized"]
@@ -37,8 +36,10 @@ class CorpusStats:
 class TokenStream:
     """Re-iterable token lists of a corpus file, read lazily on every pass.
 
-    `column` names the text field of JSONL/CSV/TSV files (default "text"); `strip_tags`
-    removes HTML-like tags such as `<br />` before tokenizing.
+    `column` names the text field of JSONL/CSV/TSV/Parquet files, or several joined with ". "
+    ("title,description"); by default the usual text column (text, sentence, document, content,
+    body), as every reader does. `strip_tags` removes HTML-like tags such as `<br />` before
+    tokenizing.
     """
 
     def __init__(
@@ -55,62 +56,13 @@ class TokenStream:
         self.analyzer = analyzer or WORD_TOKENS
         self.column = column
         self.strip_tags = strip_tags
-        suffixes = [s.lower() for s in self.path.suffixes if s.lower() != ".gz"]
-        self.kind = suffixes[-1] if suffixes else ".txt"
-        if self.kind not in (".txt", ".jsonl", ".csv", ".tsv"):
-            self.kind = ".txt"
-
-    def _open(self) -> IO[bytes]:
-        """The file's bytes (through gzip when gzipped; damage is an InputError)."""
-        return open_input(self.path)
-
-    def _lines(self) -> Iterator[tuple[int, str]]:
-        with self._open() as fh:
-            for n, raw in enumerate(fh, start=1):
-                try:
-                    yield n, raw.decode("utf-8-sig" if n == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    raise InputError(
-                        f"{self.path}, line {n}: invalid UTF-8 (byte 0x{raw[exc.start]:02x})"
-                    ) from None
+        kind = file_format(self.path)
+        self.kind = kind if kind in TEXT_FORMATS else ".txt"
 
     def texts(self) -> Iterator[str]:
         """The raw text of each document."""
-        if self.kind == ".txt":
-            for _, line in self._lines():
-                yield line.rstrip("\r\n")
-        elif self.kind == ".jsonl":
-            field = self.column or "text"
-            for n, line in self._lines():
-                if not line.strip():
-                    continue
-                record = parse_json(line, f"{self.path}, line {n}")
-                value = record.get(field) if isinstance(record, dict) else record
-                if not isinstance(value, str):
-                    raise InputError(f"{self.path}, line {n}: no text field {field!r}")
-                yield value
-        else:
-            yield from self._table_texts()
-
-    def _table_texts(self) -> Iterator[str]:
-        with self._open() as fh:
-            text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
-            reader = csv_dict_reader(text, tsv=self.kind == ".tsv")
-            field = self.column or "text"
-            try:
-                for record in reader:
-                    if field not in record:
-                        raise InputError(
-                            f"{self.path}: no column {field!r}; columns are "
-                            f"{', '.join(reader.fieldnames or [])}"
-                        )
-                    yield record[field] or ""
-            except UnicodeDecodeError:
-                raise InputError(
-                    f"{self.path}, near line {reader.line_num}: invalid UTF-8"
-                ) from None
-            except csv.Error as exc:
-                raise csv_error(self.path, reader.line_num, exc) from None
+        for batch in read_records(self.path, column=self.column, metadata=False, fmt=self.kind):
+            yield from batch.texts
 
     def __iter__(self) -> Iterator[list[str]]:
         tokenize = self.analyzer.tokenize
