@@ -62,8 +62,10 @@ def encode_dataset(
 ) -> EncodeResult:
     """Encode the texts of `source` on Ray into Parquet shards in folder `sink`; resumable.
 
-    `source` is a CSV/TSV/JSONL/Parquet file or a folder of them, a local path or a pyarrow
-    filesystem URI; `encoder` a catalog name, a saved encoder folder or a fitted encoder.
+    `source` is a .txt (one text per line), CSV/TSV/JSONL (each optionally gzipped) or Parquet
+    file, or a folder of them, a local path or a pyarrow filesystem URI, read as
+    `embedcraft.io.read_texts` reads it (`column="title,description"` joins columns);
+    `encoder` a catalog name, a saved encoder folder or a fitted encoder.
     Shard ``i`` holds rows ``[i * shard_rows, (i + 1) * shard_rows)``; a rerun keeps every shard
     already written and encodes only the rest. With `collection` (a folder, a
     ``postgresql://`` URL or an open collection) the result is then loaded into it.

@@ -303,23 +303,38 @@ def _numbered(texts: list[str], first_row: int) -> RecordBatch:
     return RecordBatch(ids, texts, [{} for _ in texts])
 
 
+class _Counted:
+    """Decoded lines handed on one at a time, counting them: the csv module's own count lags
+    by one when it fails, so errors name `line`, the line being parsed."""
+
+    def __init__(self, lines: Iterator[tuple[int, str]]) -> None:
+        self._lines = lines
+        self.line = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for n, text in self._lines:
+            self.line = n
+            yield text
+
+
 def _csv_chunks(request: _Request, tsv: bool) -> _Chunks:
     """CSV or TSV records with the file line each ends on; the header alone comes first."""
     chunk: list[tuple[int, dict[Any, Any]]] = []
     with _open(request) as stream:
-        reader = csv_dict_reader((line for _, line in _lines(stream, request.where)), tsv=tsv)
+        lines = _Counted(_lines(stream, request.where))
+        reader = csv_dict_reader(lines, tsv=tsv)
         try:
             if reader.fieldnames is None:  # an empty file
                 return
             names = list(reader.fieldnames)
             yield names, []
             for record in reader:
-                chunk.append((reader.line_num, record))
+                chunk.append((lines.line, record))
                 if len(chunk) >= request.batch_rows:
                     yield names, chunk
                     chunk = []
         except csv.Error as exc:
-            raise csv_error(request.where, reader.line_num, exc) from None
+            raise csv_error(request.where, lines.line, exc) from None
     if chunk:
         yield names, chunk
 
