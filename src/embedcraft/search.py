@@ -78,9 +78,9 @@ class MemoryIndex:
     def search_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
         """The k best documents for each query, in query order."""
         items = as_texts(queries)
-        encode_queries = getattr(self.encoder, "encode_queries", self.encoder.encode)
+        encode_queries = self.encoder.encode_queries
         query_vectors = encode_queries(items)
-        metric = getattr(self.encoder, "metric", "cosine")
+        metric = self.encoder.metric
         best = _top_k(query_vectors, self.vectors, k, metric, corpus_checked=True)
         return [
             [

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog import load_encoder
+from ..encoders.transformer import TransformerEncoder
 from ..errors import InputError
 from ..evaluate.sts import STSB_COLUMNS, evaluate_sts
 from ._common import (
@@ -44,7 +45,7 @@ def cmd_eval_sts(args: argparse.Namespace) -> int:
 
 def cmd_tokens(args: argparse.Namespace) -> int:
     encoder = load_encoder(args.encoder)
-    if not hasattr(encoder, "encode_tokens") or encoder.kind != "contextual":
+    if not isinstance(encoder, TransformerEncoder):
         raise InputError(f"{encoder.name} has no contextual token vectors; use a transformer")
     found = [encoder.encode_tokens(text) for text in args.texts]
     if args.word is None:

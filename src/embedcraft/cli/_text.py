@@ -130,8 +130,8 @@ def cmd_similarity(args: argparse.Namespace) -> int:
             f"{encoder.name} was fitted on the two texts alone; "
             "pass --fit-on FILE for corpus statistics"
         )
-    metric = getattr(encoder, "metric", "cosine")
-    encode_queries = getattr(encoder, "encode_queries", encoder.encode)
+    metric = encoder.metric
+    encode_queries = encoder.encode_queries
     score = float(
         similarity(encode_queries(args.text_a), encoder.encode(args.text_b), metric)[0, 0]
     )

@@ -88,7 +88,7 @@ def _encoder_name(spec: EncoderSpec) -> str:
     if isinstance(spec, str):
         path = Path(spec).expanduser()
         return path.name if path.exists() and path.name else spec
-    return str(getattr(spec, "name", type(spec).__name__))
+    return spec.name
 
 
 def _fresh(spec: EncoderSpec) -> Encoder:

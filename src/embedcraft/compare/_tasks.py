@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..encoders.base import Encoder, fit_if_needed
 from ..errors import EmbedcraftError, InputError
@@ -106,12 +107,14 @@ def read_labelled(
 
 
 def _dense(vectors: Any) -> np.ndarray:
-    return np.asarray(vectors.toarray() if hasattr(vectors, "toarray") else vectors)
+    return np.asarray(vectors.toarray() if sp.issparse(vectors) else vectors)
 
 
 def _word_table(encoder: Encoder) -> Any:
     """The encoder's word vectors when it pools a word table (GloVe, Word2Vec...), else None."""
-    return getattr(encoder, "word_vectors", None) if hasattr(encoder, "word_vectors") else None
+    from ..encoders.pooling import WordPoolingEncoder
+
+    return encoder.word_vectors if isinstance(encoder, WordPoolingEncoder) else None
 
 
 @dataclass
@@ -173,7 +176,7 @@ class WordSimilarityTask(_FileTask):
                 f"{result.oov_pairs} of {result.pairs + result.oov_pairs} pairs out of vocabulary"
             )
             return Outcome({"spearman": 100 * result.spearman}, note if result.oov_pairs else "")
-        if getattr(encoder, "sparse", False):
+        if encoder.sparse:
             raise CannotRun("a sparse encoder has no word vectors (each word is its own axis)")
         words = sorted(_pair_words(self.path))
         vectors = _dense(encoder.encode(words)).astype(np.float32)

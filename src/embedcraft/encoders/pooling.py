@@ -24,7 +24,13 @@ from ..words import WordVectors
 from .base import BaseEncoder, as_texts
 from .contract import CatalogEntry, EncodeReport, EncoderKind
 
-__all__ = ["MeanPoolingEncoder", "OOVReport", "SIFEncoder", "TfidfPoolingEncoder"]
+__all__ = [
+    "MeanPoolingEncoder",
+    "OOVReport",
+    "SIFEncoder",
+    "TfidfPoolingEncoder",
+    "WordPoolingEncoder",
+]
 
 WORD_TOKENS = TextAnalyzer(token_pattern=r"(?u)\b\w+\b")
 """Lowercased runs of word characters, single letters included: how word vectors are keyed."""
@@ -34,7 +40,7 @@ OOVReport = EncodeReport
 """The report pooled encoders gave before every encoder reported (kept as an alias)."""
 
 
-class _PoolingEncoder(BaseEncoder):
+class WordPoolingEncoder(BaseEncoder):
     """Shared machinery: tokenize, map to vocabulary rows, weighted mean as one sparse product."""
 
     kind: ClassVar[EncoderKind] = EncoderKind.STATIC
@@ -143,7 +149,7 @@ class _PoolingEncoder(BaseEncoder):
         return os.fspath(self.vectors)
 
 
-class MeanPoolingEncoder(_PoolingEncoder):
+class MeanPoolingEncoder(WordPoolingEncoder):
     """The plain mean of a text's word vectors: no fitting needed."""
 
     name = "mean-pooling"
@@ -166,7 +172,7 @@ class MeanPoolingEncoder(_PoolingEncoder):
         super().save(path)
 
 
-class TfidfPoolingEncoder(_PoolingEncoder):
+class TfidfPoolingEncoder(WordPoolingEncoder):
     """A mean weighted by each word's IDF in the fitted corpus (smooth IDF, as scikit-learn)."""
 
     name = "tfidf-pooling"
@@ -209,7 +215,7 @@ class TfidfPoolingEncoder(_PoolingEncoder):
         self.idf_ = arrays["idf"]
 
 
-class SIFEncoder(_PoolingEncoder):
+class SIFEncoder(WordPoolingEncoder):
     """Smooth inverse frequency: the mean over words of a / (a + p(w)) * v(w), minus the first
     principal component of the fitted corpus's vectors (Arora et al., 2017)."""
 
@@ -291,7 +297,7 @@ def catalog_entries() -> list[CatalogEntry]:
     """Each installed pretrained word-vector set, pooled four ways (plain name = mean)."""
     from ..words.sources import pretrained_word_vectors
 
-    variants: list[tuple[str, type[_PoolingEncoder], bool, str]] = [
+    variants: list[tuple[str, type[WordPoolingEncoder], bool, str]] = [
         ("", MeanPoolingEncoder, False, "mean of the word vectors"),
         ("-mean", MeanPoolingEncoder, False, "mean of the word vectors"),
         ("-tfidf", TfidfPoolingEncoder, True, "IDF-weighted mean of the word vectors"),
@@ -303,7 +309,9 @@ def catalog_entries() -> list[CatalogEntry]:
             name = pretrained.name + suffix
 
             def build(
-                cls: type[_PoolingEncoder] = cls, name: str = name, vectors: str = pretrained.name
+                cls: type[WordPoolingEncoder] = cls,
+                name: str = name,
+                vectors: str = pretrained.name,
             ) -> BaseEncoder:
                 return cls(vectors=vectors, name=name)  # type: ignore[call-arg]
 

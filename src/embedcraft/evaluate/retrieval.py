@@ -176,9 +176,9 @@ def evaluate_retrieval(
     t1 = time.perf_counter()
     doc_vectors = encoder.encode(data.doc_texts, progress=progress)
     t2 = time.perf_counter()
-    encode_queries = getattr(encoder, "encode_queries", encoder.encode)
+    encode_queries = encoder.encode_queries
     query_vectors = encode_queries(data.query_texts)
-    best = top_k(query_vectors, doc_vectors, 100, getattr(encoder, "metric", "cosine"))
+    best = top_k(query_vectors, doc_vectors, 100, encoder.metric)
     t3 = time.perf_counter()
     ranked = {
         qid: [data.doc_ids[i] for i in row]
