@@ -233,7 +233,7 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         folder = Path(path)
         spec = read_spec(folder)
         arrays = {name: load_npy(folder / f"{name}.npy") for name in spec["arrays"]}
-        return cls.from_spec(spec, arrays, where=str(folder))  # type: ignore[return-value]
+        return cls.from_spec(spec, arrays, where=str(folder))
 
     # ----------------------------------------------------------------- for families
     def _encode(self, texts: list[Any]) -> Vectors:

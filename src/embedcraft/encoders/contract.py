@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeAlias, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,7 +34,7 @@ __all__ = [
     "as_texts",
 ]
 
-Vectors = np.ndarray | sp.csr_matrix
+Vectors: TypeAlias = np.ndarray | sp.csr_matrix
 """What `encode` returns: a (n, dim) float32 array, or a float32 CSR matrix for sparse encoders."""
 
 Metric = Literal["cosine", "dot"]

@@ -251,7 +251,8 @@ def zipf_weights(n: int, a: float = SIF_A) -> np.ndarray:
     """SIF weights a / (a + p(r)) for ranks r = 1..n with Zipf's p(r) = 1 / (r * H_n), float32."""
     ranks = np.arange(1, n + 1, dtype=np.float64)
     p = (1.0 / ranks) / (1.0 / ranks).sum()
-    return (a / (a + p)).astype(np.float32)
+    weights: np.ndarray = (a / (a + p)).astype(np.float32)
+    return weights
 
 
 def _special_ids(tokenizer: Any) -> set[int]:
@@ -305,7 +306,8 @@ def _pca(vectors: np.ndarray, dim: int) -> np.ndarray:
     # A deterministic sign per axis: the largest loading positive (eigenvector signs are arbitrary).
     signs = np.sign(axes[np.arange(dim), np.abs(axes).argmax(axis=1)])
     axes *= np.where(signs == 0, 1.0, signs)[:, None]
-    return (x @ axes.T).astype(np.float32)
+    projected: np.ndarray = (x @ axes.T).astype(np.float32)
+    return projected
 
 
 def catalog_entries() -> list[CatalogEntry]:

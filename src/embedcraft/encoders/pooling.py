@@ -271,7 +271,8 @@ class SIFEncoder(WordPoolingEncoder):
         pcs = getattr(self, "components_", None)
         if pcs is None or not len(pcs):
             return pooled
-        return (pooled - (pooled @ pcs.T) @ pcs).astype(np.float32)
+        out: np.ndarray = (pooled - (pooled @ pcs.T) @ pcs).astype(np.float32)
+        return out
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._vectors_param_json()
@@ -313,7 +314,7 @@ def catalog_entries() -> list[CatalogEntry]:
                 name: str = name,
                 vectors: str = pretrained.name,
             ) -> BaseEncoder:
-                return cls(vectors=vectors, name=name)  # type: ignore[call-arg]
+                return cls(vectors=vectors, name=name)
 
             entries.append(
                 CatalogEntry(

@@ -76,7 +76,8 @@ def quantize_int8(x: Any) -> Int8Vectors:
 
 def dequantize_int8(q: Int8Vectors) -> np.ndarray:
     """Float32 vectors back from int8 codes."""
-    return q.codes.astype(np.float32) * q.scales[:, None]
+    out: np.ndarray = q.codes.astype(np.float32) * q.scales[:, None]
+    return out
 
 
 def quantize_binary(x: Any) -> np.ndarray:

@@ -108,7 +108,7 @@ class _VocabularyEncoder(BaseEncoder):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The vocabulary, in column order (scikit-learn's name)."""
         self._check_fitted()
-        return self.counter_.get_feature_names_out()
+        return np.asarray(self.counter_.get_feature_names_out())
 
     def _encode(self, texts: list[str]) -> sp.csr_matrix:
         lengths: list[int] = []

@@ -71,9 +71,9 @@ class ContextualTokens:
     def word_vector(self, word: str) -> np.ndarray:
         """The contextual vector of the first occurrence of `word` (case-insensitive)."""
         words, vectors = self.words()
-        for w, v in zip(words, vectors, strict=True):
+        for w, row in zip(words, range(len(vectors)), strict=True):
             if w.lower() == word.lower():
-                return v
+                return np.asarray(vectors[row])
         raise InputError(f"{word!r} is not a word of {self.text!r}")
 
 
@@ -92,7 +92,11 @@ class TextModelRuntime:
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
-            from tokenizers.implementations import BertWordPieceTokenizer
+
+            # the class is public, but its package's stubs do not re-export it
+            from tokenizers.implementations import (  # type: ignore[attr-defined]
+                BertWordPieceTokenizer,
+            )
         except ImportError:
             raise missing_dependency(
                 "onnxruntime and tokenizers", "transformers", "transformer encoders"
@@ -100,6 +104,7 @@ class TextModelRuntime:
         for path in (spec.onnx, spec.tokenizer_file, spec.vocab_file):
             if path is not None and not Path(path).is_file():
                 raise InputError(f"{spec.name}: model file {path} is missing")
+        self.tokenizer: Any
         if spec.tokenizer_file is not None:
             self.tokenizer = Tokenizer.from_file(str(spec.tokenizer_file))
         else:
@@ -134,7 +139,7 @@ class TextModelRuntime:
     def encode_ids(self, texts: list[str], stride: int) -> list[Any]:
         """Tokenize with truncation at `max_length`; overflow windows overlap by `stride`."""
         self.tokenizer.enable_truncation(self.max_length, stride=stride)
-        return self.tokenizer.encode_batch(texts)
+        return list(self.tokenizer.encode_batch(texts))
 
     def hidden(self, windows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Token vectors (b, s, dim) and the attention mask (b, s) of a batch of id lists."""
@@ -344,8 +349,10 @@ def pool_hidden(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarra
         return hidden[:, 0, :]
     m = mask[:, :, None].astype(hidden.dtype)
     if pooling == "max":
-        return np.where(m > 0, hidden, -np.inf).max(axis=1)
-    return (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
+        peak: np.ndarray = np.where(m > 0, hidden, -np.inf).max(axis=1)
+        return peak
+    mean: np.ndarray = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
+    return mean
 
 
 def catalog_entries() -> list[CatalogEntry]:
