@@ -14,7 +14,7 @@ import time
 
 from _common import SHARED_DATA, machine_report
 from embedcraft.evaluate.words import evaluate_analogies, evaluate_word_pairs
-from embedcraft.wordsources import load_word_vectors
+from embedcraft.words.sources import load_word_vectors
 
 
 def main() -> None:

@@ -100,7 +100,7 @@ def _reference_glove(build: Path, corpus: str, tmp: Path, args: argparse.Namespa
           "-iter", str(args.glove_epochs), "-vector-size", str(args.dim), "-binary", "0",
           "-model", "2", "-vocab-file", str(vocab), "-verbose", "0"], tokens, None)  # fmt: skip
     seconds = time.perf_counter() - t0
-    from embedcraft.wordsources import load_word_vectors
+    from embedcraft.words.sources import load_word_vectors
 
     wv = load_word_vectors(str(out) + ".txt")
     ws = evaluate_word_pairs(

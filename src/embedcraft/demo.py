@@ -23,7 +23,7 @@ import numpy as np
 from .catalog import load_encoder
 from .errors import MissingDependencyError
 from .search import Hit, MemoryIndex
-from .wordsources import load_word_vectors
+from .words.sources import load_word_vectors
 
 __all__ = ["DemoResult", "demo_corpus", "run_demo"]
 

@@ -11,7 +11,8 @@ from typing import Any
 from ..evaluate.words import evaluate_analogies, evaluate_word_pairs
 from ..training.corpus import TokenStream
 from ..words import WordVectors
-from ..wordsources import load_word_vectors
+from ..words.formats import write_word_vectors
+from ..words.sources import load_word_vectors
 from ._common import add_command, note, note_undefined_correlation, print_json, progress
 
 __all__ = ["register", "save_word_vectors"]
@@ -25,8 +26,6 @@ def save_word_vectors(wv: WordVectors, out: str) -> str:
     if fmt is None:
         wv.save(out)
         return "embedcraft folder"
-    from ..encoders.word_formats import write_word_vectors
-
     if wv.subwords is not None:
         note(f"{out}: the {fmt} format keeps no subword n-grams; save to a folder to keep them")
     write_word_vectors(out, wv.words, wv.vectors, format=fmt)  # type: ignore[arg-type]

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._files import load_npy
-from .errors import CorruptFileError, MissingDependencyError, UnknownEncoderError
-from .words import OOVPolicy, WordVectors
+from .._files import load_npy
+from ..errors import CorruptFileError, MissingDependencyError, UnknownEncoderError
+from ._vectors import OOVPolicy, WordVectors
+from .formats import read_word_vectors
 
 __all__ = ["PretrainedWordVectors", "load_word_vectors", "pretrained_word_vectors"]
 
@@ -88,8 +89,6 @@ def load_word_vectors(
     if path.is_dir():
         found = WordVectors.load(path)
     elif path.is_file():
-        from .encoders.word_formats import read_word_vectors
-
         words, vectors = read_word_vectors(path)
         found = WordVectors(words, vectors, name=path.name)
     else:

@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._files import atomic_directory, load_npy, parse_json, read_text
-from .errors import CorruptFileError, DimensionMismatchError, InputError, missing_dependency
-from .vectors import _top_k, check_finite
+from .._files import atomic_directory, load_npy, parse_json, read_text
+from ..errors import CorruptFileError, DimensionMismatchError, InputError, missing_dependency
+from ..vectors import _top_k, check_finite
 
 __all__ = ["Lookup", "OOVPolicy", "OutOfVocabularyError", "SubwordTable", "WordVectors"]
 
