@@ -11,6 +11,7 @@ import signal
 import sys
 from typing import Any
 
+from ..encoders.contract import Encoder
 from ..errors import InputError
 from ._common import note
 
@@ -29,13 +30,14 @@ def _named(value: str) -> tuple[str | None, str]:
     return None, value
 
 
-def _load_encoders(args: argparse.Namespace) -> dict[str, Any]:
+def _load_encoders(args: argparse.Namespace) -> dict[str, Encoder]:
     """The encoders to serve by name, fitted on --fit-on where they need it, loaded now."""
     from ..catalog import load_encoder
     from ..io import read_texts
+    from ..server._inputs import warm_up_inputs
 
     given = args.encoder or ([] if args.collection else [DEFAULT_ENCODER])
-    encoders: dict[str, Any] = {}
+    encoders: dict[str, Encoder] = {}
     corpus: list[str] | None = None
     for value in given:
         alias, what = _named(value)
@@ -45,8 +47,7 @@ def _load_encoders(args: argparse.Namespace) -> dict[str, Any]:
             raise InputError(
                 f"two encoders are named {name!r}: name them, e.g. --encoder other={what}"
             )
-        fitted = getattr(encoder, "_is_fitted", lambda: True)()
-        if getattr(encoder, "needs_fit", False) and not fitted:
+        if encoder.needs_fit and not encoder.is_fitted():
             if not args.fit_on:
                 raise InputError(
                     f"encoder {name!r} needs fitting: pass --fit-on FILE (the texts to fit on) "
@@ -56,7 +57,8 @@ def _load_encoders(args: argparse.Namespace) -> dict[str, Any]:
                 corpus = read_texts(args.fit_on, column=args.column).texts
             encoder.fit(corpus)
             note(f"{name} fitted on {len(corpus)} texts of {args.fit_on}")
-        encoder.encode(["warm up"])  # load the model now: a broken one fails here, in one line
+        # load the model now (with an input of the kind it reads): a broken one fails here
+        encoder.encode(warm_up_inputs(name, encoder))
         encoders[name] = encoder
     if args.fit_on and corpus is None:
         note("no served encoder needs fitting; --fit-on ignored")

@@ -15,27 +15,30 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..encoders.base import Encoder, Vectors
+from ..encoders.contract import Encoder, EncoderKind, Vectors
 from ._config import Batching, count_tokens
+from ._inputs import warm_up_inputs
 
 __all__ = ["EncodeResult", "MicroBatcher", "ModelWorker", "ServerClosingError"]
 
 
 @dataclass(frozen=True)
 class EncodeResult:
-    """The rows of one request (dense array or CSR) and the tokens counted in each text."""
+    """The rows of one request (dense array or CSR) and the tokens counted in each input."""
 
     vectors: Vectors
     tokens: list[int]
 
 
-EncodeFn = Callable[[list[str]], EncodeResult]
+EncodeFn = Callable[[list[Any]], EncodeResult]
 
 
 @dataclass
 class _Request:
-    texts: list[str]
+    texts: list[Any]
+    """The request's inputs (texts, for a text encoder)."""
     future: asyncio.Future[EncodeResult] = field(repr=False)
 
 
@@ -78,8 +81,9 @@ class MicroBatcher:
             if not request.future.done():
                 request.future.set_exception(ServerClosingError("the server is shutting down"))
 
-    async def submit(self, texts: Sequence[str]) -> EncodeResult:
-        """Encode `texts` as part of the next batch; returns this request's rows in order."""
+    async def submit(self, texts: Sequence[Any]) -> EncodeResult:
+        """Encode `texts` (inputs of the encoder's kind) as part of the next batch; returns this
+        request's rows in order."""
         if self._wakeup is None:
             raise ServerClosingError("the batcher is not running")
         future: asyncio.Future[EncodeResult] = asyncio.get_running_loop().create_future()
@@ -162,21 +166,19 @@ class ModelWorker:
         self.name = name
         self.encoder = encoder
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"encode-{name}")
-        contextual = getattr(encoder, "kind", "") == "contextual"
+        contextual = encoder.kind == EncoderKind.CONTEXTUAL
         self.batch_size = int(batching.transformer_batch_size) if contextual else None
         """Rows per model run inside one micro-batch (None: the encoder's own default)."""
         self.documents = MicroBatcher(self._encode_documents, self.executor, batching)
         self.queries = MicroBatcher(self._encode_queries, self.executor, batching)
 
-    def _encode_documents(self, texts: list[str]) -> EncodeResult:
+    def _encode_documents(self, texts: list[Any]) -> EncodeResult:
         vectors = self.encoder.encode(texts, batch_size=self.batch_size)
         return EncodeResult(vectors, count_tokens(self.encoder, texts))
 
-    def _encode_queries(self, texts: list[str]) -> EncodeResult:
-        encode = getattr(self.encoder, "encode_queries", self.encoder.encode)
-        return EncodeResult(
-            encode(texts, batch_size=self.batch_size), count_tokens(self.encoder, texts)
-        )
+    def _encode_queries(self, texts: list[Any]) -> EncodeResult:
+        vectors = self.encoder.encode_queries(texts, batch_size=self.batch_size)
+        return EncodeResult(vectors, count_tokens(self.encoder, texts))
 
     def start(self) -> None:
         """Start both batchers on the running loop."""
@@ -184,8 +186,8 @@ class ModelWorker:
         self.queries.start()
 
     async def warm_up(self) -> None:
-        """Encode one text so lazily loaded models (ONNX sessions, word vectors) load now."""
-        await self.documents.submit(["warm up"])
+        """Encode one input so lazily loaded models (ONNX sessions, word vectors) load now."""
+        await self.documents.submit(warm_up_inputs(self.name, self.encoder))
 
     async def stop(self) -> None:
         """Stop the batchers and the worker thread (after the encode in flight, if any)."""

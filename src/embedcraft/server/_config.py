@@ -8,14 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..encoders.base import Encoder
+from ..encoders.contract import Encoder
 from ..errors import InputError
-from ..text import TextAnalyzer
+from ._inputs import reader_for
 
-__all__ = ["Batching", "Limits", "ServerConfig", "count_tokens", "token_unit"]
+__all__ = ["Batching", "Limits", "ServerConfig", "count_tokens"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
-_WORDS = TextAnalyzer()
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,8 @@ class ServerConfig:
                         "(up to 128 characters)"
                     )
         for name, encoder in self.encoders.items():
-            if not getattr(encoder, "_is_fitted", lambda: True)():
+            reader_for(name, encoder)  # refuses an input kind the server cannot read
+            if not encoder.is_fitted():
                 raise InputError(
                     f"encoder {name!r} needs fitting before it can be served: fit it (CLI: "
                     "--fit-on FILE) or serve a saved fitted encoder folder"
@@ -98,40 +98,13 @@ class ServerConfig:
             raise InputError("api_key is empty: give a key or none")
 
 
-def _unwrapped(encoder: Encoder) -> Any:
-    """The encoder that reads the text (a post-processing wrapper passes through)."""
-    inner = getattr(encoder, "encoder", None)
-    return inner if isinstance(inner, Encoder) else encoder
+def count_tokens(encoder: Encoder, texts: Sequence[Any]) -> list[int]:
+    """Tokens per input as `encoder` counts them (its `count_tokens`), for a response's `usage`.
 
-
-def token_unit(encoder: Encoder) -> str:
-    """What `count_tokens` counts for `encoder`, as shown by /v1/models."""
-    encoder = _unwrapped(encoder)
-    if hasattr(encoder, "count_tokens"):
-        return "model tokenizer tokens, special tokens included"
-    if hasattr(encoder, "tokenizer_"):
-        return "model tokenizer tokens"
-    return "analyzer word tokens"
-
-
-def count_tokens(encoder: Encoder, texts: Sequence[str]) -> list[int]:
-    """Tokens per text as `encoder` sees them, for the `usage` block of a response.
-
-    Transformers count their tokenizer's word pieces (special tokens included, before truncation);
-    static transformer models count their tokenizer's pieces; word and sparse encoders count the
-    word tokens of their text analyzer (stop words removed where the analyzer removes them).
+    What is counted is the encoder's `token_unit`: transformers count their tokenizer's pieces
+    (special tokens included, before truncation), static transformer models their tokenizer's
+    pieces, word and sparse encoders the word tokens of their text analyzer.
     """
     if not texts:
         return []
-    encoder = _unwrapped(encoder)
-    counter = getattr(encoder, "count_tokens", None)
-    if counter is not None:
-        return [int(n) for n in counter(list(texts))]
-    tokenizer = getattr(encoder, "tokenizer_", None)
-    if tokenizer is not None:
-        return [len(e.ids) for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
-    analyzer = getattr(encoder, "analyzer_in_use", None)
-    if not isinstance(analyzer, TextAnalyzer):
-        analyzer = _WORDS
-    tokenize = analyzer.tokenize
-    return [len(tokenize(t)) for t in texts]
+    return [int(n) for n in encoder.count_tokens(list(texts))]

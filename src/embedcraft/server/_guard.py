@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ._schemas import error_body
+from ._errors import error_body
 
 __all__ = ["OPEN_PATHS", "Guard"]
 

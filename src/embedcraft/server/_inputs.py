@@ -1,0 +1,97 @@
+"""How the server reads a request's inputs, chosen by the encoder's declared `input_kind`.
+
+Each input kind the server can read has a reader (checks a request field, within the limits) and a
+warm-up input (one input that makes a lazily loaded model load). Text is the only kind today; an
+encoder of another kind is refused when the server is configured, with a message naming the kind.
+Serving a new kind means adding its reader here, and nothing else in the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..encoders.contract import Encoder, InputKind
+from ..errors import InputError
+from ._errors import ApiError
+
+if TYPE_CHECKING:
+    from ._config import Limits
+
+__all__ = ["InputReader", "read_inputs", "reader_for", "warm_up_inputs"]
+
+
+@dataclass(frozen=True)
+class InputReader:
+    """What the server needs to accept one kind of input in a request."""
+
+    read: Callable[[Any, Limits, str], list[Any]]
+    """The inputs of a request field, checked against the limits (ApiError otherwise)."""
+    warm_up: tuple[Any, ...]
+    """Inputs encoded once at start-up, so a lazily loaded model loads before the first request."""
+
+
+def _read_texts(value: Any, limits: Limits, param: str) -> list[str]:
+    """The texts of a request field (a string or a list of strings), within the limits."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ApiError(422, f"{param} must be a string or a list of strings", param=param)
+    if not items:
+        raise ApiError(422, f"{param} is empty: give at least one text", param=param)
+    if len(items) > limits.max_inputs:
+        raise ApiError(
+            422,
+            f"{param} has {len(items)} texts; the limit is {limits.max_inputs} per request",
+            param=param,
+            code="too_many_inputs",
+        )
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            if len(item) > limits.max_chars:
+                raise ApiError(
+                    422,
+                    f"{param}[{i}] has {len(item)} characters; the limit is {limits.max_chars}",
+                    param=param,
+                    code="input_too_long",
+                )
+            continue
+        if isinstance(item, int | list) and not isinstance(item, bool):
+            raise ApiError(
+                422,
+                f"{param}: token arrays are not supported (token ids differ between models); "
+                "send the texts as strings",
+                param=param,
+                code="token_arrays_unsupported",
+            )
+        raise ApiError(
+            422, f"{param}[{i}] must be a string, got {type(item).__name__}", param=param
+        )
+    return items
+
+
+_READERS: dict[InputKind, InputReader] = {
+    InputKind.TEXT: InputReader(read=_read_texts, warm_up=("warm up",)),
+}
+
+
+def reader_for(name: str, encoder: Encoder) -> InputReader:
+    """The reader of `encoder`'s input kind; InputError when the server cannot read that kind."""
+    kind = encoder.input_kind
+    reader = _READERS.get(kind)
+    if reader is None:
+        readable = ", ".join(str(k) for k in _READERS)
+        raise InputError(
+            f"encoder {name!r} reads {kind} inputs; the server reads only {readable} inputs"
+        )
+    return reader
+
+
+def read_inputs(encoder: Encoder, value: Any, limits: Limits, param: str) -> list[Any]:
+    """The inputs of request field `param` for `encoder`, read the way its input kind needs."""
+    return reader_for(encoder.name, encoder).read(value, limits, param)
+
+
+def warm_up_inputs(name: str, encoder: Encoder) -> list[Any]:
+    """One batch of inputs that makes `encoder` load its model now (before the first request)."""
+    return list(reader_for(name, encoder).warm_up)
