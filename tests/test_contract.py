@@ -15,20 +15,19 @@ import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
 
+from conftest import CORPUS
 from embedcraft import load_encoder
 from embedcraft.catalog import FAMILY_MODULES, list_encoders
 from embedcraft.encoders import (
     BaseEncoder,
-    EncodeReport,
     Encoder,
+    EncodeReport,
     EncoderKind,
     InputKind,
     MeanPoolingEncoder,
 )
 from embedcraft.encoders.postprocess import PostProcessedEncoder
 from embedcraft.errors import InputError
-
-from conftest import CORPUS
 
 # Ten texts; the made-up words are outside GloVe's vocabulary: 13 of them in all.
 OOV_TEXTS = [
@@ -177,3 +176,66 @@ def test_a_report_merges_batch_positions() -> None:
     merged = EncodeReport().merged(first, [4, 0]).merged(second, [1, 2, 3])
     assert merged.truncated == [0, 1, 3] and merged.inputs == 5 and merged.tokens == 9
     assert merged.oov_tokens == 1 and merged.oov_rate == pytest.approx(1 / 9)
+
+
+TOY_FAMILY = '''
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from embedcraft.encoders.base import BaseEncoder
+from embedcraft.encoders.contract import CatalogEntry, EncoderKind
+
+
+class ToyLengthEncoder(BaseEncoder):
+    """Two features per text: its length in characters and in words."""
+
+    kind: ClassVar[EncoderKind] = EncoderKind.STATIC
+    needs_fit: ClassVar[bool] = False
+
+    def __init__(self, scale: float = 1.0, name: str = "toy") -> None:
+        self.scale = scale
+        self.name = name
+
+    @property
+    def dim(self) -> int:
+        return 2
+
+    def _encode(self, texts):
+        return np.array([[len(t), len(t.split())] for t in texts], np.float32) * self.scale + 1
+
+
+def catalog_entries():
+    return [CatalogEntry("toy", EncoderKind.STATIC, "2", False, "test", "lengths",
+                         lambda: ToyLengthEncoder(name="toy"))]
+
+
+def open_path(path: Path):
+    return None
+'''
+
+
+def test_a_new_family_is_one_module_and_one_catalog_line(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from embedcraft import catalog, open_collection
+
+    (tmp_path / "toy_family.py").write_text(TOY_FAMILY, "utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(catalog, "FAMILY_MODULES", (*catalog.FAMILY_MODULES, "toy_family"))
+    try:
+        toy = load_encoder("toy")
+        assert [e.name for e in list_encoders()][-1] == "toy"
+        encoded = toy.encode_with_report(["a b", "abc def ghi"], batch_size=1)
+        np.testing.assert_array_equal(encoded.vectors, [[4, 3], [12, 4]])
+        assert encoded.report.inputs == 2 and toy.count_tokens("a b c") == [3]
+        toy.save(tmp_path / "saved")
+        assert load_encoder(tmp_path / "saved").encode("a b").tolist() == [[4.0, 3.0]]
+        with open_collection(tmp_path / "c", encoders=["toy"]) as collection:
+            collection.add(["a b", "a much longer text here"], ids=["short", "long"])
+            assert collection.search("a b", k=1)[0].id == "short"
+    finally:
+        sys.modules.pop("toy_family", None)
