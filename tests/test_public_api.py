@@ -14,11 +14,15 @@ PUBLIC = {
     "DimensionMismatchError",
     "Document",
     "EmbedcraftError",
+    "EncodeReport",
+    "Encoded",
     "Encoder",
+    "EncoderKind",
     "HashingEncoder",
     "Hit",
     "HnswSettings",
     "InputError",
+    "InputKind",
     "MeanPoolingEncoder",
     "MemoryIndex",
     "MissingDependencyError",
@@ -69,6 +73,21 @@ def test_errors_share_one_base_and_keep_builtin_meaning() -> None:
         obj = getattr(embedcraft, name)
         if isinstance(obj, type) and name.endswith("Error"):
             assert issubclass(obj, embedcraft.EmbedcraftError), name
+
+
+def test_encoder_contract_names_are_pinned() -> None:
+    from embedcraft import encoders
+    from embedcraft.encoders import contract
+
+    assert set(contract.__all__) == {
+        "CatalogEntry", "EncodeReport", "Encoded", "Encoder", "EncoderKind", "EncoderSpec",
+        "InputKind", "Metric", "Vectors", "as_texts",
+    }  # fmt: skip
+    assert set(encoders.__all__) == {
+        "BM25Encoder", "BagOfWordsEncoder", "BaseEncoder", "CatalogEntry", "EncodeReport",
+        "Encoded", "Encoder", "EncoderKind", "HashingEncoder", "InputKind", "MeanPoolingEncoder",
+        "OneHotEncoder", "SIFEncoder", "TfidfEncoder", "TfidfPoolingEncoder", "as_texts",
+    }  # fmt: skip
 
 
 def test_package_is_typed() -> None:

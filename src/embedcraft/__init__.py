@@ -12,8 +12,12 @@ from .encoders import (
     BagOfWordsEncoder,
     BaseEncoder,
     BM25Encoder,
+    Encoded,
     Encoder,
+    EncodeReport,
+    EncoderKind,
     HashingEncoder,
+    InputKind,
     MeanPoolingEncoder,
     OneHotEncoder,
     SIFEncoder,
@@ -21,6 +25,7 @@ from .encoders import (
     TfidfPoolingEncoder,
 )
 from .encoders.distill import StaticTransformerEncoder
+from .encoders.postprocess import PostProcessedEncoder
 from .encoders.transformer import TransformerEncoder
 from .errors import (
     CorruptFileError,
@@ -35,7 +40,6 @@ from .evaluate import evaluate_retrieval, load_beir
 from .evaluate.sts import evaluate_sts
 from .evaluate.words import evaluate_analogies, evaluate_word_pairs
 from .io import TextTable, read_texts, write_vectors
-from .postprocess import PostProcessedEncoder
 from .search import Hit, MemoryIndex, reciprocal_rank_fusion, weighted_fusion
 from .store import Collection, Document, HnswSettings, open_collection
 from .text import TextAnalyzer
@@ -58,11 +62,15 @@ __all__ = [
     "DimensionMismatchError",
     "Document",
     "EmbedcraftError",
+    "EncodeReport",
+    "Encoded",
     "Encoder",
+    "EncoderKind",
     "HashingEncoder",
     "Hit",
     "HnswSettings",
     "InputError",
+    "InputKind",
     "MeanPoolingEncoder",
     "MemoryIndex",
     "MissingDependencyError",
