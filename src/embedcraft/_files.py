@@ -286,9 +286,10 @@ def load_npy(
             "of data"
         )
     try:
-        return np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
+        array: np.ndarray = np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (*_NPY_HEADER_ERRORS, OSError) as exc:
         raise error(f"{p} is corrupt: {_short(exc)}") from None
+    return array
 
 
 def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype[Any], int]:

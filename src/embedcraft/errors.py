@@ -23,7 +23,8 @@ class InputError(EmbedcraftError, ValueError):
     """Input data (a file, a text, a vector) that cannot be used as given."""
 
 
-class NotFittedError(EmbedcraftError, _SklearnNotFittedError):
+# sklearn ships no type hints, so its NotFittedError is Any to the checker
+class NotFittedError(EmbedcraftError, _SklearnNotFittedError):  # type: ignore[misc]
     """An encoder that learns from a corpus was used before `fit`."""
 
 

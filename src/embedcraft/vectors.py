@@ -60,8 +60,9 @@ def check_finite(x: Any, what: str = "vectors") -> None:
     if np.isfinite(data).all():
         return
     if sp.issparse(m):
-        bad_entry = int(np.flatnonzero(~np.isfinite(m.data))[0])
-        row = int(np.searchsorted(m.indptr, bad_entry, side="right") - 1)
+        csr: sp.csr_matrix = m  # the sparse side of the union (scipy is untyped)
+        bad_entry = int(np.flatnonzero(~np.isfinite(csr.data))[0])
+        row = int(np.searchsorted(csr.indptr, bad_entry, side="right") - 1)
     else:
         row = int(np.flatnonzero(~np.isfinite(m).all(axis=1))[0])
     raise InputError(f"{what}: row {row} contains NaN or infinity")
@@ -83,9 +84,12 @@ def _check_pair(a: Any, b: Any, metric: str, corpus_checked: bool = False) -> tu
 
 
 def _row_norms(m: Any) -> np.ndarray:
+    norms: np.ndarray
     if sp.issparse(m):
-        return np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
-    return np.linalg.norm(m, axis=1)
+        norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    else:
+        norms = np.linalg.norm(m, axis=1)
+    return norms
 
 
 def normalize(x: Any) -> Any:
@@ -120,14 +124,16 @@ def _scores(a: Any, b: Any, metric: str, a_norm2: np.ndarray | None = None) -> n
         b_norms = _row_norms(b)
         b_norms[b_norms == 0] = 1.0
         product = _product(a, b)
-        return (product / b_norms[None, :]).astype(np.float32, copy=False)
+        cosine: np.ndarray = (product / b_norms[None, :]).astype(np.float32, copy=False)
+        return cosine
     product = _product(a, b).astype(np.float32, copy=False)
     if metric == "dot":
         return product
     b_norm2 = _row_norms(b) ** 2
     assert a_norm2 is not None
     d2 = a_norm2[:, None] + b_norm2[None, :] - 2.0 * product
-    return -np.sqrt(np.maximum(d2, 0.0)).astype(np.float32)
+    negative_distance: np.ndarray = -np.sqrt(np.maximum(d2, 0.0)).astype(np.float32)
+    return negative_distance
 
 
 def _prepare_queries(a: Any, metric: str) -> tuple[Any, np.ndarray | None]:

@@ -30,7 +30,7 @@ def cmd_eval_sts(args: argparse.Namespace) -> int:
     if len(columns) != 3:
         raise InputError("--columns takes three names: sentence1,sentence2,score")
     encoder = encoder_from_args(args)
-    result = evaluate_sts(encoder, args.pairs, columns, progress=progress())  # type: ignore[arg-type]
+    result = evaluate_sts(encoder, args.pairs, columns, progress=progress())
     if math.isnan(result.spearman):
         note_undefined_correlation(args.pairs, result.encoder)
     if args.json:

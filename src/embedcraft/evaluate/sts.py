@@ -65,7 +65,7 @@ def read_sts_pairs(
         for row in reader:
             score = row[columns[2]]
             try:
-                value = float(score)  # type: ignore[arg-type]
+                value = float(score)
             except (TypeError, ValueError):
                 value = math.nan
             if not math.isfinite(value):

@@ -65,7 +65,9 @@ class AnalogyResult:
         return asdict(self)
 
 
-def _known_rows(wv: WordVectors, restrict_vocab: int | None, case_insensitive: bool) -> dict:
+def _known_rows(
+    wv: WordVectors, restrict_vocab: int | None, case_insensitive: bool
+) -> dict[str, int]:
     """word (uppercased when case-insensitive) -> row, over the most frequent words only."""
     keys = wv.words[:restrict_vocab] if restrict_vocab else wv.words
     if case_insensitive:  # the most frequent spelling wins, as in gensim
@@ -82,7 +84,10 @@ def evaluate_word_pairs(
 ) -> WordPairsResult:
     """Score a `word1<TAB>word2<TAB>score` file (a header line and # comments are skipped)."""
     known = _known_rows(wv, restrict_vocab, case_insensitive)
-    gold, rows_a, rows_b, oov = [], [], [], 0
+    gold: list[float] = []
+    rows_a: list[int] = []
+    rows_b: list[int] = []
+    oov = 0
     for n, line in enumerate(_read_text_file(Path(path)).split("\n"), start=1):
         if not line.strip() or line.startswith("#"):
             continue
@@ -175,7 +180,10 @@ def evaluate_analogies(
     if method not in ("3cosadd", "3cosmul"):
         raise InputError(f"unknown analogy method {method!r}: use 3cosadd or 3cosmul")
     known = _known_rows(wv, restrict_vocab, case_insensitive)
-    norm = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
+
+    def norm(word: str) -> str:
+        return word.upper() if case_insensitive else word
+
     unit = wv.normalized[: restrict_vocab or None]
     answer = _answers_3cosadd if method == "3cosadd" else _answers_3cosmul
     sections, total_correct, total, oov = [], 0, 0, 0

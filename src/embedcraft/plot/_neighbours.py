@@ -8,6 +8,8 @@ Sparse vectors (scipy CSR): exact, sparse dot products in row blocks.
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -88,8 +90,9 @@ def nearest_neighbours(vectors: Any, k: int = 10, *, exact_limit: int = 100_000)
         transposed = sp.csr_matrix(matrix.T)
         rows = max(1, _BLOCK_CELLS // n)
         return _blocks(n, k, lambda a, b: (matrix[a:b] @ transposed).toarray(), rows)
+    faiss: ModuleType | None
     try:
-        import faiss
+        faiss = importlib.import_module("faiss")
     except ImportError:
         faiss = None
     if faiss is not None and n > exact_limit:

@@ -61,13 +61,15 @@ def _reduce(matrix: Any, width: int, seed: int) -> np.ndarray:
         from sklearn.decomposition import TruncatedSVD
 
         keep = max(1, min(width, matrix.shape[1] - 1, matrix.shape[0] - 1))
-        return TruncatedSVD(keep, random_state=seed).fit_transform(matrix).astype(np.float32)
+        svd: np.ndarray = TruncatedSVD(keep, random_state=seed).fit_transform(matrix)
+        return svd.astype(np.float32)
     if matrix.shape[1] <= width:
-        return matrix
+        return np.asarray(matrix)  # already a dense array: no copy
     from sklearn.decomposition import PCA
 
     keep = min(width, matrix.shape[0])
-    return PCA(keep, random_state=seed).fit_transform(matrix).astype(np.float32)
+    reduced: np.ndarray = PCA(keep, random_state=seed).fit_transform(matrix)
+    return reduced.astype(np.float32)
 
 
 def _pca(matrix: np.ndarray, seed: int) -> np.ndarray:
@@ -75,7 +77,7 @@ def _pca(matrix: np.ndarray, seed: int) -> np.ndarray:
 
     keep = min(2, matrix.shape[0], matrix.shape[1])
     solver = "full" if matrix.shape[0] * matrix.shape[1] < 2_000_000 else "randomized"
-    coords = PCA(keep, svd_solver=solver, random_state=seed).fit_transform(matrix)
+    coords: np.ndarray = PCA(keep, svd_solver=solver, random_state=seed).fit_transform(matrix)
     # a component's sign is arbitrary; fix it so the same data always gives the same picture
     for j in range(coords.shape[1]):
         if coords[np.argmax(np.abs(coords[:, j])), j] < 0:
@@ -88,7 +90,8 @@ def _tsne(matrix: np.ndarray, seed: int) -> np.ndarray:
 
     perplexity = float(min(30.0, (matrix.shape[0] - 1) / 3))
     tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed, metric="euclidean")
-    return tsne.fit_transform(matrix)
+    coords: np.ndarray = tsne.fit_transform(matrix)
+    return coords
 
 
 def _umap(matrix: np.ndarray, seed: int) -> np.ndarray:
@@ -101,7 +104,8 @@ def _umap(matrix: np.ndarray, seed: int) -> np.ndarray:
     )
     with warnings.catch_warnings():  # a seed makes UMAP single-threaded; it says so each time
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
-        return reducer.fit_transform(matrix)
+        coords: np.ndarray = reducer.fit_transform(matrix)
+    return coords
 
 
 def project(vectors: Any, method: str = "pca", *, seed: int = 0) -> Projection:

@@ -82,7 +82,8 @@ class ContentRecommender(_RecentMean):
 
 def _standard(x: np.ndarray) -> np.ndarray:
     spread = x.std()
-    return (x - x.mean()) / spread if spread > 0 else x - x.mean()
+    standard: np.ndarray = (x - x.mean()) / spread if spread > 0 else x - x.mean()
+    return standard
 
 
 class HybridRecommender(_Base):

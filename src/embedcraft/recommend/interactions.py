@@ -128,9 +128,10 @@ def _column(names: list[str], wanted: tuple[str, ...], what: str, required: bool
 def read_interactions(source: str | os.PathLike[str] | Mapping[str, Any] | Any) -> Interactions:
     """An interaction log from a file path, a mapping of columns, or a pandas DataFrame."""
     if isinstance(source, Mapping) or hasattr(source, "columns"):
+        table: Any = source  # a mapping of columns or a DataFrame (pandas is untyped here)
         columns = {
-            str(k): list(source[k])
-            for k in (source.keys() if isinstance(source, Mapping) else source.columns)
+            str(k): list(table[k])
+            for k in (table.keys() if isinstance(table, Mapping) else table.columns)
         }
         names = list(columns)
         pick = {

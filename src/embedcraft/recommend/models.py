@@ -94,7 +94,8 @@ class _Base:
 def _unit(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length; zero rows (items never embedded) stay zero."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    unit: np.ndarray = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    return unit
 
 
 class _RecentMean(_Base):
@@ -108,7 +109,8 @@ class _RecentMean(_Base):
         known = self._known(history)[-self.recent :]
         if not known:
             return np.zeros(len(self.items_))
-        return self.vectors_ @ self.vectors_[known].mean(axis=0)
+        scores: np.ndarray = self.vectors_ @ self.vectors_[known].mean(axis=0)
+        return scores
 
     def item_vectors(self) -> np.ndarray:
         self._check_fitted()

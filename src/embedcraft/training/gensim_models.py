@@ -90,7 +90,8 @@ def _train(
 
     class _Epochs(CallbackAny2Vec):  # type: ignore[misc]
         def __init__(self, bar: Any) -> None:
-            self.bar, self.losses, self.previous = bar, [], 0.0
+            self.bar, self.previous = bar, 0.0
+            self.losses: list[float] = []
 
         def on_epoch_end(self, model: Any) -> None:
             if kind == "word2vec":

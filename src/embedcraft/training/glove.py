@@ -459,9 +459,9 @@ def _check_args(
             raise InputError(f"{name} must be at least 1, got {value}")
     if min_count < 1:
         raise InputError(f"min_count must be at least 1, got {min_count}")
-    for name, value in floats.items():
-        if not value > 0 or not math.isfinite(value):
-            raise InputError(f"{name} must be a positive number, got {value}")
+    for name, number in floats.items():
+        if not number > 0 or not math.isfinite(number):
+            raise InputError(f"{name} must be a positive number, got {number}")
 
 
 def train_glove(
