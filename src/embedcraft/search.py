@@ -13,7 +13,7 @@ from typing import Any
 
 from .encoders.base import Encoder, Vectors, as_texts, fit_if_needed
 from .errors import InputError
-from .vectors import _top_k, check_finite
+from .vectors import check_finite, top_k
 
 __all__ = ["Hit", "MemoryIndex", "reciprocal_rank_fusion", "weighted_fusion"]
 
@@ -81,7 +81,7 @@ class MemoryIndex:
         encode_queries = self.encoder.encode_queries
         query_vectors = encode_queries(items)
         metric = self.encoder.metric
-        best = _top_k(query_vectors, self.vectors, k, metric, corpus_checked=True)
+        best = top_k(query_vectors, self.vectors, k, metric, corpus_checked=True)
         return [
             [
                 Hit(self.ids[i], float(s), self.texts[i], rank)

@@ -169,14 +169,16 @@ def top_k(
     metric: Metric = "cosine",
     *,
     chunk_size: int | None = None,
+    corpus_checked: bool = False,
 ) -> TopK:
     """Exact k nearest corpus rows for each query, scanning the corpus in chunks.
 
     Memory beyond the inputs stays bounded whatever the corpus size: about 80 MiB with the
     default chunks (`chunk_size` sets the corpus rows per chunk). Ties go to the lower row
-    index. When k exceeds the corpus size, every row is returned.
+    index. When k exceeds the corpus size, every row is returned. Indexes that validated their
+    corpus once pass `corpus_checked=True`, so a search does not rescan every vector for NaN.
     """
-    return _top_k(queries, corpus, k, metric, chunk_size=chunk_size)
+    return _top_k(queries, corpus, k, metric, chunk_size=chunk_size, corpus_checked=corpus_checked)
 
 
 def _top_k(

@@ -20,7 +20,7 @@ import numpy as np
 
 from .._files import atomic_directory, load_npy, parse_json, read_text
 from ..errors import CorruptFileError, DimensionMismatchError, InputError, missing_dependency
-from ..vectors import _top_k, check_finite
+from ..vectors import check_finite, top_k
 
 __all__ = ["Lookup", "OOVPolicy", "OutOfVocabularyError", "SubwordTable", "WordVectors"]
 
@@ -143,7 +143,8 @@ class WordVectors:
         check_finite(self.vectors, f"{self.name} vectors")  # once; searches skip the scan
         norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
-        return (self.vectors / norms).astype(np.float32)
+        unit: np.ndarray = (self.vectors / norms).astype(np.float32)
+        return unit
 
     # ----------------------------------------------------------------- lookups
     def vector(self, word: str) -> np.ndarray:
@@ -187,7 +188,8 @@ class WordVectors:
     def _unit(self, word_or_vector: str | np.ndarray) -> np.ndarray:
         if isinstance(word_or_vector, str):
             if word_or_vector in self.index:
-                return self.normalized[self.index[word_or_vector]]
+                known: np.ndarray = self.normalized[self.index[word_or_vector]]
+                return known
             vec = self.vector(word_or_vector)
         else:
             vec = np.asarray(word_or_vector, dtype=np.float32).ravel()
@@ -229,7 +231,7 @@ class WordVectors:
         matrix = self.normalized[:restrict_vocab] if restrict_vocab else self.normalized
         extra = max((len(s) for s in skips), default=0)
         k_all = min(k + extra, matrix.shape[0])
-        best = _top_k(np.vstack(targets), matrix, k_all, "dot", corpus_checked=True)
+        best = top_k(np.vstack(targets), matrix, k_all, "dot", corpus_checked=True)
         results = []
         for row_i, row_s, skip in zip(best.indices, best.scores, skips, strict=True):
             hits = [(self.words[i], float(s)) for i, s in zip(row_i, row_s, strict=True)]
@@ -366,7 +368,7 @@ class WordVectors:
         if words and "count" in getattr(kv, "expandos", {}):
             counts = np.asarray(kv.expandos["count"], dtype=np.int64)
         subwords = None
-        if getattr(kv, "vectors_ngrams", None) is not None and getattr(kv, "bucket", 0):
+        if getattr(kv, "vectors_ngrams", None) is not None and getattr(kv, "bucket", None):
             subwords = SubwordTable(np.asarray(kv.vectors_ngrams, np.float32), kv.min_n, kv.max_n)
         return cls(
             words,
