@@ -261,7 +261,7 @@ def _collection_section(
             texts = [q["text"] for q in queries]
             precision, hybrid = {}, {}
             for mode in ("sparse", "dense", "hybrid"):
-                results = col.search_many(texts, k, mode=mode)  # type: ignore[arg-type]
+                results = col.search_many(texts, k, mode=mode)
                 on_topic = sum(
                     h.metadata["topic"] == q["topic"]
                     for q, hits in zip(queries, results, strict=True)
@@ -345,10 +345,10 @@ def print_demo(result: DemoResult, out: TextIO) -> None:
     if result.recommend is not None:
         _print_recommend(result.recommend, out)
     if result.context is not None:
-        c = result.context
-        out.write(f"\ncontext ({c.encoder}): cosine of {c.word!r} across sentences\n")
-        for i, sentence in enumerate(c.sentences):
-            row = " ".join(f"{x:5.2f}" for x in c.cosine[i])
+        ctx = result.context
+        out.write(f"\ncontext ({ctx.encoder}): cosine of {ctx.word!r} across sentences\n")
+        for i, sentence in enumerate(ctx.sentences):
+            row = " ".join(f"{x:5.2f}" for x in ctx.cosine[i])
             out.write(f"  [{i + 1}] {row}   {sentence}\n")
 
 
