@@ -34,7 +34,7 @@ def _load_encoders(args: argparse.Namespace) -> dict[str, Encoder]:
     """The encoders to serve by name, fitted on --fit-on where they need it, loaded now."""
     from ..catalog import load_encoder
     from ..io import read_texts
-    from ..server._inputs import warm_up_inputs
+    from ..server import warm_up_inputs
 
     given = args.encoder or ([] if args.collection else [DEFAULT_ENCODER])
     encoders: dict[str, Encoder] = {}

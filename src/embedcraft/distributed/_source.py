@@ -36,7 +36,8 @@ def filesystem(location: str | os.PathLike[str]) -> tuple[Any, str]:
     text = os.fspath(location)
     if "://" in text:
         try:
-            return pafs.FileSystem.from_uri(text)
+            found: tuple[Any, str] = pafs.FileSystem.from_uri(text)
+            return found
         except (ValueError, OSError) as exc:
             raise InputError(f"{text}: not a usable filesystem URI ({exc})") from None
     return pafs.LocalFileSystem(), str(Path(text).expanduser().resolve())

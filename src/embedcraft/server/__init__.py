@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import missing_dependency
 from ._config import Batching, Limits, ServerConfig, count_tokens
+from ._inputs import warm_up_inputs
 
 if TYPE_CHECKING:
     from ._run import BackgroundServer
@@ -24,6 +25,7 @@ __all__ = [
     "count_tokens",
     "create_app",
     "serve",
+    "warm_up_inputs",
 ]
 
 

@@ -41,10 +41,8 @@ class Guard:
         if self._key is not None and scope.get("path") not in OPEN_PATHS:
             refusal = self._check_key(headers.get(b"authorization"))
             if refusal is not None:
-                message, code = refusal
-                await _reply(
-                    send, 401, message, code=code, extra=[(b"www-authenticate", b"Bearer")]
-                )
+                reason, code = refusal
+                await _reply(send, 401, reason, code=code, extra=[(b"www-authenticate", b"Bearer")])
                 return
         declared = headers.get(b"content-length")
         if declared is not None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 from fastapi.responses import Response
 
 try:
-    import orjson
+    import orjson as _orjson
+
+    orjson: ModuleType | None = _orjson
 except ImportError:  # pragma: no cover - orjson is optional, json is the fallback
     orjson = None
 
@@ -19,7 +23,8 @@ __all__ = ["dumps", "error_response", "json_response", "json_rows", "usage"]
 def dumps(value: Any) -> bytes:
     """`value` as JSON bytes; numpy arrays and scalars are written as lists and numbers."""
     if orjson is not None:
-        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+        data: bytes = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+        return data
     return json.dumps(value, default=_plain).encode("utf-8")
 
 
@@ -42,7 +47,7 @@ def json_response(value: Any) -> Response:
 
 
 def error_response(
-    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
 ) -> Response:
     """An error response with `status` and an OpenAI-shaped `body`."""
     return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)

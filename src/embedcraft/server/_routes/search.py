@@ -41,10 +41,10 @@ async def search(body: SearchRequest, request: Request) -> Response:
         raise ApiError(400, str(exc), param="where", code="invalid_filter") from None
 
     def run() -> list[Any]:
-        return collection.search(
+        return list(collection.search(
             body.query, k=body.k, mode=body.mode, where=body.where, encoder=body.encoder,
             fusion=body.fusion, alpha=body.alpha, explain=body.explain,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     loop = asyncio.get_running_loop()
     hits = await loop.run_in_executor(state.search_threads[name], run)
