@@ -80,3 +80,55 @@ def test_a_missing_component_fails_under_ci(monkeypatch: pytest.MonkeyPatch, val
     with pytest.raises(pytest.fail.Exception, match="cannot import no_such_module_xyz"):
         import_component("no_such_module_xyz", "PostgreSQL")
     assert import_component("json", "PostgreSQL").__name__ == "json"
+
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "embedcraft"
+SHARED_INTERNALS = {"_files", "_cache", "_moved"}
+"""Private modules of the root package that every layer may use (file safety, cache folder,
+deprecation aliases)."""
+
+
+def _private_imports(path: Path) -> list[str]:
+    """`from X import _y` / `from X._mod import y` in `path` that reach another package."""
+    rel = path.relative_to(SRC).with_suffix("").parts
+    module = list(rel[:-1]) if rel[-1] == "__init__" else list(rel)
+    package = module if rel[-1] == "__init__" else module[:-1]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package[: len(package) - node.level + 1]
+            target = base + (node.module.split(".") if node.module else [])
+        elif node.module and node.module.split(".")[0] == "embedcraft":
+            target = node.module.split(".")[1:]
+        else:
+            continue
+        private = [p for p in target if p.startswith("_") and p not in SHARED_INTERNALS]
+        private += [
+            a.name for a in node.names if a.name.startswith("_") and a.name != "__version__"
+        ]
+        same_package = bool(package) and bool(target) and target[0] == package[0]
+        if private and not same_package:
+            found.append(f"{path.relative_to(SRC)}:{node.lineno} imports {'.'.join(target)}")
+    return found
+
+
+def test_no_module_imports_another_packages_private_names() -> None:
+    offenders = [hit for path in sorted(SRC.rglob("*.py")) for hit in _private_imports(path)]
+    assert offenders == []
+
+
+def test_the_private_import_scan_sees_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "embedcraft"
+    (root / "cli").mkdir(parents=True)
+    (root / "cli" / "x.py").write_text(
+        "from ..store._open import a\nfrom ..vectors import _top_k\nfrom ._common import b\n"
+        "from .._files import c\n",
+        "utf-8",
+    )
+    monkeypatch.setattr(f"{__name__}.SRC", root)
+    assert _private_imports(root / "cli" / "x.py") == [
+        "cli/x.py:1 imports store._open",
+        "cli/x.py:2 imports vectors",
+    ]
