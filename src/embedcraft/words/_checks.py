@@ -196,6 +196,7 @@ def locate_text_error(
         if first is not None:
             raise CorruptFileError(f"{where}: {word!r} already appeared on line {first}")
         here[word] = n
+        row: NDArray[np.float32] | None
         if all(NUMBER.fullmatch(value) for value in values):
             with np.errstate(over="ignore"):
                 row = np.array([float(value) for value in values]).astype(np.float32)

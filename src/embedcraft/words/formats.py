@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import io
 import itertools
 import os
 import re
@@ -140,7 +141,7 @@ def write_word_vectors(
     matrix = check_vectors(words, vectors)
     check_words(words)
     with atomic_file(p) as tmp, open(tmp, "wb") as raw:
-        out: BinaryIO = raw
+        out: io.BufferedIOBase = raw
         if p.suffix.lower() == ".gz":
             # no file name (it would be the temporary one) and no time stamp: same data, same bytes
             out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=3, mtime=0)
@@ -370,7 +371,9 @@ def _shortest_decimals(matrix: NDArray[np.float32]) -> NDArray[np.float64]:
     return out.reshape(matrix.shape)
 
 
-def _write_text(out: BinaryIO, words: list[str], matrix: NDArray[np.float32], header: bool) -> None:
+def _write_text(
+    out: io.BufferedIOBase, words: list[str], matrix: NDArray[np.float32], header: bool
+) -> None:
     """Write 'word v1 ... vdim' lines (after a 'count dim' header for word2vec/fastText)."""
     n, dim = matrix.shape
     if header:
@@ -580,7 +583,7 @@ def _binary_word_error(path: Path, words: list[str], before: int, newline: bool 
     raise AssertionError("no bad word found")  # pragma: no cover - callers checked
 
 
-def _write_binary(out: BinaryIO, words: list[str], matrix: NDArray[np.float32]) -> None:
+def _write_binary(out: io.BufferedIOBase, words: list[str], matrix: NDArray[np.float32]) -> None:
     """Write the header, then per word: UTF-8 word, space, little-endian float32s, newline."""
     n, dim = matrix.shape
     out.write(f"{n} {dim}\n".encode())
