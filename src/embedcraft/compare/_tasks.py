@@ -21,6 +21,7 @@ from ..encoders.base import Encoder, fit_if_needed
 from ..errors import EmbedcraftError, InputError
 from ..io import read_texts
 from ..vectors import normalize, top_k
+from ..words import WordVectors
 
 __all__ = [
     "AnalogyTask",
@@ -110,7 +111,7 @@ def _dense(vectors: Any) -> np.ndarray:
     return np.asarray(vectors.toarray() if sp.issparse(vectors) else vectors)
 
 
-def _word_table(encoder: Encoder) -> Any:
+def _word_table(encoder: Encoder) -> WordVectors | None:
     """The encoder's word vectors when it pools a word table (GloVe, Word2Vec...), else None."""
     from ..encoders.pooling import WordPoolingEncoder
 

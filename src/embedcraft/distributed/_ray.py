@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from types import ModuleType
 from typing import Any
 
 from ..errors import EmbedcraftError, InputError, missing_dependency
@@ -20,7 +21,7 @@ from ._shards import shard_bytes
 __all__ = ["RayOptions", "WorkerPool", "import_ray"]
 
 
-def import_ray() -> Any:
+def import_ray() -> ModuleType:
     """The `ray` module, or the error saying how to install it."""
     try:
         import ray

@@ -140,7 +140,7 @@ class WordPoolingEncoder(BaseEncoder):
     def _post(self, pooled: np.ndarray) -> np.ndarray:
         return pooled
 
-    def _vectors_param_json(self) -> Any:
+    def _vectors_param_json(self) -> str:
         if isinstance(self.vectors, WordVectors):
             raise InputError(
                 "cannot save an encoder built on an in-memory WordVectors: save the vectors "

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .interactions import Interactions
-from .models import _Base, _RecentMean, _unit
+from .models import BaseRecommender, _RecentMean, _unit
 
 __all__ = ["ContentRecommender", "HybridRecommender", "read_movielens_items"]
 
@@ -86,7 +86,7 @@ def _standard(x: np.ndarray) -> np.ndarray:
     return standard
 
 
-class HybridRecommender(_Base):
+class HybridRecommender(BaseRecommender):
     """weight * interaction score + (1 - weight) * content score, each standardized per user.
 
     Items the interaction model never saw get, as interaction score, the similarity-weighted

@@ -8,7 +8,7 @@ order), and `recommend(history, k, exclude_seen=True)` the best k items with the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,11 +19,15 @@ from .interactions import Interactions
 __all__ = ["ALSRecommender", "Item2VecRecommender", "PopularityRecommender"]
 
 
-class _Base:
+class BaseRecommender:
     """Shared parts: the item vocabulary and top-k selection."""
 
     items_: list[str]
     index_: dict[str, int]
+
+    def fit(self, log: Interactions, items: Mapping[str, str] | None = None) -> Self:
+        """Learn from the interaction log (and the items' texts, for methods that read them)."""
+        raise NotImplementedError
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "items_"):
@@ -98,7 +102,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return unit
 
 
-class _RecentMean(_Base):
+class _RecentMean(BaseRecommender):
     """Item vectors `vectors_` (unit rows) and a user scored by the mean of their last items."""
 
     recent: int
@@ -117,7 +121,7 @@ class _RecentMean(_Base):
         return self.vectors_
 
 
-class PopularityRecommender(_Base):
+class PopularityRecommender(BaseRecommender):
     """Everyone gets the most-interacted items: the baseline every method must beat."""
 
     def fit(
@@ -187,7 +191,7 @@ class Item2VecRecommender(_RecentMean):
         return self
 
 
-class ALSRecommender(_Base):
+class ALSRecommender(BaseRecommender):
     """Implicit-feedback matrix factorization (Hu, Koren & Volinsky) via the `implicit` library.
 
     Interactions become confidence 1 + alpha * r (r = 1 per interaction); a user's factors are

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from ..errors import InputError, NotFittedError
 from .content import ContentRecommender, HybridRecommender
 from .interactions import Interactions, read_interactions
-from .models import ALSRecommender, Item2VecRecommender, PopularityRecommender
+from .models import ALSRecommender, BaseRecommender, Item2VecRecommender, PopularityRecommender
 
 __all__ = ["METHODS", "Recommendation", "Recommender", "make_model"]
 
@@ -35,7 +35,7 @@ class Recommendation:
 METHODS: tuple[str, ...] = ("popularity", "item2vec", "als", "content", "hybrid")
 
 
-def make_model(method: str, encoder: str = "minilm-l6", workers: int = 1) -> Any:
+def make_model(method: str, encoder: str = "minilm-l6", workers: int = 1) -> BaseRecommender:
     """An unfitted model of one of `METHODS`; item2vec trains on `workers` threads."""
     if method == "popularity":
         return PopularityRecommender()

@@ -15,6 +15,8 @@ from ._config import Batching, Limits, ServerConfig, count_tokens
 from ._inputs import warm_up_inputs
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from ._run import BackgroundServer
 
 __all__ = [
@@ -38,7 +40,7 @@ def _require() -> None:
             raise missing_dependency(package, "serve", "the HTTP server") from None
 
 
-def create_app(config: ServerConfig) -> Any:
+def create_app(config: ServerConfig) -> FastAPI:
     """The FastAPI app serving `config` (see `embedcraft.server._app.create_app`)."""
     _require()
     from ._app import create_app as build
