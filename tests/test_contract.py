@@ -239,3 +239,16 @@ def test_a_new_family_is_one_module_and_one_catalog_line(
             assert collection.search("a b", k=1)[0].id == "short"
     finally:
         sys.modules.pop("toy_family", None)
+
+
+def test_an_unfitted_encoder_has_a_spec_but_cannot_be_saved(tmp_path) -> None:
+    from embedcraft.errors import NotFittedError
+
+    bm25 = load_encoder("bm25")
+    spec, arrays = bm25.to_spec()
+    assert spec["state"] == {} and arrays == {} and spec["params"]["name"] == "bm25"
+    rebuilt = BaseEncoder.from_spec(json.loads(json.dumps(spec)))
+    assert not rebuilt.is_fitted() and not rebuilt.has_learned_state()
+    with pytest.raises(NotFittedError):
+        bm25.save(tmp_path / "unfitted")
+    assert not (tmp_path / "unfitted").exists()

@@ -158,7 +158,8 @@ def test_input_checks(static) -> None:  # type: ignore[no-untyped-def]
 
 
 class FakeDistill:
-    """Stands in for `distill`: counts calls and hands back the module's small model."""
+    """Stands in for `distill`: counts calls and hands back the module's small model, under the
+    name asked for (as `distill` names what it builds)."""
 
     def __init__(self, model, delay: float = 0.0) -> None:  # type: ignore[no-untyped-def]
         self.model, self.delay, self.calls = model, delay, 0
@@ -166,7 +167,8 @@ class FakeDistill:
     def __call__(self, transformer, **kwargs):  # type: ignore[no-untyped-def]
         self.calls += 1
         time.sleep(self.delay)
-        return copy.deepcopy(self.model)
+        built = copy.deepcopy(self.model)
+        return built.set_params(name=kwargs["name"]) if "name" in kwargs else built
 
 
 def test_the_cache_is_built_once_then_reused(static, tmp_path, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .catalog import load_encoder
+from .encoders.pooling import WordPoolingEncoder
 from .errors import MissingDependencyError
 from .search import Hit, MemoryIndex
 from .words.sources import load_word_vectors
@@ -173,7 +174,8 @@ def run_demo(encoders: tuple[str, ...] = DEMO_ENCODERS, k: int = 3) -> DemoResul
     for name in encoders:
         try:
             encoder = load_encoder(name)
-            _ = getattr(encoder, "word_vectors", None)  # load word vectors before timing
+            if isinstance(encoder, WordPoolingEncoder):
+                _ = encoder.word_vectors  # load the word vectors before timing
         except MissingDependencyError as exc:
             skipped[name] = str(exc)
             continue

@@ -168,10 +168,10 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def to_spec(self) -> tuple[EncoderSpec, dict[str, np.ndarray]]:
         """The saved description (class, name, parameters, learned values) and learned arrays.
 
-        `BaseEncoder.from_spec` rebuilds an equal encoder from them in any process.
+        `BaseEncoder.from_spec` rebuilds an equal encoder from them in any process. An unfitted
+        encoder gives its parameters alone (what a collection records before fitting it).
         """
-        self._check_fitted()
-        state, arrays = self._get_state()
+        state, arrays = self._get_state() if self.is_fitted() else ({}, {})
         spec = {
             "type": type(self).__name__,
             "name": self.name,
@@ -220,6 +220,7 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted encoder to folder `path` atomically (a folder there is replaced)."""
+        self._check_fitted()
         spec, arrays = self.to_spec()
         spec = {"format": FORMAT, "format_version": FORMAT_VERSION, **spec}
         with atomic_directory(path) as tmp:

@@ -176,8 +176,10 @@ def distill(
     batch_size: int = 512,
     progress: bool = False,
     max_tokens: int | None = None,
+    name: str | None = None,
 ) -> StaticTransformerEncoder:
-    """A static model with one row per token of `transformer`'s vocabulary.
+    """A static model with one row per token of `transformer`'s vocabulary (named `name`,
+    by default the transformer's name + "-static").
 
     Each token is fed alone, between the model's special tokens ([CLS] token [SEP]), and its
     vector is the transformer's own sentence pooling of that input (mean pooling under the mask
@@ -232,7 +234,7 @@ def distill(
     known = np.zeros(size, dtype=bool)
     known[ids] = True
     encoder = StaticTransformerEncoder(
-        source=os.fspath(transformer.model), normalize=True, name=f"{spec.name}-static"
+        source=os.fspath(transformer.model), normalize=True, name=name or f"{spec.name}-static"
     )
     encoder.tokenizer_, encoder.table_, encoder.known_ = tokenizer, table, known
     encoder.recipe_ = {

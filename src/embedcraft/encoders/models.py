@@ -268,8 +268,9 @@ def static_model(name: str = "minilm-l6", *, progress: bool = False) -> StaticTr
         t0 = time.perf_counter()
         # distil from the batch-independent float32 computation of the same weights
         source = "minilm-l6-exact" if name == "minilm-l6" else name
-        encoder = distill(TransformerEncoder(model=source), progress=progress)
-        encoder.name = f"{name}-static"
+        encoder = distill(
+            TransformerEncoder(model=source), progress=progress, name=f"{name}-static"
+        )
         seconds = time.perf_counter() - t0
         _install(encoder, target)
         logger.info("%s: built the static model in %.1f s, cached in %s", name, seconds, target)
