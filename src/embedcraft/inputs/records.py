@@ -117,10 +117,11 @@ def read_records(
 
     `column` names the text column, or several joined with ". " ("title,description"); by
     default the first of `TEXT_COLUMNS` the file has. `id_column` defaults to the first of
-    `ID_COLUMNS`; without one (and in .txt files, whose lines are the texts) a record's id is its
-    row number, counted from `first_row` (a folder read file after file numbers on). `filesystem`
-    is a pyarrow filesystem holding `path` (None: the local disk); `fmt` overrides the format
-    the name gives. The format is checked now; the file is opened when the first batch is read.
+    `ID_COLUMNS`; without one (and in .txt files, whose lines are the texts and which take no
+    columns) a record's id is its row number, counted from `first_row` (so the files of a
+    folder can number on). `filesystem` is a pyarrow filesystem holding `path` (None: the local
+    disk); `fmt` overrides the format the name gives. The format is checked now; the file is
+    opened when the first batch is read.
     """
     where = os.fspath(path)
     kind = fmt or file_format(where)
@@ -188,6 +189,25 @@ class _Columns:
             return cls(text, named(request.id_column))
         return cls(text, next((n for n in ID_COLUMNS if n in names), None))
 
+    @staticmethod
+    def _values(
+        name: str, records: list[tuple[int, dict[Any, Any]]], unit: str, request: _Request
+    ) -> list[str]:
+        """One text column of the records: a missing or null value is the empty text, any
+        other non-string an error naming the line (or row)."""
+        values = [record.get(name) for _, record in records]
+        if set(map(type, values)) <= {str}:
+            return values
+        for i, value in enumerate(values):
+            if type(value) is not str:
+                if value is not None and not isinstance(value, str):
+                    raise InputError(
+                        f"{request.where}, {unit} {records[i][0]}: column {name!r} is "
+                        f"{type(value).__name__}, not text"
+                    )
+                values[i] = "" if value is None else str(value)
+        return values
+
     def batch(
         self,
         records: list[tuple[int, dict[Any, Any]]],
@@ -197,29 +217,26 @@ class _Columns:
     ) -> RecordBatch:
         """Records, each with its line (or Parquet row) in the file, as a batch whose rows
         are numbered from `first_row`."""
-        ids: list[str] = []
-        texts: list[str] = []
-        metas: list[dict[str, Any]] = []
-        skip = {*self.text, self.id}
-        for offset, (position, record) in enumerate(records):
-            parts = []
-            for name in self.text:
-                value = record.get(name)
-                if value is None:
-                    value = ""
-                elif not isinstance(value, str):
-                    raise InputError(
-                        f"{request.where}, {unit} {position}: column {name!r} is "
-                        f"{type(value).__name__}, not text"
-                    )
-                parts.append(value)
-            # several text columns (title,description) are joined into one text
-            texts.append(parts[0] if len(parts) == 1 else ". ".join(p for p in parts if p))
-            raw_id = record.get(self.id) if self.id is not None else None
-            ids.append(str(first_row + offset) if raw_id is None else str(raw_id))
-            metas.append(
-                {k: v for k, v in record.items() if k not in skip} if request.metadata else {}
-            )
+        columns = [self._values(name, records, unit, request) for name in self.text]
+        # several text columns (title,description) are joined into one text
+        texts = (
+            columns[0]
+            if len(columns) == 1
+            else [". ".join(filter(None, row)) for row in zip(*columns, strict=True)]
+        )
+        ids = [str(first_row + i) for i in range(len(records))]
+        if self.id is not None:
+            for i, (_, record) in enumerate(records):
+                value = record.get(self.id)
+                if value is not None:
+                    ids[i] = str(value)
+        metas: list[dict[str, Any]] = [{} for _ in records]
+        if request.metadata:
+            skip = tuple(dict.fromkeys((*self.text, self.id)))
+            for i, (_, record) in enumerate(records):
+                metas[i] = meta = record.copy()
+                for name in skip:
+                    meta.pop(name, None)
         return RecordBatch(ids, texts, metas)
 
 
@@ -269,18 +286,27 @@ def _is_local(fs: Any) -> bool:
     return isinstance(fs, pafs.LocalFileSystem)
 
 
-def _lines(stream: IO[bytes], where: str) -> Iterator[tuple[int, str]]:
-    """(line number, line with its ending) of a byte stream, each decoded as strict UTF-8;
-    a byte-order mark at the start is dropped."""
-    for n, raw in enumerate(stream, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"{where}, line {n}, column {exc.start + 1}: invalid UTF-8 "
-                f"(byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
-            ) from None
-        yield n, line.removeprefix("\ufeff") if n == 1 else line
+class _Lines:
+    """The lines of a byte stream (endings kept), each decoded as strict UTF-8, a byte-order
+    mark at the start dropped; `line` is the number of the last one handed out (the csv
+    module's own count lags by one when it fails)."""
+
+    def __init__(self, stream: IO[bytes], where: str) -> None:
+        self._stream = stream
+        self._where = where
+        self.line = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for n, raw in enumerate(self._stream, start=1):
+            self.line = n
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{self._where}, line {n}, column {exc.start + 1}: invalid UTF-8 "
+                    f"(byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+                ) from None
+            yield text.removeprefix("\ufeff") if n == 1 else text
 
 
 def _txt_batches(request: _Request) -> Iterator[RecordBatch]:
@@ -288,7 +314,7 @@ def _txt_batches(request: _Request) -> Iterator[RecordBatch]:
     texts: list[str] = []
     row = request.first_row
     with _open(request) as stream:
-        for _, line in _lines(stream, request.where):
+        for line in _Lines(stream, request.where):
             texts.append(line.removesuffix("\n").removesuffix("\r"))
             if len(texts) >= request.batch_rows:
                 yield _numbered(texts, row)
@@ -303,25 +329,11 @@ def _numbered(texts: list[str], first_row: int) -> RecordBatch:
     return RecordBatch(ids, texts, [{} for _ in texts])
 
 
-class _Counted:
-    """Decoded lines handed on one at a time, counting them: the csv module's own count lags
-    by one when it fails, so errors name `line`, the line being parsed."""
-
-    def __init__(self, lines: Iterator[tuple[int, str]]) -> None:
-        self._lines = lines
-        self.line = 0
-
-    def __iter__(self) -> Iterator[str]:
-        for n, text in self._lines:
-            self.line = n
-            yield text
-
-
 def _csv_chunks(request: _Request, tsv: bool) -> _Chunks:
     """CSV or TSV records with the file line each ends on; the header alone comes first."""
     chunk: list[tuple[int, dict[Any, Any]]] = []
     with _open(request) as stream:
-        lines = _Counted(_lines(stream, request.where))
+        lines = _Lines(stream, request.where)
         reader = csv_dict_reader(lines, tsv=tsv)
         try:
             if reader.fieldnames is None:  # an empty file
@@ -346,9 +358,11 @@ def _jsonl_chunks(request: _Request) -> _Chunks:
     first = True
     chunk: list[tuple[int, dict[Any, Any]]] = []
     with _open(request) as stream:
-        for n, line in _lines(stream, request.where):
+        lines = _Lines(stream, request.where)
+        for line in lines:
             if not line.strip():
                 continue
+            n = lines.line
             record = parse_json(line, f"{request.where}, line {n}")
             if isinstance(record, str):
                 record = {"text": record}
