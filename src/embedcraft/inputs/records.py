@@ -195,17 +195,17 @@ class _Columns:
     ) -> list[str]:
         """One text column of the records: a missing or null value is the empty text, any
         other non-string an error naming the line (or row)."""
-        values = [record.get(name) for _, record in records]
+        values: list[Any] = [record.get(name) for _, record in records]
         if set(map(type, values)) <= {str}:
             return values
         for i, value in enumerate(values):
-            if type(value) is not str:
-                if value is not None and not isinstance(value, str):
-                    raise InputError(
-                        f"{request.where}, {unit} {records[i][0]}: column {name!r} is "
-                        f"{type(value).__name__}, not text"
-                    )
-                values[i] = "" if value is None else str(value)
+            if value is None:
+                values[i] = ""
+            elif not isinstance(value, str):
+                raise InputError(
+                    f"{request.where}, {unit} {records[i][0]}: column {name!r} is "
+                    f"{type(value).__name__}, not text"
+                )
         return values
 
     def batch(
