@@ -76,8 +76,7 @@ def _reopen_one(path: Path, name: str) -> dict[str, object]:
 
 
 def delete(path: Path, vectors: str) -> dict[str, object]:
-    enc = MeanPoolingEncoder(vectors)
-    enc.name = "tiny-mean"
+    enc = MeanPoolingEncoder(vectors, name="tiny-mean")
     hnsw = HnswSettings(threshold=4)  # the graph index, not only the flat one
     with Collection(path, encoders=["bm25", enc], hnsw=hnsw) as col:
         col.add(DOCS + LATER, [f"d{i}" for i in range(10)])

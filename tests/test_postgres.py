@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 
 from components import import_component, require_component
+from embedcraft.cli import main
 from embedcraft.encoders.pooling import MeanPoolingEncoder, TfidfPoolingEncoder
 from embedcraft.errors import DimensionMismatchError, InputError
 from embedcraft.search import reciprocal_rank_fusion
-from embedcraft.store import Collection, HnswSettings
+from embedcraft.store import Collection, HnswSettings, VectorCollection, open_collection
 from embedcraft.store.postgres import PostgresCollection
 from embedcraft.words import WordVectors
 from pg_server import ServerUnavailable, postgres_server
@@ -61,9 +62,7 @@ def vectors_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def mean_encoder(vectors_folder: Path) -> MeanPoolingEncoder:
-    enc = MeanPoolingEncoder(str(vectors_folder))
-    enc.name = "tiny-mean"
-    return enc
+    return MeanPoolingEncoder(str(vectors_folder), name="tiny-mean")
 
 
 def _exact(
@@ -337,7 +336,7 @@ def test_encoder_fitted_on_first_add_is_kept_in_the_database(
         col.add(texts, ids, meta)
         before = [(h.id, h.score) for h in col.search("kitten puppy", k=5)]
     with PostgresCollection(url) as col:  # another client: the fitted model comes from the table
-        assert col.encoder("tfidf-pooling")._is_fitted()
+        assert col.encoder("tfidf-pooling").is_fitted()
         assert col.info()["encoders"][0]["dim"] == 24
         after = [(h.id, h.score) for h in col.search("kitten puppy", k=5)]
         assert [i for i, _ in after] == [i for i, _ in before]
@@ -345,8 +344,7 @@ def test_encoder_fitted_on_first_add_is_kept_in_the_database(
 
 def test_word_vectors_of_another_width_give_a_dimension_error(url: str, tmp_path: Path) -> None:
     folder = topic_vectors(tmp_path / "wv", 24, seed=3)
-    enc = MeanPoolingEncoder(str(folder))
-    enc.name = "changing"
+    enc = MeanPoolingEncoder(str(folder), name="changing")
     with PostgresCollection(url, encoders=[enc]) as col:
         col.add(["kitten puppy", "stock bank"], ["a", "b"])
     shutil.rmtree(folder)
@@ -412,6 +410,39 @@ def test_vectors_made_elsewhere_and_search_by_vector_match_sqlite(
     assert pg.count() == 30
     lite.close()
     pg.close()
+
+
+def test_both_backends_are_one_collection_interface(
+    url: str, tmp_path: Path, mean_encoder: MeanPoolingEncoder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`open_collection` gives a `VectorCollection` for a URL as for a folder, and nearest_ids
+    (ids and scores only) answers as search_vectors does, on both."""
+    texts, ids, meta = documents(30)
+    made = np.asarray(mean_encoder.encode(texts), dtype=np.float32)
+    with (
+        open_collection(tmp_path / "c", encoders=[mean_encoder]) as lite,
+        open_collection(url, encoders=[mean_encoder]) as pg,
+    ):
+        assert isinstance(pg, PostgresCollection) and isinstance(pg, VectorCollection)
+        assert isinstance(lite, VectorCollection)
+        answers = []
+        for col in (lite, pg):
+            col.add(texts, ids, meta, vectors={"tiny-mean": made})
+            found, scores = col.nearest_ids(made[:4], k=5, where={"topic": "money"})
+            hits = col.search_vectors(made[:4], k=5, where={"topic": "money"})
+            assert found == [[h.id for h in row] for row in hits]
+            np.testing.assert_allclose(scores, [[h.score for h in row] for row in hits], atol=1e-6)
+            few_ids, few = col.nearest_ids(made[0], k=40)  # 30 documents: the rest is -inf
+            assert scores.dtype == few.dtype == np.float32 and few.shape == (1, 40)
+            assert len(few_ids[0]) == 30 and np.isneginf(few[0, 30:]).all()
+            answers.append((found, scores))
+        assert answers[0][0] == answers[1][0]
+        np.testing.assert_allclose(answers[0][1], answers[1][1], atol=1e-5)
+        pg.delete(["d3"])
+        assert "d3" not in pg.nearest_ids(made[3], k=3)[0][0]
+    assert main(["collection", "info", url]) == 0  # the text form names the URL, not a path
+    shown = capsys.readouterr().out
+    assert shown.startswith(f"{url}: 29 documents") and "hnsw index, up to date" in shown
 
 
 def test_export_equals_the_sqlite_collection(

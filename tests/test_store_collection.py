@@ -26,9 +26,7 @@ def vectors_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def mean_encoder(vectors_folder: Path) -> MeanPoolingEncoder:
-    enc = MeanPoolingEncoder(str(vectors_folder))
-    enc.name = "tiny-mean"
-    return enc
+    return MeanPoolingEncoder(str(vectors_folder), name="tiny-mean")
 
 
 def _exact_top(col: Collection, query: str, k: int, allowed: set[str] | None = None) -> list[str]:
@@ -358,7 +356,7 @@ def test_unfitted_dense_encoder_is_fitted_on_first_add_and_kept(
         col.add(texts, ids, meta)
         before = [h.id for h in col.search("kitten puppy", k=5)]
     with Collection(path) as col:
-        assert col.encoder("sif")._is_fitted()
+        assert col.encoder("sif").is_fitted()
         assert [h.id for h in col.search("kitten puppy", k=5)] == before
 
 
@@ -517,8 +515,7 @@ def test_export_gives_documents_and_stored_vectors_in_insertion_order(
 def test_an_empty_collection_answers_every_mode_with_no_hits(tmp_path: Path) -> None:
     """A collection whose first add failed (bad metadata) is empty, not broken."""
     vectors = topic_vectors(tmp_path / "wv")
-    enc = MeanPoolingEncoder(str(vectors))
-    enc.name = "tiny-mean"
+    enc = MeanPoolingEncoder(str(vectors), name="tiny-mean")
     col = Collection(tmp_path / "c", encoders=["bm25", enc])
     with col, pytest.raises(InputError, match="not JSON-serializable"):
         col.add(["a cat"], ["d0"], [{"x": float("inf")}])

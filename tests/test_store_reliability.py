@@ -32,8 +32,7 @@ WRITER = textwrap.dedent(
 
     path, vectors, first, last, pause = sys.argv[1:6]
     print("started", flush=True)
-    enc = MeanPoolingEncoder(vectors)
-    enc.name = "tiny-mean"
+    enc = MeanPoolingEncoder(vectors, name="tiny-mean")
     col = Collection(path, encoders=["bm25", enc], hnsw=HnswSettings(threshold=100))
     words = ["cat", "dog", "market", "bank", "soup", "pasta", "planet", "star"]
     for b in range(int(first), int(last)):
@@ -57,8 +56,7 @@ DELETER = textwrap.dedent(
     from embedcraft.store import Collection, HnswSettings
 
     path, vectors, first = sys.argv[1:4]
-    enc = MeanPoolingEncoder(vectors)
-    enc.name = "tiny-mean"
+    enc = MeanPoolingEncoder(vectors, name="tiny-mean")
     col = Collection(path, encoders=[enc], hnsw=HnswSettings(threshold=60))
     words = ["cat", "dog", "market", "bank", "soup", "pasta", "planet", "star"]
     for b in range(int(first), int(first) + 1000):

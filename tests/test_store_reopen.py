@@ -166,3 +166,24 @@ def test_a_saved_index_that_disagrees_with_the_database_is_rebuilt(
     assert set(answer["nearest"]) == {"d1", "d3", "d5", "d7"}
     assert set(answer["hits"]) == {"d1", "d3", "d5", "d7"}
     assert set(answer["sparse"]) == {"d1", "d3", "d5", "d7"}
+
+
+def test_a_collection_stored_by_the_previous_version_reopens(
+    tmp_path: Path, vectors_folder: Path
+) -> None:
+    """Specs written before the encoder contract ({"type", "name", "params"}, the name not
+    among the parameters) rebuild the same encoders, sparse and dense, in a fresh process."""
+    path = tmp_path / "c"
+    child("delete", path, vectors_folder)
+    expected = child("search", path)
+    with sqlite3.connect(path / Collection.DATABASE) as conn:
+        rows = conn.execute("SELECT slot, spec FROM encoders").fetchall()
+        for slot, stored in rows:
+            spec = json.loads(stored)
+            assert set(spec) == {"type", "name", "params"}  # the format is unchanged
+            params = {k: v for k, v in spec["params"].items() if k != "name"}
+            old = {"type": spec["type"], "name": spec["name"], "params": params}
+            conn.execute("UPDATE encoders SET spec = ? WHERE slot = ?", (json.dumps(old), slot))
+    shutil.rmtree(path / "indexes")  # rebuilt by the encoders the old specs give back
+    answer = child("search", path)
+    assert answer == expected and set(answer["sparse"]) == {f"d{i}" for i in range(1, 10, 2)}

@@ -27,7 +27,10 @@ def register(sub: Any) -> None:
         "input", nargs="?", metavar="INPUT", help="texts: .txt, .csv, .tsv, .jsonl or .parquet"
     )
     p.add_argument(
-        "--collection", "-c", metavar="DIR", help="plot a collection's stored vectors instead"
+        "--collection",
+        "-c",
+        metavar="DIR_OR_URL",
+        help="plot a collection's stored vectors instead (a folder or a postgresql:// URL)",
     )
     encoder_arg(p, postprocess=False, required=False)
     column_args(p, "input")
@@ -66,7 +69,7 @@ def _labels(metadata: list[dict[str, Any]], column: str | None, where: str) -> l
 def _points(args: argparse.Namespace) -> tuple[list[str], list[str], Any, list[Any] | None, str]:
     """ids, texts, vectors, label values and the encoder's name, from INPUT or --collection."""
     if args.collection:
-        from ..plot._collection import read_collection
+        from ..store import read_collection
 
         stored = read_collection(args.collection, args.encoder, args.limit)
         labels = _labels(stored.metadata, args.label_column, args.collection)

@@ -11,8 +11,14 @@ from ..errors import InputError
 from ..evaluate import load_beir
 from ..evaluate.retrieval import retrieval_metrics
 from ..search import Hit
-from ..store import open_collection, parse_where, read_documents
-from ..store._open import is_postgres_url
+from ..store import (
+    Collection,
+    PostgresCollection,
+    is_postgres_url,
+    open_collection,
+    parse_where,
+    read_documents,
+)
 from ._common import add_command, note, print_json, progress
 
 __all__ = ["collection_args", "eval_collection", "register", "search_collection"]
@@ -163,12 +169,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_collection(args: argparse.Namespace) -> int:
     if args.action == "delete":
         if is_postgres_url(args.collection):
-            from ..store.postgres import PostgresCollection
-
             PostgresCollection.destroy(args.collection)
         else:
-            from ..store import Collection
-
             Collection.destroy(args.collection)
         out: dict[str, Any] = {"deleted": str(args.collection)}
     else:
@@ -183,7 +185,8 @@ def cmd_collection(args: argparse.Namespace) -> int:
     elif args.action == "delete":
         print(f"deleted {args.collection}")
     else:
-        print(f"{out['path']}: {out['count']} documents (generation {out['generation']})")
+        where = out.get("path", out.get("url"))  # a folder, or a PostgreSQL URL
+        print(f"{where}: {out['count']} documents (generation {out['generation']})")
         for e in out["encoders"]:
             kind = "sparse" if e["sparse"] else f"dense, {e['dim']} dims"
             index = e["index"]

@@ -8,17 +8,25 @@ crash, say) leaves one copy of each.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ..encoders.contract import Encoder
 from ..errors import InputError
 from ._shards import ShardStore, _vectors, shard_name
 from ._source import Source
+
+if TYPE_CHECKING:
+    from ..store import VectorCollection
 
 __all__ = ["load_collection"]
 
 
 def load_collection(
-    target: Any, encoder: Any, source: Source, store: ShardStore, shard_rows: int
+    target: str | os.PathLike[str] | VectorCollection,
+    encoder: Encoder,
+    source: Source,
+    store: ShardStore,
+    shard_rows: int,
 ) -> tuple[str, int]:
     """Upsert every shard's texts, metadata and vectors into `target`; (where, rows loaded).
 
@@ -28,17 +36,15 @@ def load_collection(
     """
     import pyarrow.parquet as pq
 
-    from ..store import open_collection
-    from ..store._open import is_postgres_url
+    from ..store import is_collection_folder, open_collection
 
+    collection: VectorCollection
     if isinstance(target, str | os.PathLike):
         where = os.fspath(target)
         # PostgreSQL: naming the encoder creates the tables if need be and is a no-op for an
         # encoder already there; a folder is only given encoders when it is new
-        folder_exists = not is_postgres_url(where) and os.path.isfile(
-            os.path.join(where, "collection.sqlite")
-        )
-        collection = open_collection(where, encoders=None if folder_exists else [encoder])
+        known = is_collection_folder(where)
+        collection = open_collection(where, encoders=None if known else [encoder])
         owned = True
     else:
         collection, where, owned = target, repr(target), False

@@ -11,7 +11,7 @@ from typing import Any, Literal, Self, TypeVar
 
 import numpy as np
 
-from ..encoders.base import Encoder, as_texts
+from ..encoders.base import BaseEncoder, as_texts
 from ..errors import InputError
 from ..search import Hit, reciprocal_rank_fusion, weighted_fusion
 from . import _schema as db
@@ -141,7 +141,8 @@ class _CollectionBase:
 
     def _metadata(self, stored: Any) -> dict[str, Any]:
         """A hit's metadata from what `_fetch_docs` returned for it."""
-        return stored
+        metadata: dict[str, Any] = stored
+        return metadata
 
     def _sparse_index(self, slot: EncoderSlot) -> Any:
         """The sparse index of a sparse encoder, fitted on the current texts."""
@@ -165,7 +166,7 @@ class _CollectionBase:
     def encoder_names(self) -> list[str]:
         return [s.name for s in self._slots]
 
-    def encoder(self, name: str) -> Encoder:
+    def encoder(self, name: str) -> BaseEncoder:
         """The encoder registered under `name` (as used for documents and queries)."""
         return self._by_name(name).encoder
 

@@ -1,19 +1,22 @@
 """The encoders of a collection: registered once, stored as specs, rebuilt on every open.
 
 Each encoder gets a slot (a row of the `encoders` table) with its name, kind, width and spec
-(class and parameters). Sparse encoders are refitted on the collection's texts whenever the
-collection changes. A dense encoder is rebuilt from its spec, unless it holds learned state its
-parameters do not give back (a distilled token table, a fitted IDF or SIF model): that one is
-saved under `encoders/<slot>/` when it is registered, or when it is fitted on the first
-documents added, so every later document and query, in any process, is encoded by the model
-that encoded the stored ones."""
+(class, name and parameters, from `to_spec()`). Sparse encoders are refitted on the collection's
+texts whenever the collection changes. A dense encoder is rebuilt from its spec, unless it holds
+learned state its parameters do not give back (`has_learned_state()`: a distilled token table, a
+fitted IDF or SIF model): that one is saved under `encoders/<slot>/` when it is registered, or
+when it is fitted on the first documents added, so every later document and query, in any
+process, is encoded by the model that encoded the stored ones. Both backends register and
+rebuild encoders through this module, and only through the encoder contract."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,53 +24,115 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 
-from ..encoders.base import Encoder, _param_from_json, _param_to_json, encoder_type
+from ..encoders.base import BaseEncoder, Encoder
+from ..encoders.contract import EncoderSpec
+from ..encoders.transformer import TransformerEncoder
 from ..errors import CorruptFileError, DimensionMismatchError, InputError, UnknownEncoderError
 from ..vectors import check_finite
 from . import _schema as db
 
-__all__ = ["EncoderSlot", "load_slots", "register_encoders"]
+__all__ = [
+    "EncoderSlot",
+    "NewEncoder",
+    "encoder_folder",
+    "load_slots",
+    "new_encoders",
+    "register_encoders",
+    "resolve_encoders",
+]
 
 
-def _spec(encoder: Any) -> dict[str, Any]:
-    return {
-        "type": type(encoder).__name__,
-        "name": encoder.name,
-        "params": {k: _param_to_json(v) for k, v in encoder.get_params(deep=False).items()},
-    }
+def resolve_encoders(encoders: str | Sequence[str | Encoder]) -> list[BaseEncoder]:
+    """The encoders named or given (catalog names, saved folders, encoder objects), checked:
+    each an embedcraft encoder, no name twice."""
+    items = [encoders] if isinstance(encoders, str) else list(encoders)
+    resolved = [_resolve(item) for item in items]
+    names = [e.name for e in resolved]
+    if len(set(names)) != len(names):
+        raise InputError(f"an encoder is named twice: {names}")
+    return resolved
 
 
-def _resolve(item: str | Encoder) -> Any:
-    if isinstance(item, str):
+def _resolve(item: str | os.PathLike[str] | Encoder) -> BaseEncoder:
+    if isinstance(item, str | os.PathLike):
         from ..catalog import load_encoder
 
         return load_encoder(item)
-    if not hasattr(item, "get_params") or not hasattr(item, "encode"):
-        raise InputError(f"not an embedcraft encoder: {item!r}")
+    if not isinstance(item, BaseEncoder):
+        raise InputError(
+            f"not an embedcraft encoder: {item!r} (give a catalog name, a saved encoder folder "
+            "or a BaseEncoder)"
+        )
     return item
 
 
-def _is_fitted(encoder: Any) -> bool:
-    if not getattr(encoder, "needs_fit", False):
-        return True
-    return bool(getattr(encoder, "_is_fitted", lambda: True)())
+@dataclass(frozen=True)
+class NewEncoder:
+    """What a backend records for an encoder it registers: one row of its `encoders` table."""
+
+    encoder: BaseEncoder
+    spec: EncoderSpec
+    """{"type", "name", "params"}: how to rebuild the encoder (its learned state aside)."""
+    dim: int | None
+    """The width of a fitted dense encoder; None for sparse and unfitted ones."""
+    save_whole: bool
+    """The encoder holds learned state its parameters do not give back: save it whole."""
+
+    @property
+    def name(self) -> str:
+        return self.encoder.name
+
+    @property
+    def sparse(self) -> bool:
+        return self.encoder.sparse
+
+    @property
+    def spec_json(self) -> str:
+        return json.dumps(self.spec)
 
 
-def _has_learned_state(encoder: Any) -> bool:
-    """Whether the encoder holds state its parameters do not rebuild (a fitted IDF, a token
-    table made by distillation...): such an encoder must be saved with the collection."""
-    get_state = getattr(encoder, "_get_state", None)
-    if get_state is None or not getattr(encoder, "_is_fitted", lambda: True)():
-        return False
-    state, arrays = get_state()
-    return bool(state or arrays)
+def new_encoders(resolved: list[BaseEncoder], known: set[str], documents: int) -> list[NewEncoder]:
+    """The encoders of `resolved` not yet registered (`known`), described for storage.
+
+    A collection holding documents takes no new encoder: its documents have no vectors of it.
+    """
+    new = [e for e in resolved if e.name not in known]
+    if new and documents:
+        raise InputError(
+            f"the collection already holds {documents} documents encoded by "
+            f"{', '.join(sorted(known))}; it cannot take a new encoder "
+            f"({', '.join(e.name for e in new)}): index into a new collection"
+        )
+    return [_describe(encoder) for encoder in new]
+
+
+def _describe(encoder: BaseEncoder) -> NewEncoder:
+    """The spec, width and saving need of one encoder; InputError when it cannot be stored."""
+    try:
+        full, _ = encoder.to_spec()
+        spec = {"type": full["type"], "name": full["name"], "params": full["params"]}
+        json.dumps(spec)
+        save_whole = not encoder.sparse and encoder.has_learned_state()
+    except (InputError, TypeError, ValueError) as exc:
+        raise InputError(
+            f"encoder {encoder.name!r} cannot be stored: {exc}; build it from saved files (save "
+            "in-memory word vectors to a folder and pass its path) so the collection can record "
+            "how to rebuild it"
+        ) from None
+    dim = None if encoder.sparse or not encoder.is_fitted() else int(encoder.dim)
+    return NewEncoder(encoder, spec, dim, save_whole)
+
+
+def encoder_folder(folder: Path, slot: int) -> Path:
+    """The folder of slot `slot`'s encoder saved whole, under a collection's `folder`."""
+    return folder / "encoders" / str(slot)
 
 
 class EncoderSlot:
     """One registered encoder of a collection and how the collection uses it."""
 
     def __init__(self, folder: Path, slot: int, name: str, sparse: bool, dim: int | None,
-                 spec: dict[str, Any], encoder: Any = None) -> None:  # fmt: skip
+                 spec: Any, encoder: BaseEncoder | None = None) -> None:  # fmt: skip
         self.folder = folder
         self.slot = slot
         self.name = name
@@ -78,28 +143,26 @@ class EncoderSlot:
 
     @property
     def saved_folder(self) -> Path:
-        return self.folder / "encoders" / str(self.slot)
+        """Where the encoder is saved whole when it holds learned state."""
+        return encoder_folder(self.folder, self.slot)
 
     @property
-    def encoder(self) -> Any:
+    def encoder(self) -> BaseEncoder:
+        """The encoder: as given in this session, else loaded whole or rebuilt from its spec."""
         if self._encoder is None:
             if self.saved_folder.is_dir():
-                from ..catalog import load_encoder
-
-                self._encoder = load_encoder(self.saved_folder)
+                self._encoder = BaseEncoder.load(self.saved_folder)
             else:
-                try:
-                    cls = encoder_type(self.spec["type"])
-                    params = {k: _param_from_json(v) for k, v in self.spec["params"].items()}
-                    encoder = cls(**params)
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise CorruptFileError(
-                        f"{self.folder}: the stored spec of encoder {self.name!r} is unusable "
-                        f"({exc})"
-                    ) from None
-                encoder.name = self.name
-                self._encoder = _fitted_or_from_catalog(encoder, self.folder)
+                self._encoder = _fitted_or_from_catalog(self._from_spec(), self.folder)
         return self._encoder
+
+    def _from_spec(self) -> BaseEncoder:
+        """The encoder its stored spec describes (this version's, or the previous one's
+        {"type", "name", "params"}), under the slot's name."""
+        where = f"{self.folder}: the stored spec of encoder {self.name!r}"
+        if not isinstance(self.spec, dict):
+            raise CorruptFileError(f"{where} is not an encoder description")
+        return BaseEncoder.from_spec({**self.spec, "name": self.name}, where=where)
 
     @property
     def width(self) -> int | None:
@@ -113,7 +176,7 @@ class EncoderSlot:
         return self._dim
 
     def is_fitted(self) -> bool:
-        return _is_fitted(self.encoder)
+        return self.encoder.is_fitted()
 
     def fit_and_save(self, conn: sqlite3.Connection, texts: list[str]) -> None:
         """Fit a dense encoder that learns from text on `texts`, save it, record its width."""
@@ -131,8 +194,7 @@ class EncoderSlot:
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 query vectors (zero vectors stay zero)."""
-        encode = getattr(self.encoder, "encode_queries", self.encoder.encode)
-        return self.prepare_queries(encode(texts))
+        return self.prepare_queries(self.encoder.encode_queries(texts))
 
     def prepare_queries(self, vectors: Any) -> np.ndarray:
         """Given query vectors checked (width, finite) and scaled to unit length."""
@@ -143,7 +205,9 @@ class EncoderSlot:
         ):  # one query vector, the hot path of a search service
             square = float(np.dot(vectors, vectors))
             if math.isfinite(square):
-                return vectors[None] * np.float32(1.0 / math.sqrt(square) if square > 0 else 1.0)
+                scale = np.float32(1.0 / math.sqrt(square) if square > 0 else 1.0)
+                single: np.ndarray = vectors[None] * scale
+                return single
         matrix = np.array(vectors, dtype=np.float32, ndmin=2)
         if matrix.ndim != 2 or matrix.shape[1] != self.dim:
             self._check(matrix, "query")  # raises, naming the widths
@@ -171,34 +235,26 @@ class EncoderSlot:
         if not np.isfinite(vectors).all():
             check_finite(vectors, f"{what} vectors of {self.name}")  # says where
 
-    def fit_sparse(self, texts: list[str]) -> tuple[Any, sp.csr_matrix]:
+    def fit_sparse(self, texts: list[str]) -> tuple[BaseEncoder, sp.csr_matrix]:
         """A fresh copy of the sparse encoder fitted on `texts`, and their document matrix."""
-        encoder = clone(self.encoder)
-        encoder.name = self.name
+        encoder: BaseEncoder = clone(self.encoder)  # keeps the name: it is a parameter
         if not texts:
             return encoder, sp.csr_matrix((0, 0), dtype=np.float32)
-        matrix = encoder.fit_transform(texts) if hasattr(encoder, "fit_transform") else None
-        if matrix is None:
-            matrix = encoder.fit(texts).encode(texts)
-        return encoder, sp.csr_matrix(matrix, dtype=np.float32)
+        return encoder, sp.csr_matrix(encoder.fit_transform(texts), dtype=np.float32)
 
     @staticmethod
     def encode_sparse_queries(index: Any, texts: list[str]) -> sp.csr_matrix:
+        """Query vectors of a sparse index's fitted encoder (none when the index is empty)."""
         if index.matrix.shape[0] == 0:
             return sp.csr_matrix((len(texts), 0), dtype=np.float32)
-        encoder = index.encoder
-        encode = getattr(encoder, "encode_queries", encoder.encode)
-        return sp.csr_matrix(encode(texts), dtype=np.float32)
+        return sp.csr_matrix(index.encoder.encode_queries(texts), dtype=np.float32)
 
     def explain_dense(self, query: str, text: str, top: int = 5) -> dict[str, Any]:
         """The document's words whose contextual vectors lie closest to the query vector."""
-        encode_tokens = getattr(self.encoder, "encode_tokens", None)
-        if encode_tokens is None:
+        encoder = self.encoder
+        if not isinstance(encoder, TransformerEncoder):
             return {"words": [], "note": f"{self.name} cannot attribute its score to words"}
-        tokens = encode_tokens(text)
-        if not hasattr(tokens, "words"):
-            return {"words": [], "note": f"{self.name} cannot attribute its score to words"}
-        words, vectors = tokens.words()
+        words, vectors = encoder.encode_tokens(text).words()
         if not words:
             return {"words": []}
         q = self.encode_queries([query])[0]
@@ -216,17 +272,15 @@ class EncoderSlot:
         return {"words": [{"word": w, "similarity": s} for w, s in order]}
 
 
-def _fitted_or_from_catalog(encoder: Any, folder: Path) -> Any:
+def _fitted_or_from_catalog(encoder: BaseEncoder, folder: Path) -> BaseEncoder:
     """An encoder rebuilt from its parameters, when that gives a usable one.
 
     Collections made before learned state was saved with them (e.g. `minilm-l6-static`, whose
     token table comes from a distillation) hold only the parameters; such an encoder is taken
     from the catalog under its name, the same model that encoded the stored documents.
     """
-    if getattr(encoder, "sparse", False) or getattr(encoder, "_is_fitted", lambda: True)():
-        return encoder
-    if getattr(encoder, "needs_fit", False):
-        return encoder  # fitted on the collection's first documents, then saved
+    if encoder.sparse or encoder.needs_fit or encoder.is_fitted():
+        return encoder  # usable, or fitted on the collection's first documents, then saved
     from ..catalog import load_encoder
 
     try:
@@ -245,7 +299,10 @@ def _fitted_or_from_catalog(encoder: Any, folder: Path) -> Any:
     return rebuilt
 
 
-def load_slots(conn: sqlite3.Connection, folder: Path) -> list[EncoderSlot]:
+def load_slots(
+    conn: sqlite3.Connection, folder: Path, given: dict[str, BaseEncoder] | None = None
+) -> list[EncoderSlot]:
+    """The slots of a SQLite collection; a dense encoder in `given` is used as it is."""
     slots = []
     for slot, name, sparse, dim, spec in conn.execute(
         "SELECT slot, name, sparse, dim, spec FROM encoders ORDER BY slot"
@@ -254,55 +311,28 @@ def load_slots(conn: sqlite3.Connection, folder: Path) -> list[EncoderSlot]:
             parsed = json.loads(spec)
         except ValueError:
             raise CorruptFileError(f"{folder}: the stored spec of {name!r} is not JSON") from None
-        slots.append(EncoderSlot(folder, slot, name, bool(sparse), dim, parsed))
+        mine = None if sparse else (given or {}).get(name)
+        slots.append(EncoderSlot(folder, slot, name, bool(sparse), dim, parsed, mine))
     return slots
 
 
 def register_encoders(
-    conn: sqlite3.Connection, folder: Path, encoders: Sequence[str | Encoder]
-) -> dict[str, Any]:
-    """Record encoders not yet in the collection (allowed only while it holds no documents).
+    conn: sqlite3.Connection, folder: Path, encoders: str | Sequence[str | Encoder]
+) -> dict[str, BaseEncoder]:
+    """Record encoders not yet in a SQLite collection (only while it holds no documents).
 
     Returns the encoder objects given, by name, so this session uses them as they are.
     """
-    if isinstance(encoders, str):
-        encoders = [encoders]
-    known = {s.name for s in load_slots(conn, folder)}
-    resolved = [_resolve(item) for item in encoders]
-    names = [e.name for e in resolved]
-    if len(set(names)) != len(names):
-        raise InputError(f"an encoder is named twice: {names}")
-    given = {e.name: e for e in resolved}
-    new = [e for e in resolved if e.name not in known]
-    if not new:
-        return given
+    resolved = resolve_encoders(encoders)
+    known = {name for (name,) in conn.execute("SELECT name FROM encoders")}
     (count,) = conn.execute("SELECT COUNT(*) FROM docs").fetchone()
-    if count:
-        raise InputError(
-            f"the collection already holds {count} documents encoded by "
-            f"{', '.join(sorted(known))}; it cannot take a new encoder "
-            f"({', '.join(e.name for e in new)}): index into a new collection"
-        )
-    specs = {}
-    for encoder in new:
-        try:
-            specs[encoder.name] = json.dumps(_spec(encoder))
-        except TypeError:
-            raise InputError(
-                f"encoder {encoder.name!r} holds an in-memory object among its parameters; "
-                "build it from saved files (e.g. a WordVectors folder path) so the collection "
-                "can record how to rebuild it"
-            ) from None
+    new = new_encoders(resolved, known, int(count))
     with db.transaction(conn):
-        for encoder in new:
-            sparse = bool(getattr(encoder, "sparse", False))
-            dim = None if sparse or not _is_fitted(encoder) else int(encoder.dim)
+        for entry in new:
             cursor = conn.execute(
                 "INSERT INTO encoders (name, sparse, dim, spec) VALUES (?, ?, ?, ?)",
-                (encoder.name, int(sparse), dim, specs[encoder.name]),
+                (entry.name, int(entry.sparse), entry.dim, entry.spec_json),
             )
-            slot = EncoderSlot(folder, int(cursor.lastrowid or 0), encoder.name, sparse, dim,
-                               _spec(encoder), encoder)  # fmt: skip
-            if not sparse and _has_learned_state(encoder):
-                encoder.save(slot.saved_folder)  # learned state travels with the collection
-    return given
+            if entry.save_whole:  # learned state travels with the collection
+                entry.encoder.save(encoder_folder(folder, int(cursor.lastrowid or 0)))
+    return {e.name: e for e in resolved}

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._files import atomic_directory
+from ..encoders.base import BaseEncoder
 from ..errors import missing_dependency
 
 __all__ = ["DenseIndex", "SparseIndex", "faiss_module"]
@@ -325,7 +326,9 @@ class SparseIndex:
     it from scratch (seconds for ~100k short documents).
     """
 
-    def __init__(self, encoder: Any, matrix: sp.csr_matrix, rowids: np.ndarray, generation: int):
+    def __init__(
+        self, encoder: BaseEncoder, matrix: sp.csr_matrix, rowids: np.ndarray, generation: int
+    ) -> None:
         self.encoder = encoder
         self.matrix = matrix.tocsr()
         self.rowids = np.asarray(rowids, dtype=np.int64)
@@ -392,10 +395,8 @@ class SparseIndex:
         stamp = _read_stamp(folder)
         if stamp is None or any(stamp.get(key) != value for key, value in identity.items()):
             return None
-        from ..catalog import load_encoder
-
         try:
-            encoder = load_encoder(folder / "encoder")
+            encoder = BaseEncoder.load(folder / "encoder")
             matrix = sp.load_npz(folder / "matrix.npz").tocsr()
             rowids = np.load(folder / "rowids.npy", allow_pickle=False)
         except Exception:  # a damaged cache is rebuilt, whatever the reader raised

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -60,16 +61,20 @@ class Document:
 
 
 class Collection(_CollectionBase):
-    """A persisted, searchable set of documents; see the module docstring for the layout.
+    """A persisted, searchable set of documents in a folder: the SQLite `VectorCollection`
+    (see the module docstring for the layout).
 
     ``Collection(path, encoders=["bm25", "minilm-l6"])`` creates the folder on first use;
     ``Collection(path)`` opens an existing one. Encoders are catalog names, saved encoder
     folders or encoder objects; sparse ones (BM25, TF-IDF) are fitted on the collection itself.
     """
 
+    DATABASE: ClassVar[str] = db.DATABASE
+    """The file in a collection folder that holds its documents, vectors and encoder specs."""
+
     def __init__(
         self,
-        path: str | Path,
+        path: str | os.PathLike[str],
         encoders: Sequence[str | Encoder] | None = None,
         *,
         hnsw: HnswSettings | None = None,
@@ -91,10 +96,7 @@ class Collection(_CollectionBase):
         self._conn = db.connect(self.path / db.DATABASE, create=not exists)
         self._watch = db.GenerationWatch(self._conn, self.path / db.DATABASE)
         given = register_encoders(self._conn, self.path, encoders) if encoders else {}
-        self._slots: list[EncoderSlot] = load_slots(self._conn, self.path)
-        for s in self._slots:
-            if s.name in given and not s.sparse:
-                s._encoder = given[s.name]
+        self._slots: list[EncoderSlot] = load_slots(self._conn, self.path, given)
         if not self._slots:
             raise InputError(f"{self.path}: the collection has no encoders")
         self._filter_cache: dict[tuple[str, tuple[Any, ...]], tuple[int, np.ndarray]] = {}
@@ -191,7 +193,8 @@ class Collection(_CollectionBase):
     def _export_rows(self, limit: int | None) -> list[tuple[int, str, str, Any]]:
         cap = "" if limit is None else f" LIMIT {int(limit)}"
         sql = f"SELECT rowid, id, text, metadata FROM docs ORDER BY rowid{cap}"
-        return self.conn.execute(sql).fetchall()  # type: ignore[no-any-return]
+        rows: list[tuple[int, str, str, Any]] = self.conn.execute(sql).fetchall()
+        return rows
 
     def _export_dense(self, slot: EncoderSlot, rowids: list[int]) -> dict[int, np.ndarray]:
         found: dict[int, np.ndarray] = {}
@@ -470,7 +473,7 @@ class Collection(_CollectionBase):
         return found
 
     @staticmethod
-    def destroy(path: str | Path) -> None:
+    def destroy(path: str | os.PathLike[str]) -> None:
         """Delete a collection folder (refuses a folder that is not a collection)."""
         folder = Path(path)
         if not (folder / db.DATABASE).is_file():

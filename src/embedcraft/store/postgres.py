@@ -1,5 +1,5 @@
-"""`PostgresCollection`: the `Collection` API on PostgreSQL + pgvector, for collections that
-outgrow a folder or are shared by several machines.
+"""`PostgresCollection`: the `VectorCollection` interface on PostgreSQL + pgvector, for
+collections that outgrow a folder or are shared by several machines.
 
 Tables (names start with a prefix, ``embedcraft_`` unless the URL says ``?table_prefix=...``):
 `info` (format, `generation`), `encoders` (name, sparse, dim, spec, and the saved model of a dense
@@ -11,11 +11,7 @@ one transaction that also bumps `generation`. Dense search runs in the server; s
 
 from __future__ import annotations
 
-import io
-import json
-import re
 import shutil
-import tarfile
 import tempfile
 import threading
 import uuid
@@ -23,15 +19,15 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
-from ..encoders.base import Encoder, as_texts
-from ..errors import InputError, missing_dependency
+from ..encoders.base import BaseEncoder, Encoder, as_texts
+from ..errors import InputError
 from ..search import Hit
 from ._base import (
     SearchMode,
+    _check_k,
     _check_search,
     _CollectionBase,
     _fetch,
@@ -39,69 +35,21 @@ from ._base import (
     _in_order,
     _unknown_ids,
 )
-from ._encoders import EncoderSlot, _has_learned_state, _is_fitted, _resolve, _spec
+from ._encoders import EncoderSlot, new_encoders, resolve_encoders
 from ._indexes import HnswSettings, SparseIndex
+from ._pg import pack, psycopg_module, split_url, unpack
 from .collection import Document
 from .filters import Filter, parse_filter, sql_where
 
 __all__ = ["PostgresCollection"]
 
 FORMAT = "embedcraft-postgres/1"
-_PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 _HNSW_MAX_DIM = 2000
 """pgvector's HNSW takes `vector` columns of at most 2,000 dimensions; wider ones search exactly."""
 
 
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError:
-        raise missing_dependency("psycopg[binary]", "postgres", "PostgresCollection") from None
-    return psycopg
-
-
-def _split_url(url: str) -> tuple[str, str, str]:
-    """(URL for psycopg, URL safe to show, table prefix) from a postgresql:// URL."""
-    if not isinstance(url, str):
-        raise TypeError(f"url must be a string, got {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise InputError(f"not a PostgreSQL URL (postgresql://user@host:port/db): {url!r}")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    prefix = next((v for k, v in query if k == "table_prefix"), "embedcraft_")
-    if not _PREFIX.match(prefix):
-        raise InputError(f"table_prefix {prefix!r}: use lowercase letters, digits and '_'")
-    conninfo = urlunsplit(
-        parts._replace(query=urlencode([q for q in query if q[0] != "table_prefix"]))
-    )
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-    return conninfo, urlunsplit(parts._replace(netloc=netloc)), prefix
-
-
-def _pack(folder: Path) -> bytes:
-    """A saved encoder folder as tar bytes, to keep it in the database."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(folder, arcname=".")
-    return buffer.getvalue()
-
-
-def _unpack(data: bytes, folder: Path) -> None:
-    """Extract what `_pack` made: plain files and folders inside `folder`, nothing else."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        members = tar.getmembers()
-        for m in members:
-            if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in m.name.split("/"):
-                raise InputError(f"a stored encoder holds an unexpected entry {m.name!r}")
-        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.11.4
-        tar.extractall(folder, members, **safe)  # type: ignore[arg-type]
-
-
 class PostgresCollection(_CollectionBase):
-    """A searchable set of documents in a PostgreSQL database, with the API of `Collection`.
+    """A searchable set of documents in a PostgreSQL database: the `VectorCollection` of a URL.
 
     ``PostgresCollection("postgresql://user@host/db", encoders=["bm25", "minilm-l6"])`` creates
     the tables on first use (and the `vector` extension, where the user may);
@@ -116,8 +64,8 @@ class PostgresCollection(_CollectionBase):
         *,
         hnsw: HnswSettings | None = None,
     ) -> None:
-        psycopg = _psycopg()
-        conninfo, self.url, self.prefix = _split_url(url)
+        psycopg = psycopg_module()
+        conninfo, self.url, self.prefix = split_url(url)
         self.hnsw = hnsw or HnswSettings()
         self._lock = threading.RLock()
         self._sparse: dict[int, SparseIndex] = {}
@@ -165,7 +113,7 @@ class PostgresCollection(_CollectionBase):
         if self._one("SELECT count(*) FROM pg_extension WHERE extname = 'vector'") == 0:
             try:
                 self.conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            except _psycopg().Error as exc:
+            except psycopg_module().Error as exc:
                 raise InputError(
                     f"{self.url}: the pgvector extension is not installed in this database and "
                     f"could not be created ({exc}); run CREATE EXTENSION vector as its owner"
@@ -210,52 +158,32 @@ class PostgresCollection(_CollectionBase):
                 f"ef_construction = {int(self.hnsw.ef_construction)})"
             )
 
-    def _register(self, encoders: Sequence[str | Encoder]) -> dict[str, Any]:
+    def _register(self, encoders: Sequence[str | Encoder]) -> dict[str, BaseEncoder]:
         """Record encoders not yet in the collection (only while it holds no documents).
 
         Returns the encoder objects given, by name, so this session uses them as they are.
         """
-        items = [encoders] if isinstance(encoders, str) else encoders
-        resolved = [_resolve(item) for item in items]
-        names = [e.name for e in resolved]
-        if len(set(names)) != len(names):
-            raise InputError(f"an encoder is named twice: {names}")
+        resolved = resolve_encoders(encoders)
         with self.conn.transaction():
             self._lock_schema()
             known = {r[0] for r in self.conn.execute(f"SELECT name FROM {self._encoders}")}
-            new = [e for e in resolved if e.name not in known]
-            count = self._one(f"SELECT count(*) FROM {self._docs}") if new else 0
-            if count:
-                raise InputError(
-                    f"the collection already holds {count} documents encoded by "
-                    f"{', '.join(sorted(known))}; it cannot take a new encoder "
-                    f"({', '.join(e.name for e in new)}): index into a new collection"
-                )
-            for encoder in new:
-                sparse = bool(getattr(encoder, "sparse", False))
-                dim = None if sparse or not _is_fitted(encoder) else int(encoder.dim)
-                try:
-                    spec = json.dumps(_spec(encoder))
-                except (TypeError, ValueError) as exc:
-                    raise InputError(
-                        f"encoder {encoder.name!r} cannot be stored: its parameters are not "
-                        f"JSON ({exc}); save in-memory word vectors to a folder and pass its path"
-                    ) from None
+            count = self._one(f"SELECT count(*) FROM {self._docs}")
+            for entry in new_encoders(resolved, known, int(count)):
                 saved = None
-                if not sparse and _has_learned_state(encoder):
+                if entry.save_whole:  # learned state travels with the collection
                     folder = self._folder / "register" / uuid.uuid4().hex
-                    encoder.save(folder)  # learned state travels with the collection
-                    saved = _pack(folder)
+                    entry.encoder.save(folder)
+                    saved = pack(folder)
                 slot = self._one(
                     f"INSERT INTO {self._encoders} (name, sparse, dim, spec, saved) "
                     "VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING slot",
-                    (encoder.name, sparse, dim, spec, saved),
+                    (entry.name, entry.sparse, entry.dim, entry.spec_json, saved),
                 )
-                if dim is not None:
-                    self._create_dense(slot, dim)
+                if entry.dim is not None:
+                    self._create_dense(slot, entry.dim)
         return {e.name: e for e in resolved}
 
-    def _load_slots(self, given: dict[str, Any]) -> list[EncoderSlot]:
+    def _load_slots(self, given: dict[str, BaseEncoder]) -> list[EncoderSlot]:
         slots = []
         for slot, name, sparse, dim, spec, saved in self.conn.execute(
             f"SELECT slot, name, sparse, dim, spec, saved FROM {self._encoders} ORDER BY slot"
@@ -263,7 +191,7 @@ class PostgresCollection(_CollectionBase):
             mine = None if sparse else given.get(name)
             entry = EncoderSlot(self._folder, slot, name, sparse, dim, spec, mine)
             if saved is not None:
-                _unpack(bytes(saved), entry.saved_folder)
+                unpack(bytes(saved), entry.saved_folder)
             slots.append(entry)
         return slots
 
@@ -310,10 +238,11 @@ class PostgresCollection(_CollectionBase):
             for s in self._slots:
                 index: dict[str, Any] | None = None
                 if s.sparse and s.slot in self._sparse:
-                    index = {"kind": "bm25", "generation": self._sparse[s.slot].generation}
+                    made = self._sparse[s.slot].generation
+                    index = {"kind": "bm25", "generation": made, "current": made == current}
                 elif not s.sparse and s.width is not None:
                     kind = "hnsw" if s.width <= _HNSW_MAX_DIM else "exact"
-                    index = {"kind": kind, "generation": current}  # kept current by the server
+                    index = {"kind": kind, "generation": current, "current": True}  # the server's
                 encoders.append(
                     {"name": s.name, "sparse": s.sparse, "dim": s.width, "index": index}
                 )
@@ -374,7 +303,7 @@ class PostgresCollection(_CollectionBase):
                 self._lock_schema()
                 self.conn.execute(
                     f"UPDATE {self._encoders} SET dim = %s, saved = %s WHERE slot = %s",
-                    (dim, _pack(s.saved_folder), s.slot),
+                    (dim, pack(s.saved_folder), s.slot),
                 )
                 self._create_dense(s.slot, dim)
             self._slots[i] = EncoderSlot(self._folder, s.slot, s.name, False, dim, s.spec, encoder)
@@ -388,7 +317,7 @@ class PostgresCollection(_CollectionBase):
         *,
         replace: bool,
     ) -> None:
-        psycopg = _psycopg()
+        psycopg = psycopg_module()
         try:
             with self.conn.transaction():
                 if replace:  # the old rows' vectors go with them (ON DELETE CASCADE)
@@ -482,6 +411,33 @@ class PostgresCollection(_CollectionBase):
             ranked = self._rank_dense(side, q, k, where_sql, params)
             results = [_fuse_query([row], [side], k, "rrf", 0.5) for row in ranked]
             return self._hits([""] * len(q), results, [side], False)
+
+    def nearest_ids(
+        self,
+        vectors: np.ndarray,
+        k: int = 10,
+        *,
+        where: Filter | None = None,
+        encoder: str | None = None,
+    ) -> tuple[list[list[str]], np.ndarray]:
+        """Ids and cosine scores of the k documents closest to each query vector, as
+        `Collection.nearest_ids`: (ids per query, a (queries, k) float32 score array, -inf
+        where fewer than k documents qualify). Reads no text or metadata."""
+        _check_k(k)
+        where_sql, params = self._where(where)
+        with self._lock:
+            (side,) = self._sides("dense", encoder)
+            ranked = self._rank_dense(side, side.prepare_queries(vectors), k, where_sql, params)
+            rowids = sorted({r for row in ranked for r, _ in row})
+            sql = f"SELECT rowid, id FROM {self._docs} WHERE rowid = ANY(%s)"
+            id_of: dict[int, str] = dict(self.conn.execute(sql, (rowids,)).fetchall())
+        ids: list[list[str]] = []
+        scores = np.full((len(ranked), k), -np.inf, dtype=np.float32)
+        for i, row in enumerate(ranked):
+            kept = [(id_of[r], score) for r, score in row if r in id_of]  # deleted meanwhile: gone
+            ids.append([doc_id for doc_id, _ in kept])
+            scores[i, : len(kept)] = [score for _, score in kept]
+        return ids, scores
 
     def _search_dense(
         self, slot: EncoderSlot, queries: list[str], k: int, where_sql: str, params: list[Any]
@@ -602,8 +558,8 @@ class PostgresCollection(_CollectionBase):
     @staticmethod
     def destroy(url: str) -> None:
         """Drop the tables of the collection at `url` (refuses when there is none)."""
-        conninfo, safe, prefix = _split_url(url)
-        with _psycopg().connect(conninfo, autocommit=True) as conn:
+        conninfo, safe, prefix = split_url(url)
+        with psycopg_module().connect(conninfo, autocommit=True) as conn:
             if conn.execute("SELECT to_regclass(%s)", (f'"{prefix}info"',)).fetchone()[0] is None:
                 raise InputError(f"{safe}: no collection with table prefix {prefix!r}")
             with conn.transaction():
