@@ -200,7 +200,7 @@ def _corpus_seeds(root: Path, gz: bool) -> list[Path]:
 
 
 def _source_seeds(root: Path, gz: bool) -> list[Path]:
-    return [p for p in _text_seeds(root, gz) if ".txt" not in p.name]
+    return _text_seeds(root, gz)
 
 
 def _sts_seeds(root: Path) -> list[Path]:

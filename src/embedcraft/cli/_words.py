@@ -171,7 +171,8 @@ def register(sub: Any, eval_sub: Any) -> None:
     p.add_argument(
         "corpus",
         metavar="CORPUS",
-        help="one document per line (.txt), or .jsonl/.csv/.tsv with --column; .gz ok",
+        help="one document per line (.txt), or .jsonl/.csv/.tsv/.parquet (text column guessed, "
+        "or --column); .gz ok",
     )
     p.add_argument(
         "--output",
@@ -189,7 +190,11 @@ def register(sub: Any, eval_sub: Any) -> None:
     p.add_argument(
         "--cbow", action="store_true", help="CBOW instead of skip-gram (word2vec, fasttext)"
     )
-    p.add_argument("--column", metavar="NAME", help="text field of a .jsonl/.csv/.tsv corpus")
+    p.add_argument(
+        "--column",
+        metavar="NAME[,NAME]",
+        help="text column of a table corpus (default: guessed, e.g. text); several are joined",
+    )
     p.add_argument("--strip-tags", action="store_true", help="remove HTML tags such as <br />")
 
     p = add_command(sub, "neighbors", "the nearest words of a word", cmd_neighbors)
