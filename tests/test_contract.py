@@ -172,9 +172,10 @@ def test_the_catalog_is_built_from_the_family_modules() -> None:
 
 def test_a_report_merges_batch_positions() -> None:
     first = EncodeReport(inputs=2, tokens=5, oov_tokens=1, truncated=[1], max_tokens=8)
-    second = EncodeReport(inputs=3, tokens=4, truncated=[0, 2], max_tokens=8)
+    second = EncodeReport(inputs=3, tokens=4, truncated=[0, 2], max_tokens=8, failed={1: "bad"})
     merged = EncodeReport().merged(first, [4, 0]).merged(second, [1, 2, 3])
     assert merged.truncated == [0, 1, 3] and merged.inputs == 5 and merged.tokens == 9
+    assert merged.failed == {2: "bad"}
     assert merged.oov_tokens == 1 and merged.oov_rate == pytest.approx(1 / 9)
 
 

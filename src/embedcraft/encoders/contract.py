@@ -79,6 +79,9 @@ class EncodeReport:
     """The token limit in force (0: the encoder has none)."""
     chunked: bool = False
     """Long inputs were split into overlapping windows whose vectors were averaged."""
+    failed: dict[int, str] = field(default_factory=dict)
+    """Inputs that could not be read (index in the call -> why), e.g. an undecodable image:
+    they get a zero vector, and the rest of the call goes on."""
 
     @property
     def texts(self) -> int:
@@ -106,6 +109,7 @@ class EncodeReport:
             truncated=sorted(truncated),
             max_tokens=max(self.max_tokens, batch.max_tokens),
             chunked=self.chunked or batch.chunked,
+            failed={**self.failed, **{int(positions[i]): why for i, why in batch.failed.items()}},
         )
 
 
