@@ -154,8 +154,8 @@ def test_eval_sts_json_matches_the_library(runs, l3, files) -> None:  # type: ig
 
 
 def test_eval_sts_with_columns_and_binary_truncated_vectors(runs, l3, files) -> None:  # type: ignore[no-untyped-def]
-    from embedcraft.evaluate.sts import evaluate_sts
     from embedcraft.encoders.postprocess import PostProcessedEncoder
+    from embedcraft.evaluate.sts import evaluate_sts
 
     out = _result(runs, "sick")
     assert out["pairs"] == len(PAIRS)

@@ -12,8 +12,6 @@ import scipy.sparse as sp
 
 from embedcraft.encoders.base import fit_if_needed
 from embedcraft.encoders.pooling import MeanPoolingEncoder, SIFEncoder
-from embedcraft.encoders.sparse import TfidfEncoder
-from embedcraft.errors import InputError, NotFittedError
 from embedcraft.encoders.postprocess import (
     Int8Vectors,
     PostProcessedEncoder,
@@ -23,6 +21,8 @@ from embedcraft.encoders.postprocess import (
     truncate_dim,
     unpack_binary,
 )
+from embedcraft.encoders.sparse import TfidfEncoder
+from embedcraft.errors import InputError, NotFittedError
 from embedcraft.words import WordVectors
 
 WORDS = ["the", "cat", "sat", "on", "mat", "dog", "ran", "in", "park", "sun", "is", "hot"]
@@ -165,11 +165,11 @@ def test_wrapper_quantizes(wv: WordVectors) -> None:
 
 def test_wrapper_fits_the_wrapped_encoder(wv: WordVectors) -> None:
     wrapped = PostProcessedEncoder(SIFEncoder(wv), truncate_dim=4)
-    assert wrapped.needs_fit and not wrapped._is_fitted()
+    assert wrapped.needs_fit and not wrapped.is_fitted()
     with pytest.raises(NotFittedError):
         wrapped.encode(CORPUS)
     assert fit_if_needed(wrapped, CORPUS)  # what the eval commands do
-    assert wrapped._is_fitted() and not fit_if_needed(wrapped, CORPUS)
+    assert wrapped.is_fitted() and not fit_if_needed(wrapped, CORPUS)
     raw = SIFEncoder(wv).fit(CORPUS).encode(CORPUS)
     want = raw[:, :4] / np.linalg.norm(raw[:, :4], axis=1, keepdims=True)
     np.testing.assert_allclose(wrapped.encode(CORPUS), want, rtol=1e-4, atol=1e-6)

@@ -41,7 +41,7 @@ from .evaluate.sts import evaluate_sts
 from .evaluate.words import evaluate_analogies, evaluate_word_pairs
 from .io import TextTable, read_texts, write_vectors
 from .search import Hit, MemoryIndex, reciprocal_rank_fusion, weighted_fusion
-from .store import Collection, Document, HnswSettings, open_collection
+from .store import Collection, Document, HnswSettings, VectorCollection, open_collection
 from .text import TextAnalyzer
 from .vectors import TopK, normalize, similarity, top_k
 from .words import OutOfVocabularyError, WordVectors
@@ -87,6 +87,7 @@ __all__ = [
     "TopK",
     "TransformerEncoder",
     "UnknownEncoderError",
+    "VectorCollection",
     "WordVectors",
     "__version__",
     "evaluate_analogies",

@@ -264,9 +264,6 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Restore what `_get_state` returned."""
 
-    def _is_fitted(self) -> bool:  # the name callers used before `is_fitted` was public
-        return self.is_fitted()
-
     def __sklearn_is_fitted__(self) -> bool:
         return self.is_fitted()
 

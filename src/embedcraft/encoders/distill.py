@@ -93,7 +93,7 @@ class StaticTransformerEncoder(BaseEncoder):
         return hasattr(self, "table_")
 
     def _check_fitted(self) -> None:
-        if not self._is_fitted():
+        if not self.is_fitted():
             raise NotFittedError(
                 f"{type(self).__name__} '{self.name}' has no token table: build one with "
                 "embedcraft.encoders.distill.distill(TransformerEncoder(...)) or static_model(), "
