@@ -167,7 +167,9 @@ def test_the_catalog_is_built_from_the_family_modules() -> None:
     ]
     assert names == from_families
     for entry in list_encoders():
-        assert entry.kind in set(EncoderKind) and entry.input_kind is InputKind.TEXT
+        assert entry.kind in set(EncoderKind) and entry.input_kind in set(InputKind)
+    images = {entry.name for entry in list_encoders() if entry.input_kind is InputKind.IMAGE}
+    assert images == {"efficientnet-lite0", "pixels"}  # every other entry reads text
 
 
 def test_a_report_merges_batch_positions() -> None:

@@ -24,6 +24,7 @@ FAMILY_MODULES = (
     "embedcraft.encoders.pooling",
     "embedcraft.encoders.transformer",
     "embedcraft.encoders.distill",
+    "embedcraft.encoders.image",
 )
 """Every encoder family, in catalog order. A family module defines `catalog_entries()` and
 `open_path(path) -> encoder | None` (the model files it recognises, else None)."""

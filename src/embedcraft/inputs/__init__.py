@@ -8,6 +8,16 @@ and the Ray engine stream them.
 
 from __future__ import annotations
 
+from .images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    ImageInput,
+    as_images,
+    fit_to_size,
+    is_image_file,
+    list_image_files,
+    load_image,
+)
 from .records import (
     ID_COLUMNS,
     READ_ROWS,
@@ -23,13 +33,21 @@ from .records import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
     "ID_COLUMNS",
+    "IMAGE_SUFFIXES",
     "READ_ROWS",
     "TEXT_COLUMNS",
     "TEXT_FORMATS",
+    "ImageInput",
     "RecordBatch",
+    "as_images",
     "csv_dict_reader",
     "file_format",
+    "fit_to_size",
+    "is_image_file",
+    "list_image_files",
+    "load_image",
     "parquet_rows",
     "read_records",
     "read_text_file",
