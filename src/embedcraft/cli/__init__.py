@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import EmbedcraftError
-from . import _compare, _contextual, _plot, _recsys, _serve, _store, _text, _words
+from . import _compare, _contextual, _images, _plot, _recsys, _serve, _store, _text, _words
 
 __all__ = ["build_parser", "main"]
 
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve.register(sub)
     _compare.register(sub)
     _plot.register(sub)
+    _images.register(sub)
     return parser
 
 

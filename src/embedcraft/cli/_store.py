@@ -7,6 +7,7 @@ import argparse
 import time
 from typing import Any
 
+from ..encoders.contract import InputKind
 from ..errors import InputError
 from ..evaluate import load_beir
 from ..evaluate.retrieval import retrieval_metrics
@@ -19,7 +20,14 @@ from ..store import (
     parse_where,
     read_documents,
 )
+from ..store.images import collection_input_kind
 from ._common import add_command, note, print_json, progress
+from ._images import (
+    index_image_files,
+    refuse_images_for_text,
+    refuse_text_query,
+    search_by_image,
+)
 
 __all__ = ["collection_args", "eval_collection", "register", "search_collection"]
 
@@ -79,15 +87,24 @@ def search_collection(args: argparse.Namespace) -> int:
     """`search QUERY --collection ...`"""
     where = parse_where(args.where or [])
     with open_collection(args.collection) as col:
+        if args.image:
+            hits = search_by_image(args, col)
+            _print_or_json(hits, args)
+            return 0
+        refuse_text_query(args, col)
         hits = col.search(
             args.query, k=args.k, mode=args.mode, where=where or None, encoder=args.encoder,
             fusion=args.fusion, alpha=args.alpha, explain=args.explain,
         )  # fmt: skip
+    _print_or_json(hits, args)
+    return 0
+
+
+def _print_or_json(hits: list[Hit], args: argparse.Namespace) -> None:
     if args.json:
         print_json([h.to_dict() for h in hits])
     else:
         _print_hits(hits, args.explain)
-    return 0
 
 
 def eval_collection(args: argparse.Namespace) -> int:
@@ -138,29 +155,37 @@ def eval_collection(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    table = read_documents(args.source, text_column=args.column, id_column=args.id_column)
     with open_collection(args.collection, encoders=args.encoder) as col:
         before = col.count()
-        t0 = time.perf_counter()
-        col.upsert(
-            table.texts, table.ids, table.metadata, batch_size=args.batch_size, progress=progress()
-        )
-        seconds = time.perf_counter() - t0
+        images = collection_input_kind(col) == InputKind.IMAGE
+        if images:
+            done = index_image_files(args, col)
+        else:
+            refuse_images_for_text(args.source, col.encoder_names[0])
+            table = read_documents(args.source, text_column=args.column, id_column=args.id_column)
+            t0 = time.perf_counter()
+            col.upsert(
+                table.texts, table.ids, table.metadata, batch_size=args.batch_size,
+                progress=progress(),
+            )  # fmt: skip
+            done = {"indexed": len(table.texts), "seconds": time.perf_counter() - t0}
         info = col.info()
     out = {
         "collection": str(args.collection),
-        "indexed": len(table.texts),
+        "indexed": done["indexed"],
         "count_before": before,
         "count": info["count"],
         "encoders": [e["name"] for e in info["encoders"]],
-        "seconds": seconds,
+        "seconds": done["seconds"],
+        **({"failed": done["failed"]} if images else {}),
     }
     if args.json:
         print_json(out)
     else:
+        what = "images" if images else "documents"
         print(
-            f"indexed {len(table.texts)} documents from {args.source} into {args.collection} "
-            f"({', '.join(out['encoders'])}) in {seconds:.1f} s; the collection holds "
+            f"indexed {out['indexed']} {what} from {args.source} into {args.collection} "
+            f"({', '.join(out['encoders'])}) in {out['seconds']:.1f} s; the collection holds "
             f"{info['count']}"
         )
     return 0
@@ -207,7 +232,10 @@ def register(sub: Any) -> None:
         cmd_index,
     )
     p.add_argument(
-        "source", metavar="SOURCE", help="CSV/TSV/JSONL/Parquet/TXT file, or a folder of .txt/.md"
+        "source",
+        metavar="SOURCE",
+        help="CSV/TSV/JSONL/Parquet/TXT file, or a folder of .txt/.md (for an image "
+        "collection: a folder of images, or a table whose --column holds image paths)",
     )
     p.add_argument(
         "--collection", "-c", required=True, metavar="DIR_OR_URL", help="folder or postgres URL"
@@ -222,7 +250,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--column",
         metavar="NAME[,NAME]",
-        help="text column (default: text, content, ...); several are joined",
+        help="text column (default: text, content, ...); several are joined; for images, the "
+        "image-path column (default: path)",
     )
     p.add_argument("--id-column", metavar="NAME", help="id column (default: id, _id, ...)")
     p.add_argument("--batch-size", type=int, default=256, help="documents per transaction")
@@ -244,3 +273,9 @@ def check_search_args(args: argparse.Namespace) -> None:
         raise InputError("--docs needs --encoder")
     if not args.collection and (args.where or args.mode or args.explain):
         raise InputError("--where, --mode and --explain need --collection")
+    if args.image and args.query is not None:
+        raise InputError("give either a text QUERY or --image FILE, not both")
+    if args.image and not args.collection:
+        raise InputError("--image searches a collection of images: give --collection")
+    if not args.image and args.query is None:
+        raise InputError("give a text QUERY (or --image FILE for a collection of images)")

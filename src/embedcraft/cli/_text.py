@@ -9,6 +9,7 @@ from typing import Any
 
 from ..catalog import list_encoders, load_encoder
 from ..demo import print_demo, run_demo
+from ..encoders.contract import InputKind
 from ..errors import InputError
 from ..evaluate import evaluate_retrieval, load_beir
 from ..io import TEXT_FORMATS, VECTOR_FORMATS, read_texts, write_vectors
@@ -27,6 +28,7 @@ from ._common import (
     progress,
 )
 from ._distributed import encode_on_ray, engine_args, refuse_ray_options
+from ._images import encode_image_files, refuse_images_for_text
 from ._store import check_search_args, collection_args, eval_collection, search_collection
 
 __all__ = ["register"]
@@ -64,8 +66,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         return encode_on_ray(args)
     refuse_ray_options(args)
-    table = read_texts(args.input, column=args.column, id_column=args.id_column)
     encoder = encoder_from_args(args)
+    if encoder.input_kind == InputKind.IMAGE:
+        return encode_image_files(args, encoder)
+    refuse_images_for_text(args.input, encoder.name)
+    table = read_texts(args.input, column=args.column, id_column=args.id_column)
     t0 = time.perf_counter()
     fitted_on = fit_from(encoder, args.fit_on, table.texts, "the input")
     encoded = encoder.encode_with_report(
@@ -148,8 +153,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     check_search_args(args)
     if args.collection:
         return search_collection(args)
-    table = read_texts(args.docs, column=args.column, id_column=args.id_column)
     encoder = encoder_from_args(args)
+    if encoder.input_kind != InputKind.TEXT:
+        raise InputError(
+            f"search --docs searches texts, but {encoder.name!r} reads {encoder.input_kind}s: "
+            "index the images (embedcraft index FOLDER -c COL -e ENCODER), then search the "
+            "collection with --image FILE"
+        )
+    table = read_texts(args.docs, column=args.column, id_column=args.id_column)
     index = MemoryIndex.from_texts(encoder, table.texts, table.ids, progress=progress())
     hits = index.search(args.query, k=args.k)
     if args.json:
@@ -208,14 +219,17 @@ def register(sub: Any, eval_sub: Any) -> None:
 
     command("models", "list every encoder: kind, width, source, whether it needs fit", cmd_models)
 
-    p = command("encode", "encode the texts of a file and write the vectors", cmd_encode)
+    p = command(
+        "encode", "encode the texts of a file (or images) and write the vectors", cmd_encode
+    )
     encoder_arg(p)
     p.add_argument(
         "--input",
         "-i",
         required=True,
         metavar="FILE",
-        help=f"texts: {', '.join(TEXT_FORMATS)} (optionally .gz)",
+        help=f"texts: {', '.join(TEXT_FORMATS)} (optionally .gz); for an image encoder, a "
+        "folder of images or a table whose --column (default: path) holds image paths",
     )
     p.add_argument(
         "--output",
@@ -259,7 +273,12 @@ def register(sub: Any, eval_sub: Any) -> None:
         "search a collection (--collection), or the documents of a file in memory (--docs)",
         cmd_search,
     )
-    p.add_argument("query", metavar="QUERY")
+    p.add_argument("query", nargs="?", metavar="QUERY", help="the text to search for")
+    p.add_argument(
+        "--image",
+        metavar="FILE",
+        help="search a collection of images for the images closest to this one",
+    )
     p.add_argument("--docs", "-d", metavar="FILE", help="documents to search in memory")
     encoder_arg(p, required=False)
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")

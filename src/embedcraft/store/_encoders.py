@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 
 from ..encoders.base import BaseEncoder, Encoder
-from ..encoders.contract import EncoderSpec
+from ..encoders.contract import EncoderSpec, InputKind
 from ..encoders.transformer import TransformerEncoder
 from ..errors import CorruptFileError, DimensionMismatchError, InputError, UnknownEncoderError
 from ..vectors import check_finite
@@ -50,6 +50,13 @@ def resolve_encoders(encoders: str | Sequence[str | Encoder]) -> list[BaseEncode
     names = [e.name for e in resolved]
     if len(set(names)) != len(names):
         raise InputError(f"an encoder is named twice: {names}")
+    kinds = {e.input_kind for e in resolved}
+    if len(kinds) > 1:
+        read = ", ".join(f"{e.name} reads {e.input_kind}" for e in resolved)
+        raise InputError(
+            f"a collection's encoders must all read the same kind of input ({read}): make one "
+            "collection per kind"
+        )
     return resolved
 
 
@@ -188,13 +195,33 @@ class EncoderSlot:
 
     def encode_documents(self, texts: list[str]) -> np.ndarray:
         """float32 document vectors, checked for width and finiteness before anything is stored."""
-        vectors = np.asarray(self.encoder.encode(texts), dtype=np.float32)
+        if self.encoder.input_kind == InputKind.TEXT:
+            vectors = np.asarray(self.encoder.encode(texts), dtype=np.float32)
+        else:  # an image document is the path of its file
+            encoded = self.encoder.encode_with_report(texts)
+            self._refuse_unread(encoded.report.failed, "document")
+            vectors = np.asarray(encoded.vectors, dtype=np.float32)
         self._check(vectors, "document")
         return vectors
 
+    def _refuse_unread(self, failed: dict[int, str], what: str) -> None:
+        """Refuse inputs the encoder could not read (an image file): never store or search
+        with the zero vector they got."""
+        if failed:
+            index, why = min(failed.items())
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            raise InputError(
+                f"encoder {self.name!r} reads {self.encoder.input_kind}s and could not read "
+                f"{what} {index}{more}: {why}"
+            )
+
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 query vectors (zero vectors stay zero)."""
-        return self.prepare_queries(self.encoder.encode_queries(texts))
+        if self.encoder.input_kind == InputKind.TEXT:
+            return self.prepare_queries(self.encoder.encode_queries(texts))
+        encoded = self.encoder.encode_with_report(texts)  # an image query is a path
+        self._refuse_unread(encoded.report.failed, "query")
+        return self.prepare_queries(encoded.vectors)
 
     def prepare_queries(self, vectors: Any) -> np.ndarray:
         """Given query vectors checked (width, finite) and scaled to unit length."""

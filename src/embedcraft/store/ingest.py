@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..io import TextTable, read_texts
 from ._base import first_duplicate
 
-__all__ = ["FOLDER_SUFFIXES", "read_documents"]
+__all__ = ["FOLDER_SUFFIXES", "read_documents", "typed_metadata"]
 
 FOLDER_SUFFIXES = (".txt", ".md")
 _INT = re.compile(r"^-?[0-9]{1,19}$")
@@ -43,6 +43,14 @@ def _typed(value: Any) -> Any:
         if math.isfinite(real) and repr(real) == value:
             return real
     return value
+
+
+def typed_metadata(path: Path, metadata: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A table's metadata, with CSV/TSV cells that read as numbers made numbers (see `_typed`);
+    other formats keep their own types."""
+    if path.name.lower().endswith((".csv", ".tsv", ".csv.gz", ".tsv.gz")):
+        return [{k: _typed(v) for k, v in m.items()} for m in metadata]
+    return metadata
 
 
 def _read_folder(folder: Path) -> TextTable:
@@ -96,8 +104,7 @@ def read_documents(
         raise InputError(f"{path}: {len(empty)} row(s) with an empty text (ids {shown})")
     if not table.metadata:
         table.metadata = [{} for _ in table.texts]
-    if path.name.lower().endswith((".csv", ".tsv", ".csv.gz", ".tsv.gz")):
-        table.metadata = [{k: _typed(v) for k, v in m.items()} for m in table.metadata]
+    table.metadata = typed_metadata(path, table.metadata)
     dup = first_duplicate(table.ids)
     if dup is not None:
         raise InputError(f"{path}: id {dup!r} appears on more than one row")
