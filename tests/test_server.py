@@ -495,17 +495,22 @@ def test_config_refuses_what_cannot_be_served(encoders: dict) -> None:
         ServerConfig(encoders={"a b": encoders["hashing"]})
 
 
-def test_config_refuses_an_input_kind_the_server_cannot_read() -> None:
-    """The server reads inputs by the encoder's declared input kind; text is the only one today,
-    so an image encoder is refused when configured, not at its first (text) warm-up encode."""
+def test_config_refuses_an_input_kind_the_server_cannot_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server reads inputs by the encoder's declared input kind, one reader per kind; an
+    encoder of a kind without a reader (here: images, their reader taken away) is refused when
+    configured, not at its first warm-up encode."""
     from embedcraft import InputError
     from embedcraft.encoders.base import BaseEncoder
     from embedcraft.encoders.contract import InputKind
+    from embedcraft.server import _inputs
 
     class _Images(BaseEncoder):  # "_": kept out of the saved-encoder type registry
         input_kind = InputKind.IMAGE
         needs_fit = False
 
+    monkeypatch.delitem(_inputs._READERS, InputKind.IMAGE)
     with pytest.raises(InputError, match="'pics' reads image inputs; the server reads only text"):
         ServerConfig(encoders={"pics": _Images()})
 

@@ -1,16 +1,23 @@
 """How the server reads a request's inputs, chosen by the encoder's declared `input_kind`.
 
 Each input kind the server can read has a reader (checks a request field, within the limits) and a
-warm-up input (one input that makes a lazily loaded model load). Text is the only kind today; an
-encoder of another kind is refused when the server is configured, with a message naming the kind.
-Serving a new kind means adding its reader here, and nothing else in the server.
+warm-up input (one input that makes a lazily loaded model load). Text models read strings; image
+models read images sent as base64 data URLs (`data:image/png;base64,...`), decoded here so an
+undecodable one is the client's 400 naming its index. An encoder of a kind without a reader is
+refused when the server is configured, with a message naming the kind. Serving a new kind means
+adding its reader here, and nothing else in the server.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..encoders.contract import Encoder, InputKind
 from ..errors import InputError
@@ -48,6 +55,14 @@ def _read_texts(value: Any, limits: Limits, param: str) -> list[str]:
         )
     for i, item in enumerate(items):
         if isinstance(item, str):
+            if _DATA_URL.match(item):
+                raise ApiError(
+                    400,
+                    f"{param}[{i}] is an image (a data URL), but this model reads text: send "
+                    "images to an image model",
+                    param=param,
+                    code="wrong_input_kind",
+                )
             if len(item) > limits.max_chars:
                 raise ApiError(
                     422,
@@ -70,8 +85,76 @@ def _read_texts(value: Any, limits: Limits, param: str) -> list[str]:
     return items
 
 
+_DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.IGNORECASE)
+_DATA_PREFIX = re.compile(r"^data:(?P<type>[^,;]*)(?P<params>[^,]*),", re.IGNORECASE)
+
+
+def _read_images(value: Any, limits: Limits, param: str) -> list[Any]:
+    """The images of a request field (a data URL or a list of them), decoded to RGB images.
+
+    The body-size limit bounds the bytes, `max_inputs` the count; each image is checked against
+    the decoder's pixel limit from its header before its pixels are decoded.
+    """
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ApiError(422, f"{param} must be an image data URL or a list of them", param=param)
+    if not items:
+        raise ApiError(422, f"{param} is empty: give at least one image", param=param)
+    if len(items) > limits.max_inputs:
+        raise ApiError(
+            422,
+            f"{param} has {len(items)} images; the limit is {limits.max_inputs} per request",
+            param=param,
+            code="too_many_inputs",
+        )
+    return [_decode_image(item, i, param) for i, item in enumerate(items)]
+
+
+def _decode_image(item: Any, i: int, param: str) -> Any:
+    """One data URL as a decoded RGB image; ApiError(400) naming the item otherwise."""
+    from ..inputs.images import load_image
+
+    where = f"{param}[{i}]"
+    if not isinstance(item, str):
+        raise ApiError(
+            422, f"{where} must be a string (an image data URL), got {type(item).__name__}",
+            param=param,
+        )  # fmt: skip
+    head = _DATA_PREFIX.match(item)
+    if head is None:
+        raise ApiError(
+            400,
+            f"{where} is text, but this model reads images: send each image as a base64 data "
+            "URL (data:image/jpeg;base64,...)",
+            param=param,
+            code="wrong_input_kind",
+        )
+    if not head["type"].lower().startswith("image/") or ";base64" not in head["params"].lower():
+        raise ApiError(
+            400,
+            f"{where} is a data URL of {head['type'] or 'no type'!r}"
+            f"{'' if ';base64' in head['params'].lower() else ' not in base64'}: send "
+            "data:image/...;base64,...",
+            param=param,
+            code="invalid_image",
+        )
+    try:
+        data = base64.b64decode(item[head.end() :], validate=True)
+    except binascii.Error:
+        raise ApiError(
+            400, f"{where}: the base64 data is damaged", param=param, code="invalid_image"
+        ) from None
+    try:
+        return load_image(data, label=where)
+    except InputError as exc:
+        raise ApiError(400, str(exc), param=param, code="invalid_image") from None
+
+
 _READERS: dict[InputKind, InputReader] = {
     InputKind.TEXT: InputReader(read=_read_texts, warm_up=("warm up",)),
+    InputKind.IMAGE: InputReader(
+        read=_read_images, warm_up=(np.full((32, 32, 3), 127, dtype=np.uint8),)
+    ),
 }
 
 
