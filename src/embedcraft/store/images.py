@@ -117,6 +117,11 @@ def read_images(
         raise InputError(f"{path}: no such file or folder")
     if is_image_file(path):
         raise InputError(f"{path} is one image: give a folder of images or a table of paths")
+    if path.name.lower().endswith((".txt", ".txt.gz")):
+        raise InputError(
+            f"{path} is a text file; an image encoder reads a folder of images, or a table "
+            "(CSV/TSV/JSONL/Parquet) with a column of image paths"
+        )
     wanted = column or DEFAULT_PATH_COLUMN
     try:
         table = read_texts(path, column=wanted, id_column=id_column)
