@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
 
 from cli_runner import run_many
+from components import import_component
 from embedcraft import load_encoder
+
+Image = import_component("PIL.Image", "Pillow (pip install 'embedcraft[images]')")
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 TIMEOUT = 600  # efficientnet-lite0 is exported to ONNX on its first use in a test run
@@ -120,6 +122,7 @@ def test_encode_a_table_reads_paths_relative_to_it(
 def test_efficientnet_encodes_a_folder_and_a_copy_stays_close(
     results: dict[str, subprocess.CompletedProcess[str]], photos: Path
 ) -> None:
+    import_component("torch", "torch, for the one-time export (pip install 'embedcraft[images]')")
     result = results["lite0"]
     assert result.returncode == 0, result.stderr
     assert "wrote 4 x 1280 vectors" in result.stdout

@@ -12,10 +12,12 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from PIL import Image
 
+from components import import_component
 from embedcraft import load_encoder
 from embedcraft.server import BackgroundServer, Limits, ServerConfig
+
+Image = import_component("PIL.Image", "Pillow (pip install 'embedcraft[images]')")
 
 KEY = "image-key"
 
@@ -111,8 +113,9 @@ def test_image_request_limits_stay_enforced(encoders: dict[str, Any]) -> None:
         assert error["code"] == "too_many_inputs" and "3 images; the limit is 2" in error["message"]
         big = _data_url(Image.effect_noise((96, 96), 64).convert("RGB"))
         assert len(big) > 4000
-        assert "limit is 4000 bytes" in _error(
-            httpx.post(url, json={"model": "pixels", "input": big}), 413
-        )["message"]
+        assert (
+            "limit is 4000 bytes"
+            in _error(httpx.post(url, json={"model": "pixels", "input": big}), 413)["message"]
+        )
         ok = httpx.post(url, json={"model": "pixels", "input": [small, small]})
         assert ok.status_code == 200 and len(ok.json()["data"]) == 2

@@ -13,8 +13,7 @@ from ..encoders.contract import InputKind
 from ..errors import InputError
 from ..inputs.images import list_image_files
 from ..io import write_vectors
-from ..store import open_collection, parse_where
-from ..store._interface import VectorCollection
+from ..store import VectorCollection, open_collection, parse_where
 from ..store.dedup import DuplicateGroup, collection_near_duplicates, near_duplicates
 from ..store.images import (
     FailedImage,
