@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     _store.register(sub)
     _recsys.register(sub, eval_sub)
     _serve.register(sub)
-    _compare.register(sub)
+    _compare.register(sub, eval_sub)
     _plot.register(sub)
     _images.register(sub)
     return parser

@@ -11,6 +11,7 @@ from ..compare import (
     AnalogyTask,
     ClassificationTask,
     ClusteringTask,
+    ImageClassificationTask,
     RetrievalTask,
     SpeedTask,
     StsTask,
@@ -24,6 +25,7 @@ from ..compare import (
     to_text,
 )
 from ..errors import InputError
+from ..evaluate.images import evaluate_image_classification, load_labelled_images
 from ..evaluate.retrieval import load_beir
 from ..evaluate.sts import read_sts_pairs
 from ._common import add_command, note, print_json, progress
@@ -83,11 +85,20 @@ def _tasks(args: argparse.Namespace) -> list[Task]:
         tasks.append(
             ClusteringTask(path=path, text_columns=columns, label_column=args.label_column)
         )
+    text_tasks = bool(tasks)
+    for path in args.images or []:
+        if not Path(path).exists():
+            raise InputError(f"--images {path}: no such folder or file")
+        load_labelled_images(path, label_column=args.label_column)  # fails before the run
+        tasks.append(
+            ImageClassificationTask(path=path, label_column=args.label_column, limit=args.limit)
+        )
     if not tasks:
         raise InputError(
-            "no task: give at least one of --word-pairs, --analogies, --sts, --data, --labelled"
+            "no task: give at least one of --word-pairs, --analogies, --sts, --data, "
+            "--labelled, --images"
         )
-    if not args.no_speed:
+    if not args.no_speed and (text_tasks or args.speed_texts):
         tasks.append(SpeedTask(texts=_speed_texts(args, tasks)))
     return tasks
 
@@ -118,8 +129,65 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
-    """Add `compare` to the top-level sub-parsers."""
+def cmd_eval_images(args: argparse.Namespace) -> int:
+    from ..catalog import load_encoder
+
+    encoder = load_encoder(args.encoder)
+    data = load_labelled_images(
+        args.data, path_column=args.path_column, label_column=args.label_column
+    )
+    result = evaluate_image_classification(
+        encoder, data, k=args.k, limit=args.limit, batch_size=args.batch_size, progress=progress()
+    )
+    if args.json:
+        print_json({**result.as_dict(), "failed": result.failed})
+        return 0
+    print(
+        f"{result.dataset} with {result.encoder}: {result.images} images, {result.classes} "
+        f"classes (encoded in {result.encode_seconds:.1f} s)"
+    )
+    print(f"  {result.k}-NN accuracy   {result.knn_accuracy:.4f}  (leave-one-out, cosine)")
+    print(
+        f"  probe accuracy  {result.probe_accuracy:.4f}  (logistic regression, "
+        f"{result.train} train / {result.test} test, {result.split} split)"
+    )
+    print(f"  precision@10    {result.precision_at_10:.4f}  (same-class share of 10 nearest)")
+    for image_id, why in list(result.failed.items())[:10]:
+        note(f"left out {image_id}: {why}")
+    if len(result.failed) > 10:
+        note(f"... and {len(result.failed) - 10} more unreadable images left out")
+    return 0
+
+
+def _register_eval(eval_sub: Any) -> None:
+    p = eval_sub.add_parser(
+        "images",
+        help="k-NN and probe accuracy, precision@10 of an image encoder on labelled images",
+        description="Encode a labelled image set (a folder of class folders, class/image.jpg, "
+        "or a CSV/TSV of path,label) and report leave-one-out k-NN accuracy (cosine), "
+        "logistic-probe accuracy (the data's train/test split column, else a fixed stratified "
+        "80/20 split) and retrieval precision@10. Unreadable images are left out and named.",
+    )
+    p.set_defaults(func=cmd_eval_images)
+    p.add_argument("data", metavar="DIR_OR_CSV", help="labelled images")
+    p.add_argument(
+        "--encoder",
+        "-e",
+        default="efficientnet-lite0",
+        help="an image encoder (default %(default)s)",
+    )
+    p.add_argument("-k", type=int, default=10, help="neighbours that vote (default 10)")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N images, evenly by class")
+    p.add_argument("--path-column", metavar="NAME", help="image path column of a CSV")
+    p.add_argument("--label-column", metavar="NAME", help="label column of a CSV")
+    p.add_argument("--batch-size", type=int, metavar="N", help="images per batch")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def register(sub: Any, eval_sub: Any = None) -> None:
+    """Add `compare` to the top-level sub-parsers (and `eval images` to `eval_sub`)."""
+    if eval_sub is not None:
+        _register_eval(eval_sub)
     p = add_command(
         sub,
         "compare",
@@ -130,7 +198,9 @@ def register(sub: Any) -> None:
         "Each (encoder, task) runs in a fresh process, so a fitting encoder (tfidf, bm25, SIF) "
         "is fitted on that task's data alone and peak memory is the task's own. Scores are x100 "
         "(Spearman, accuracy, nDCG@10, V-measure); a task an encoder cannot do is skipped with "
-        "the reason."
+        "the reason: text tasks run text encoders, --images runs image encoders (a mix of both "
+        "compares each on its own tasks). The speed task times texts; image encoders report "
+        "images/s in their --images task."
     )
     p.add_argument(
         "--encoder",
@@ -153,6 +223,19 @@ def register(sub: Any) -> None:
         action="append",
         metavar="FILE",
         help="texts with labels (CSV/TSV/JSONL/Parquet): classification and clustering",
+    )
+    p.add_argument(
+        "--images",
+        action="append",
+        metavar="DIR_OR_CSV",
+        help="labelled images (class/image.jpg folders, or a CSV of path,label): 10-NN and "
+        "probe accuracy, precision@10 and images/s; image encoders only",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="at most N images of each --images set (taken evenly across classes)",
     )
     p.add_argument(
         "--text-column",

@@ -41,7 +41,7 @@ def _rows(result: Comparison) -> tuple[list[str], list[list[str]]]:
             cell = result.cell(encoder, task)
             if score in cell.scores:
                 value = cell.scores[score]
-                row.append(f"{value:.0f}" if score == "texts/s" else f"{value:.2f}")
+                row.append(f"{value:.0f}" if score in ("texts/s", "images/s") else f"{value:.2f}")
             else:
                 row.append("error" if cell.error else "-")
         peak = result.peak_mib(encoder)

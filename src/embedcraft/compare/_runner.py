@@ -125,7 +125,13 @@ def _run_cell(
     before = _peak_kib()
     t0 = time.perf_counter()
     try:
-        outcome = task.run(_fresh(spec))
+        encoder = _fresh(spec)
+        if encoder.input_kind is not task.input_kind:
+            raise CannotRun(
+                f"{cell.encoder} reads {encoder.input_kind.value}s; this task gives "
+                f"{task.input_kind.value}s"
+            )
+        outcome = task.run(encoder)
         cell.scores, cell.note = dict(outcome.scores), outcome.note
     except CannotRun as exc:
         cell.skipped = str(exc)

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..encoders.base import Encoder, fit_if_needed
+from ..encoders.contract import InputKind
 from ..errors import EmbedcraftError, InputError
 from ..io import read_texts
 from ..vectors import normalize, top_k
@@ -28,6 +29,7 @@ __all__ = [
     "CannotRun",
     "ClassificationTask",
     "ClusteringTask",
+    "ImageClassificationTask",
     "LabelledTexts",
     "Outcome",
     "RetrievalTask",
@@ -125,6 +127,9 @@ class Task:
     kind: ClassVar[str] = "task"
     main: ClassVar[str] = ""
     """The score that stands for the task in the plot and the summary."""
+    input_kind: ClassVar[InputKind] = InputKind.TEXT
+    """What the task feeds encoders: only encoders that read it run the task (the others are
+    skipped with the reason)."""
     label: str = ""
 
     def run(self, encoder: Encoder) -> Outcome:
@@ -352,3 +357,40 @@ class SpeedTask(Task):
             if spent > 3.0:
                 break
         return Outcome({"texts/s": len(self.texts) / best})
+
+
+@dataclass
+class ImageClassificationTask(_FileTask):
+    """Image encoders on a labelled image set (a folder of class folders, or a CSV of
+    path,label): 10-NN accuracy (leave-one-out, cosine), logistic-probe accuracy and
+    retrieval precision@10, x 100, and images/s of the encoding
+    (`embedcraft.evaluate.images.evaluate_image_classification`)."""
+
+    kind: ClassVar[str] = "images"
+    main: ClassVar[str] = "knn"
+    input_kind: ClassVar[InputKind] = InputKind.IMAGE
+    label_column: str | None = None
+    path_column: str | None = None
+    limit: int | None = None
+
+    def _default_label(self) -> str:
+        p = Path(self.path).resolve()
+        if p.is_dir():
+            return p.parent.name if p.name == "images" and p.parent.name else p.name
+        return p.parent.name or p.stem
+
+    def run(self, encoder: Encoder) -> Outcome:
+        from ..evaluate.images import evaluate_image_classification, load_labelled_images
+
+        data = load_labelled_images(
+            self.path, path_column=self.path_column, label_column=self.label_column
+        )
+        result = evaluate_image_classification(encoder, data, limit=self.limit)
+        scores = {
+            "knn": 100 * result.knn_accuracy,
+            "logreg": 100 * result.probe_accuracy,
+            "p@10": 100 * result.precision_at_10,
+            "images/s": result.images / max(result.encode_seconds, 1e-9),
+        }
+        note = f"{len(result.failed)} unreadable images left out" if result.failed else ""
+        return Outcome(scores, note)
