@@ -4,6 +4,9 @@ of mixed input kinds, and near-duplicate groups."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +132,34 @@ def test_near_duplicates_link_groups_and_skip_zero_vectors() -> None:
         near_duplicates(vectors, ids, 1.5)
     with pytest.raises(InputError, match="6 vectors but 2 ids"):
         near_duplicates(vectors, ids[:2])
+
+
+_REOPEN = """
+import json, sys
+from embedcraft import Collection
+with Collection(sys.argv[1]) as col:
+    hits = col.search(sys.argv[2], k=3)
+    print(json.dumps([[h.id, h.score] for h in hits]))
+"""
+
+
+def test_an_efficientnet_collection_reopens_in_a_fresh_process(
+    photos: Path, tmp_path: Path
+) -> None:
+    import_component("torch", "torch, for the one-time export (pip install 'embedcraft[images]')")
+    where = tmp_path / "lite0"
+    query = str(photos / "sub" / "a_copy.jpg")
+    with Collection(where, encoders=["efficientnet-lite0"]) as col:
+        index_images(col, read_images(photos))
+        here = [[h.id, h.score] for h in col.search(query, k=3)]
+    done = subprocess.run(
+        [sys.executable, "-c", _REOPEN, str(where), query],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    there = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [i for i, _ in there] == [i for i, _ in here]
+    assert here[0][0] == "sub/a_copy.jpg" and here[1][0] == "a.png"
+    np.testing.assert_allclose([s for _, s in there], [s for _, s in here], atol=1e-5)

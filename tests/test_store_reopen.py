@@ -18,11 +18,13 @@ import numpy as np
 import pytest
 
 from embedcraft.catalog import list_encoders
+from embedcraft.encoders.contract import InputKind
 from embedcraft.store import Collection
 from store_docs import topic_vectors
 
 CHILD = Path(__file__).with_name("collection_child.py")
-CATALOG = [entry.name for entry in list_encoders()]
+CATALOG = [entry.name for entry in list_encoders() if entry.input_kind == InputKind.TEXT]
+"""The text encoders: the child indexes texts (image collections reopen in test_store_images.py)."""
 
 
 def child(*args: object, timeout: float = 900) -> dict:
