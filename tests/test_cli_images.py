@@ -177,6 +177,7 @@ def test_index_search_by_image_and_dedup_a_collection(photos: Path) -> None:
             "dedup": ["dedup", "-c", "col", "--threshold", "0.95", "--json"],
             "mixed": ["index", "photos", "-c", "col2", "-e", "pixels", "-e", "bm25"],
             "texts": ["index", "texts.txt", "-c", "tcol", "-e", "hashing"],
+            "images_to_text": ["index", "photos", "-c", "never", "-e", "hashing"],
         },
         photos,
         ENV,
@@ -195,6 +196,10 @@ def test_index_search_by_image_and_dedup_a_collection(photos: Path) -> None:
         _one_line_error(runs["mixed"])
     )
     assert runs["texts"].returncode == 0, runs["texts"].stderr
+    assert "photos is a folder of images, but the collection's encoders read text" in (
+        _one_line_error(runs["images_to_text"])
+    )
+    assert not (photos / "never").exists()  # a refused source creates no collection
     wrong = _cli(photos, "search", "-c", "tcol", "--image", "photos/a.png")
     assert "tcol is a collection of texts: --image searches collections of images" in (
         _one_line_error(wrong)

@@ -8,25 +8,30 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..catalog import list_encoders, load_encoder
 from ..encoders.base import Encoder
 from ..encoders.contract import InputKind
 from ..errors import InputError
 from ..inputs.images import list_image_files
-from ..io import write_vectors
-from ..store import VectorCollection, open_collection, parse_where
+from ..io import TextTable, write_vectors
+from ..store import VectorCollection, open_collection, parse_where, read_documents
 from ..store.dedup import DuplicateGroup, collection_near_duplicates, near_duplicates
 from ..store.images import (
     FailedImage,
+    ImageTable,
     collection_input_kind,
     encode_images,
     index_images,
     read_images,
 )
+from ..store.ingest import FOLDER_SUFFIXES
 from ._common import add_command, encoder_from_args, note, print_json, progress
 
 __all__ = [
     "encode_image_files",
     "index_image_files",
+    "new_collection_kind",
+    "read_source",
     "refuse_images_for_text",
     "refuse_text_query",
     "register",
@@ -34,13 +39,18 @@ __all__ = [
 ]
 
 
-def refuse_images_for_text(source: str, encoder_name: str) -> None:
-    """A text encoder given a folder of images: one clear error (a folder of texts passes)."""
+def refuse_images_for_text(source: str, reader: str) -> None:
+    """A text encoder given a folder of images: one clear error (a folder with texts, even beside
+    images, passes)."""
     path = Path(source)
-    if path.is_dir() and list_image_files(path):
+    if not path.is_dir() or any(
+        p.suffix.lower() in FOLDER_SUFFIXES and p.is_file() for p in path.rglob("*")
+    ):
+        return
+    if list_image_files(path):
         raise InputError(
-            f"{source} is a folder of images, but encoder {encoder_name!r} reads text: pick an "
-            "image encoder (efficientnet-lite0, pixels)"
+            f"{source} is a folder of images, but {reader} text: pick an image encoder "
+            "(efficientnet-lite0, pixels)"
         )
 
 
@@ -86,9 +96,28 @@ def encode_image_files(args: argparse.Namespace, encoder: Encoder) -> int:
     return 0
 
 
-def index_image_files(args: argparse.Namespace, col: VectorCollection) -> dict[str, Any]:
+def new_collection_kind(encoders: list[str] | None) -> InputKind | None:
+    """What the encoders named for a new collection read (None when there are none, or when
+    they differ: creating the collection then says why)."""
+    if not encoders:
+        return None
+    catalog = {entry.name: entry.input_kind for entry in list_encoders()}
+    kinds = {catalog[e] if e in catalog else load_encoder(e).input_kind for e in encoders}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def read_source(args: argparse.Namespace, kind: InputKind) -> ImageTable | TextTable:
+    """`index`'s SOURCE, read the way the collection's encoders need."""
+    if kind == InputKind.IMAGE:
+        return read_images(args.source, column=args.column, id_column=args.id_column)
+    refuse_images_for_text(args.source, "the collection's encoders read")
+    return read_documents(args.source, text_column=args.column, id_column=args.id_column)
+
+
+def index_image_files(
+    args: argparse.Namespace, col: VectorCollection, table: ImageTable
+) -> dict[str, Any]:
     """`index SOURCE -c COL` for an image collection: what the command reports."""
-    table = read_images(args.source, column=args.column, id_column=args.id_column)
     t0 = time.perf_counter()
     result = index_images(col, table, batch_size=args.batch_size, progress=progress())
     seconds = time.perf_counter() - t0

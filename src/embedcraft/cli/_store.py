@@ -15,16 +15,17 @@ from ..search import Hit
 from ..store import (
     Collection,
     PostgresCollection,
+    is_collection_folder,
     is_postgres_url,
     open_collection,
     parse_where,
-    read_documents,
 )
-from ..store.images import collection_input_kind
+from ..store.images import ImageTable, collection_input_kind
 from ._common import add_command, note, print_json, progress
 from ._images import (
     index_image_files,
-    refuse_images_for_text,
+    new_collection_kind,
+    read_source,
     refuse_text_query,
     search_by_image,
 )
@@ -155,21 +156,26 @@ def eval_collection(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    # A new collection is created only once its source has been read: a bad source or a
+    # text/image mix-up leaves nothing behind.
+    kind = None if is_collection_folder(args.collection) else new_collection_kind(args.encoder)
+    source = None if kind is None else read_source(args, kind)
     with open_collection(args.collection, encoders=args.encoder) as col:
         before = col.count()
-        images = collection_input_kind(col) == InputKind.IMAGE
-        if images:
-            done = index_image_files(args, col)
+        kind = collection_input_kind(col)
+        if source is None:
+            source = read_source(args, kind)
+        if isinstance(source, ImageTable):
+            done = index_image_files(args, col, source)
         else:
-            refuse_images_for_text(args.source, col.encoder_names[0])
-            table = read_documents(args.source, text_column=args.column, id_column=args.id_column)
             t0 = time.perf_counter()
             col.upsert(
-                table.texts, table.ids, table.metadata, batch_size=args.batch_size,
+                source.texts, source.ids, source.metadata, batch_size=args.batch_size,
                 progress=progress(),
             )  # fmt: skip
-            done = {"indexed": len(table.texts), "seconds": time.perf_counter() - t0}
+            done = {"indexed": len(source.texts), "seconds": time.perf_counter() - t0}
         info = col.info()
+    images = kind == InputKind.IMAGE
     out = {
         "collection": str(args.collection),
         "indexed": done["indexed"],

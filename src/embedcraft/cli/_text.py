@@ -69,7 +69,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     encoder = encoder_from_args(args)
     if encoder.input_kind == InputKind.IMAGE:
         return encode_image_files(args, encoder)
-    refuse_images_for_text(args.input, encoder.name)
+    refuse_images_for_text(args.input, f"encoder {encoder.name!r} reads")
     table = read_texts(args.input, column=args.column, id_column=args.id_column)
     t0 = time.perf_counter()
     fitted_on = fit_from(encoder, args.fit_on, table.texts, "the input")
