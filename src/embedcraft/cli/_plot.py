@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
@@ -24,7 +26,11 @@ def register(sub: Any) -> None:
         cmd_plot,
     )
     p.add_argument(
-        "input", nargs="?", metavar="INPUT", help="texts: .txt, .csv, .tsv, .jsonl or .parquet"
+        "input",
+        nargs="?",
+        metavar="INPUT",
+        help="texts: .txt, .csv, .tsv, .jsonl or .parquet; with an image encoder, a folder of "
+        "images (coloured by sub-folder) or a table whose --column holds image paths",
     )
     p.add_argument(
         "--collection",
@@ -52,6 +58,14 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed of t-SNE/UMAP (default 0)")
     p.add_argument("--title", help="title of the picture and the page")
+    p.add_argument(
+        "--thumbnail-size",
+        type=int,
+        default=64,
+        metavar="PX",
+        help="images: side of the thumbnails the explorer shows on hover (default 64; the page "
+        "embeds them, up to about 24 MB)",
+    )
 
 
 def _labels(metadata: list[dict[str, Any]], column: str | None, where: str) -> list[Any] | None:
@@ -66,17 +80,79 @@ def _labels(metadata: list[dict[str, Any]], column: str | None, where: str) -> l
     return [row.get(column) for row in metadata]
 
 
-def _points(args: argparse.Namespace) -> tuple[list[str], list[str], Any, list[Any] | None, str]:
-    """ids, texts, vectors, label values and the encoder's name, from INPUT or --collection."""
+@dataclass
+class _Points:
+    ids: list[str]
+    texts: list[str]
+    vectors: Any
+    labels: list[Any] | None
+    encoder: str
+    images: list[str] | None = None
+    """Image paths (thumbnails are made from them), for image inputs."""
+
+
+def _folder_of(image_id: str) -> str:
+    return image_id.rsplit("/", 1)[0] if "/" in image_id else "."
+
+
+def _image_points(args: argparse.Namespace, encoder: Any) -> _Points:
+    """An image folder or a table of image paths, encoded; unreadable images left out."""
+    from ..store.images import encode_images, read_images
+
+    table = read_images(args.input, column=args.column, id_column=args.id_column)
+    rows = list(range(len(table) if args.limit is None else min(args.limit, len(table))))
+    if Path(args.input).is_dir():
+        for row in table.metadata:
+            row["folder"] = _folder_of(str(row["path"]))
+    table.ids = [table.ids[i] for i in rows]
+    table.paths = [table.paths[i] for i in rows]
+    table.metadata = [table.metadata[i] for i in rows]
+    encoded = encode_images(encoder, table, progress=progress())
+    for failed in encoded.failed[:10]:
+        note(f"left out {failed.id}: {failed.reason}")
+    if len(encoded.failed) > 10:
+        note(f"... and {len(encoded.failed) - 10} more unreadable images left out")
+    if not encoded.ids:
+        raise InputError(f"{args.input}: no readable image to plot")
+    kept = set(encoded.ids)
+    metadata = [m for i, m in zip(table.ids, table.metadata, strict=True) if i in kept]
+    column = args.label_column
+    if column is None and Path(args.input).is_dir():
+        folders = {m["folder"] for m in metadata}
+        column = "folder" if len(folders) > 1 else None
+        args.label_column = column
+    labels = _labels(metadata, column, args.input)
+    paths = [str(p) for p in encoded.paths]
+    return _Points(encoded.ids, list(encoded.ids), encoded.vectors, labels, encoder.name, paths)
+
+
+def _points(args: argparse.Namespace) -> _Points:
+    """ids, texts, vectors, label values, the encoder's name (and image paths for images),
+    from INPUT or --collection."""
+    from ..encoders.contract import InputKind
+
     if args.collection:
-        from ..store import read_collection
+        from ..store import open_collection, read_collection
+        from ..store.images import collection_input_kind
 
         stored = read_collection(args.collection, args.encoder, args.limit)
+        with open_collection(args.collection) as col:
+            kind = collection_input_kind(col)
         labels = _labels(stored.metadata, args.label_column, args.collection)
-        return stored.ids, stored.texts, stored.vectors, labels, stored.encoder
+        images = list(stored.texts) if kind is InputKind.IMAGE else None
+        texts = list(stored.ids) if images is not None else stored.texts
+        return _Points(stored.ids, texts, stored.vectors, labels, stored.encoder, images)
     from ..catalog import load_encoder
     from ..encoders.base import fit_if_needed
 
+    encoder = load_encoder(args.encoder)
+    if encoder.input_kind is InputKind.IMAGE:
+        return _image_points(args, encoder)
+    if Path(args.input).is_dir():
+        raise InputError(
+            f"{args.input} is a folder; {encoder.name} reads texts from a file (a folder of "
+            "images needs an image encoder such as efficientnet-lite0)"
+        )
     table = read_texts(args.input, column=args.column, id_column=args.id_column)
     if args.limit is not None:
         table.ids, table.texts = table.ids[: args.limit], table.texts[: args.limit]
@@ -84,11 +160,10 @@ def _points(args: argparse.Namespace) -> tuple[list[str], list[str], Any, list[A
     if not table.texts:
         raise InputError(f"{args.input}: no texts to plot")
     labels = _labels(table.metadata, args.label_column, args.input)
-    encoder = load_encoder(args.encoder)
     if fit_if_needed(encoder, table.texts):
         note(f"{encoder.name} was fitted on the {len(table.texts)} texts of {args.input}")
     vectors = encoder.encode(table.texts, progress=progress())
-    return table.ids, table.texts, vectors, labels, encoder.name
+    return _Points(table.ids, table.texts, vectors, labels, encoder.name)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -101,10 +176,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise InputError("nothing to write: give --png OUT.png and/or --html OUT.html")
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1")
-    from ..plot import encode_labels, nearest_neighbours, project, write_explorer, write_png
+    from ..plot import (
+        encode_labels,
+        make_thumbnails,
+        nearest_neighbours,
+        project,
+        write_explorer,
+        write_png,
+    )
 
     t0 = time.perf_counter()
-    ids, texts, vectors, values, encoder = _points(args)
+    points = _points(args)
+    ids, texts, vectors, values, encoder = (
+        points.ids, points.texts, points.vectors, points.labels, points.encoder
+    )  # fmt: skip
     encoded = time.perf_counter() - t0
     projection = project(vectors, args.method, seed=args.seed)
     labels = encode_labels(values, len(texts))
@@ -125,10 +210,22 @@ def cmd_plot(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         neighbours = nearest_neighbours(vectors, args.neighbours)
         out["seconds"]["neighbours"] = round(time.perf_counter() - t, 3)
+        thumbnails = None
+        if points.images is not None:
+            t = time.perf_counter()
+            made = make_thumbnails(points.images, size=args.thumbnail_size)
+            thumbnails = made.urls
+            out["thumbnails"] = {"bytes": made.bytes, "over_budget": made.over_budget}
+            out["seconds"]["thumbnails"] = round(time.perf_counter() - t, 3)
+            if made.over_budget:
+                note(
+                    f"{made.over_budget} images have no thumbnail: the page's budget "
+                    "(about 24 MB) was spent; use --limit or a smaller --thumbnail-size"
+                )
         t = time.perf_counter()
         write_explorer(
             args.html, projection.coords, texts, labels, neighbours,
-            ids=ids, title=title, label_column=args.label_column,
+            ids=ids, title=title, label_column=args.label_column, thumbnails=thumbnails,
         )  # fmt: skip
         out["html"] = args.html
         out["seconds"]["html"] = round(time.perf_counter() - t, 3)

@@ -11,12 +11,15 @@ from ._labels import Labels, encode_labels
 from ._neighbours import nearest_neighbours
 from ._png import write_png
 from ._project import METHODS, Projection, project
+from ._thumbnails import Thumbnails, make_thumbnails
 
 __all__ = [
     "METHODS",
     "Labels",
     "Projection",
+    "Thumbnails",
     "encode_labels",
+    "make_thumbnails",
     "nearest_neighbours",
     "project",
     "write_explorer",

@@ -2,7 +2,9 @@
 
 The page template, script and style (explorer.html/.js/.css beside this module) are inlined,
 and the data is embedded as base64 typed arrays (float32 x/y, uint16 label codes, int32
-neighbour lists) plus the texts as JSON, cut to `max_text` characters for hovering.
+neighbour lists) plus the texts as JSON, cut to `max_text` characters for hovering. For
+images, `thumbnails` (small JPEG data URLs, see `make_thumbnails`) are embedded too: hovering
+a point shows its picture, and the neighbour list shows each neighbour's.
 """
 
 from __future__ import annotations
@@ -52,10 +54,12 @@ def write_explorer(
     title: str = "embedcraft explorer",
     label_column: str | None = None,
     max_text: int = 280,
+    thumbnails: Sequence[str | None] | None = None,
 ) -> Path:
     """Write the explorer page for these points to `path` (atomically) and return the path.
 
-    `labels` is a `Labels`, one value per point, or None; `neighbours` is (n, k) indices.
+    `labels` is a `Labels`, one value per point, or None; `neighbours` is (n, k) indices;
+    `thumbnails` is one `data:image/...;base64,` URL (or None) per point.
     """
     coords = np.asarray(coords, dtype=np.float32)
     n = len(texts)
@@ -69,6 +73,11 @@ def write_explorer(
         raise InputError("neighbour indices must lie in 0..n-1")
     if ids is not None and len(ids) != n:
         raise InputError(f"{n} texts but {len(ids)} ids")
+    if thumbnails is not None:
+        if len(thumbnails) != n:
+            raise InputError(f"{n} texts but {len(thumbnails)} thumbnails")
+        if any(t is not None and not str(t).startswith("data:image/") for t in thumbnails):
+            raise InputError("thumbnails must be data:image/... URLs (or None)")
     data: dict[str, Any] = {
         "n": n,
         "k": int(neighbours.shape[1]),
@@ -80,6 +89,8 @@ def write_explorer(
         "ids": [str(i) for i in ids] if ids is not None else [str(i + 1) for i in range(n)],
         "texts": [_cut(t, max_text) for t in texts],
     }
+    if thumbnails is not None:
+        data["images"] = list(thumbnails)
     # "<" escaped everywhere, so no text can close the script element that holds the data
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
     parts = {

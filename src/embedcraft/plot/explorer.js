@@ -24,6 +24,7 @@
   const codes = new Uint16Array(decode(raw.codes));
   const neighbours = new Int32Array(decode(raw.neighbours));
   const texts = raw.texts;
+  const images = raw.images || null; // thumbnails (data URLs) of an image set, else null
   const ids = raw.ids;
   const labels = raw.labels;
 
@@ -210,7 +211,9 @@
     tooltip.replaceChildren();
     const head = document.createElement("b");
     head.textContent = ids[i] + (labels.names.length > 1 ? " · " + labels.names[codes[i]] : "");
-    tooltip.append(head, document.createTextNode(texts[i]));
+    tooltip.append(head);
+    if (images && images[i]) tooltip.append(thumbnail(i, "thumb"));
+    if (texts[i] !== ids[i]) tooltip.append(document.createTextNode(texts[i]));
     tooltip.hidden = false;
     const left = Math.min(mx + 14, Math.max(0, width - tooltip.offsetWidth - 4));
     const top = my + 14 + tooltip.offsetHeight > height ? my - tooltip.offsetHeight - 10 : my + 14;
@@ -237,6 +240,14 @@
     return out;
   }
 
+  function thumbnail(i, cls) {
+    const img = document.createElement("img");
+    img.className = cls;
+    img.alt = ids[i];
+    img.src = images[i];
+    return img;
+  }
+
   function listItem(i, cls) {
     const div = document.createElement("div");
     div.className = "item" + (cls ? " " + cls : "");
@@ -246,7 +257,9 @@
     const id = document.createElement("span");
     id.className = "id";
     id.textContent = ids[i] + (labels.names.length > 1 ? " · " + labels.names[codes[i]] : "");
-    div.append(sw, id, document.createElement("br"), document.createTextNode(texts[i]));
+    div.append(sw, id, document.createElement("br"));
+    if (images && images[i]) div.append(thumbnail(i, "thumb-small"));
+    if (texts[i] !== ids[i]) div.append(document.createTextNode(texts[i]));
     div.addEventListener("click", () => select(i));
     return div;
   }
