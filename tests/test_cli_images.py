@@ -178,6 +178,8 @@ def test_index_search_by_image_and_dedup_a_collection(photos: Path) -> None:
             "mixed": ["index", "photos", "-c", "col2", "-e", "pixels", "-e", "bm25"],
             "texts": ["index", "texts.txt", "-c", "tcol", "-e", "hashing"],
             "images_to_text": ["index", "photos", "-c", "never", "-e", "hashing"],
+            "image_mode": [*by_image, "photos/a.png", "--mode", "sparse"],
+            "ray": ["encode", "-i", "photos", "-o", "r.npy", "-e", "pixels", "--engine", "ray"],
         },
         photos,
         ENV,
@@ -200,6 +202,8 @@ def test_index_search_by_image_and_dedup_a_collection(photos: Path) -> None:
         _one_line_error(runs["images_to_text"])
     )
     assert not (photos / "never").exists()  # a refused source creates no collection
+    assert "--mode and --explain apply to text queries" in _one_line_error(runs["image_mode"])
+    assert "--engine ray encodes texts" in _one_line_error(runs["ray"])
     wrong = _cli(photos, "search", "-c", "tcol", "--image", "photos/a.png")
     assert "tcol is a collection of texts: --image searches collections of images" in (
         _one_line_error(wrong)

@@ -281,6 +281,8 @@ def check_search_args(args: argparse.Namespace) -> None:
         raise InputError("--where, --mode and --explain need --collection")
     if args.image and args.query is not None:
         raise InputError("give either a text QUERY or --image FILE, not both")
+    if args.image and (args.mode or args.explain):
+        raise InputError("--mode and --explain apply to text queries, not --image")
     if args.image and not args.collection:
         raise InputError("--image searches a collection of images: give --collection")
     if not args.image and args.query is None:

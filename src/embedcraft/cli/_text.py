@@ -28,7 +28,7 @@ from ._common import (
     progress,
 )
 from ._distributed import encode_on_ray, engine_args, refuse_ray_options
-from ._images import encode_image_files, refuse_images_for_text
+from ._images import encode_image_files, new_collection_kind, refuse_images_for_text
 from ._store import check_search_args, collection_args, eval_collection, search_collection
 
 __all__ = ["register"]
@@ -64,6 +64,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     if args.engine == "ray":
+        if new_collection_kind([args.encoder]) == InputKind.IMAGE:
+            raise InputError("--engine ray encodes texts; encode images without it")
         return encode_on_ray(args)
     refuse_ray_options(args)
     encoder = encoder_from_args(args)
