@@ -186,23 +186,23 @@ class _Unreadable(Exception):
     """Why an image could not be read (the caller adds which image)."""
 
 
-def _decode(Image: Any, source: ImageInput, max_pixels: int, min_side: int | None) -> Any:
+def _decode(pil: Any, source: ImageInput, max_pixels: int, min_side: int | None) -> Any:
     if isinstance(source, np.ndarray):
         if source.size == 0:
             raise _Unreadable(f"empty array of shape {source.shape}")
-        return _to_rgb(Image, Image.fromarray(np.ascontiguousarray(source)))
+        return _to_rgb(pil, pil.fromarray(np.ascontiguousarray(source)))
     if _is_pil_image(source):
         image: Any = source
         if image.width == 0 or image.height == 0:
             raise _Unreadable("empty image (0 pixels)")
         try:  # a lazily opened image decodes here: its errors are the caller's bad input
-            return _to_rgb(Image, _upright(image))
+            return _to_rgb(pil, _upright(image))
         except Exception as exc:
             raise _Unreadable(f"damaged image data ({_short(exc)})") from None
     if isinstance(source, bytes):
         if not source:
             raise _Unreadable("empty data (0 bytes)")
-        return _read(Image, io.BytesIO(source), max_pixels, min_side)
+        return _read(pil, io.BytesIO(source), max_pixels, min_side)
     if not isinstance(source, str | os.PathLike):
         raise _Unreadable(f"unsupported input type {type(source).__name__}")
     path = Path(os.fspath(source))
@@ -218,21 +218,21 @@ def _decode(Image: Any, source: ImageInput, max_pixels: int, min_side: int | Non
         raise _Unreadable("empty file (0 bytes)")
     try:
         with path.open("rb") as fh:
-            return _read(Image, fh, max_pixels, min_side)
+            return _read(pil, fh, max_pixels, min_side)
     except OSError as exc:  # opening failed (permissions...); decode errors are mapped below
         raise _Unreadable(f"cannot read the file ({exc.strerror or exc})") from None
 
 
-def _read(Image: Any, fh: Any, max_pixels: int, min_side: int | None) -> Any:
+def _read(pil: Any, fh: Any, max_pixels: int, min_side: int | None) -> Any:
     """Open from a binary stream: check the header size, then decode and convert."""
     try:
         with _open_lock, warnings.catch_warnings():
             # Pillow warns on headers over ~89 Mpx; the size check below decides instead
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(fh)
-    except Image.DecompressionBombError as exc:
+            warnings.simplefilter("ignore", pil.DecompressionBombWarning)
+            image = pil.open(fh)
+    except pil.DecompressionBombError as exc:
         raise _Unreadable(f"too large to open safely ({exc})") from None
-    except Image.UnidentifiedImageError:
+    except pil.UnidentifiedImageError:
         raise _Unreadable("not an image, or a format Pillow cannot read") from None
     except Exception as exc:  # Pillow's header parsers raise many types on damaged files
         raise _Unreadable(f"damaged image header ({_short(exc)})") from None
@@ -250,7 +250,7 @@ def _read(Image: Any, fh: Any, max_pixels: int, min_side: int | None) -> Any:
         raise _Unreadable("empty image (0 pixels)")
     try:
         image.load()
-        return _to_rgb(Image, _upright(image))
+        return _to_rgb(pil, _upright(image))
     except Exception as exc:  # truncated or corrupt data: any decoder error
         raise _Unreadable(f"damaged image data ({_short(exc)})") from None
 
@@ -269,7 +269,7 @@ def _upright(image: Any) -> Any:
     return image if turned is None else turned
 
 
-def _to_rgb(Image: Any, image: Any) -> Any:
+def _to_rgb(pil: Any, image: Any) -> Any:
     """8-bit RGB: 16/32-bit grayscale scaled down, transparency laid on white."""
     mode = image.mode
     if mode == "RGB":
@@ -277,15 +277,15 @@ def _to_rgb(Image: Any, image: Any) -> Any:
     if mode.startswith("I"):  # 16-bit ("I;16*") or 32-bit integer grayscale
         values = np.asarray(image, dtype=np.float64)
         gray = np.clip(values, 0, 65535) / 257.0
-        return Image.fromarray(np.rint(gray).astype(np.uint8)).convert("RGB")
+        return pil.fromarray(np.rint(gray).astype(np.uint8)).convert("RGB")
     if mode == "F":
         values = np.nan_to_num(np.asarray(image, dtype=np.float64))
         scale = 255.0 if values.max(initial=0.0) <= 1.0 else 1.0
-        return Image.fromarray(np.clip(values * scale, 0, 255).astype(np.uint8)).convert("RGB")
+        return pil.fromarray(np.clip(values * scale, 0, 255).astype(np.uint8)).convert("RGB")
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, _WHITE)
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        background = pil.new("RGBA", rgba.size, _WHITE)
+        return pil.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
 
 
