@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("PIL")
-
 from cli_runner import run_many
 from components import import_component, require_component
 from embedcraft.errors import InputError
 from embedcraft.plot import make_thumbnails, nearest_neighbours, project, write_explorer
+
+import_component("PIL.Image", "Pillow (pip install 'embedcraft[images]')")
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 170, 40), "blue": (30, 40, 190)}
 CHROMIUM = Path("/usr/bin/chromium")
@@ -100,7 +100,7 @@ def test_explorer_carries_thumbnails(photos: Path, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def plotted(photos: Path) -> dict[str, Any]:
     """`embedcraft plot` on the folder, the table and an image collection (pixels encoder)."""
-    pytest.importorskip("matplotlib")
+    import_component("matplotlib", "matplotlib (pip install 'embedcraft[plot]')")
     from embedcraft.store import Collection
     from embedcraft.store.images import index_images, read_images
 

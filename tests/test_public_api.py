@@ -149,6 +149,7 @@ def test_compare_names_are_pinned() -> None:
         "Cell",
         "ClassificationTask",
         "ClusteringTask",
+        "ImageClassificationTask",
         "Comparison",
         "EncoderSpec",
         "LabelledTexts",
