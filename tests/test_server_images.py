@@ -119,3 +119,28 @@ def test_image_request_limits_stay_enforced(encoders: dict[str, Any]) -> None:
         )
         ok = httpx.post(url, json={"model": "pixels", "input": [small, small]})
         assert ok.status_code == 200 and len(ok.json()["data"]) == 2
+
+
+def test_search_on_an_image_collection_is_refused_without_touching_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from embedcraft.store import Collection
+
+    picture = tmp_path / "one.png"
+    _picture(1).save(picture)
+    collection = Collection(tmp_path / "pics", encoders=["pixels"])
+    collection.add([str(picture)], ids=["one.png"])
+    config = ServerConfig(encoders={}, collections={"pics": collection}, api_key=KEY)
+    try:
+        with BackgroundServer(config) as running:
+            headers = {"Authorization": f"Bearer {KEY}"}
+            for query in (str(picture), "/etc/passwd", "a cat on a mat"):
+                reply = httpx.post(
+                    f"{running.url}/search", json={"query": query}, headers=headers, timeout=60
+                )
+                assert reply.status_code == 400, reply.text
+                error = reply.json()["error"]
+                assert (
+                    error["code"] == "unsupported_input_kind" and "holds images" in error["message"]
+                )
+                assert query not in error["message"]
+    finally:
+        collection.close()

@@ -9,8 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ...encoders.contract import InputKind
 from ...errors import InputError
 from ...store.filters import parse_filter
+from ...store.images import collection_input_kind
 from .._errors import ApiError
 from .._responses import json_response
 from .._schemas import SearchRequest
@@ -26,6 +28,15 @@ async def search(body: SearchRequest, request: Request) -> Response:
     state = served(request)
     name = _collection_name(state, body.collection)
     collection = state.config.collections[name]
+    kind = collection_input_kind(collection)
+    if kind is not InputKind.TEXT:
+        raise ApiError(
+            400,
+            f"collection {name!r} holds {kind.value}s: /search takes text queries; search it by "
+            "image with `embedcraft search -c COLLECTION --image FILE` or the library",
+            param="query",
+            code="unsupported_input_kind",
+        )
     if len(body.query) > state.limits.max_chars:
         raise ApiError(
             422,
