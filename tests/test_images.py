@@ -26,7 +26,7 @@ from embedcraft import list_encoders, load_encoder
 from embedcraft.encoders import image_models
 from embedcraft.encoders.contract import EncoderKind, InputKind
 from embedcraft.encoders.image import ImageEncoder, PixelsEncoder
-from embedcraft.errors import InputError, MissingDependencyError
+from embedcraft.errors import EmbedcraftError, InputError, MissingDependencyError
 from embedcraft.inputs import DEFAULT_MAX_PIXELS
 
 Image = import_component("PIL.Image", "Pillow (pip install 'embedcraft[images]')")
@@ -338,6 +338,24 @@ def test_the_export_is_cached_and_a_missing_package_is_named(
         MissingDependencyError, match=r"no-such-efficientnet-package.*embedcraft\[images\]"
     ):
         image_models.efficientnet_lite0_onnx()
+
+
+@pytest.mark.slow
+def test_a_failed_export_is_one_clear_error_and_the_next_use_exports_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(target: Path) -> dict:
+        Path(target).write_bytes(b"half a model")  # as if the exporter died midway
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setenv("EMBEDCRAFT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(image_models, "export_efficientnet_lite0", broken)
+    with pytest.raises(EmbedcraftError, match=r"one-time ONNX export .* \(RuntimeError: exporter"):
+        ImageEncoder().encode(FLOWER)
+    monkeypatch.undo()
+    # the next use does not trust what the failed one left: it exports again, for real
+    monkeypatch.setenv("EMBEDCRAFT_CACHE", str(tmp_path / "cache"))
+    assert ImageEncoder().classify(FLOWER, k=1)[0][0][0] == "daisy"
 
 
 @pytest.mark.slow

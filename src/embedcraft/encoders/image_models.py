@@ -47,7 +47,13 @@ import numpy as np
 
 from .._cache import cache_dir
 from .._files import atomic_file
-from ..errors import InputError, MissingDependencyError, UnknownEncoderError, missing_dependency
+from ..errors import (
+    EmbedcraftError,
+    InputError,
+    MissingDependencyError,
+    UnknownEncoderError,
+    missing_dependency,
+)
 from .models import _build_lock
 from .quantized import _digest, _is_valid
 
@@ -223,7 +229,7 @@ def export_efficientnet_lite0(target: str | os.PathLike[str]) -> dict[str, Any]:
             want = [t.numpy() for t in model(sample)]
         diff = max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True))
         if got[0].shape != (2, 1280) or got[1].shape != (2, 1000) or not diff < 1e-3:
-            raise RuntimeError(
+            raise EmbedcraftError(
                 f"the ONNX export of efficientnet-lite0 does not match torch (shapes "
                 f"{got[0].shape}, {got[1].shape}; largest difference {diff:.2g})"
             )
@@ -260,7 +266,15 @@ def efficientnet_lite0_onnx() -> Path:
         if model.exists():
             log.warning("efficientnet-lite0: cached model %s is damaged; exporting it again", model)
         log.info("efficientnet-lite0: exporting the model to ONNX (one time)")
-        stats = export_efficientnet_lite0(model)
+        try:
+            stats = export_efficientnet_lite0(model)
+        except EmbedcraftError:
+            raise
+        except Exception as exc:  # torch's exporter, a full disk...: one line, not a traceback
+            raise EmbedcraftError(
+                f"efficientnet-lite0: the one-time ONNX export into {folder} failed "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
         record = {
             "name": "efficientnet-lite0",
             "packages": versions,
