@@ -25,6 +25,7 @@ from .encoders import (
     TfidfPoolingEncoder,
 )
 from .encoders.distill import StaticTransformerEncoder
+from .encoders.image import ImageEncoder, PixelsEncoder
 from .encoders.postprocess import PostProcessedEncoder
 from .encoders.transformer import TransformerEncoder
 from .errors import (
@@ -69,6 +70,7 @@ __all__ = [
     "HashingEncoder",
     "Hit",
     "HnswSettings",
+    "ImageEncoder",
     "InputError",
     "InputKind",
     "MeanPoolingEncoder",
@@ -77,6 +79,7 @@ __all__ = [
     "NotFittedError",
     "OneHotEncoder",
     "OutOfVocabularyError",
+    "PixelsEncoder",
     "PostProcessedEncoder",
     "SIFEncoder",
     "StaticTransformerEncoder",
