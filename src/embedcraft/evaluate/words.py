@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import InputError
-from ..inputs import read_text_file as _read_text_file
+from ..inputs import read_text_file
 from ..vectors import top_k
 from ..words import WordVectors
 from ._correlation import correlations
@@ -88,7 +88,7 @@ def evaluate_word_pairs(
     rows_a: list[int] = []
     rows_b: list[int] = []
     oov = 0
-    for n, line in enumerate(_read_text_file(Path(path)).split("\n"), start=1):
+    for n, line in enumerate(read_text_file(Path(path)).split("\n"), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         fields = line.rstrip("\r").split("\t")
@@ -127,7 +127,7 @@ def evaluate_word_pairs(
 
 def _read_analogies(path: Path) -> list[tuple[str, list[tuple[str, str, str, str]]]]:
     sections: list[tuple[str, list[tuple[str, str, str, str]]]] = []
-    for n, line in enumerate(_read_text_file(path).split("\n"), start=1):
+    for n, line in enumerate(read_text_file(path).split("\n"), start=1):
         if line.startswith(": "):
             sections.append((line[2:].strip(), []))
             continue

@@ -16,8 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .._files import csv_error, guard_stream, open_input, parse_json, raise_csv_field_limit
-from .._files import read_text as _read_text
+from .._files import (
+    csv_error,
+    guard_stream,
+    open_input,
+    parse_json,
+    raise_csv_field_limit,
+    read_text,
+)
 from ..errors import InputError, missing_dependency
 
 __all__ = [
@@ -71,7 +77,7 @@ def split_columns(column: str | None) -> list[str]:
 
 def read_text_file(path: str | os.PathLike[str]) -> str:
     """A whole (small) file decoded as UTF-8, gunzipped when gzipped; failures are InputErrors."""
-    return _read_text(path)
+    return read_text(path)
 
 
 def csv_dict_reader(lines: Iterable[str], *, tsv: bool) -> csv.DictReader[str]:
