@@ -39,20 +39,27 @@ class InputReader:
     """Inputs encoded once at start-up, so a lazily loaded model loads before the first request."""
 
 
-def _read_texts(value: Any, limits: Limits, param: str) -> list[str]:
-    """The texts of a request field (a string or a list of strings), within the limits."""
+def _listed(value: Any, limits: Limits, param: str, noun: str, shape: str) -> list[Any]:
+    """A request field as a non-empty list of at most `max_inputs` items (one item may come
+    alone); `noun` and `shape` name what it holds in the errors."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list):
-        raise ApiError(422, f"{param} must be a string or a list of strings", param=param)
+        raise ApiError(422, f"{param} must be {shape}", param=param)
     if not items:
-        raise ApiError(422, f"{param} is empty: give at least one text", param=param)
+        raise ApiError(422, f"{param} is empty: give at least one {noun}", param=param)
     if len(items) > limits.max_inputs:
         raise ApiError(
             422,
-            f"{param} has {len(items)} texts; the limit is {limits.max_inputs} per request",
+            f"{param} has {len(items)} {noun}s; the limit is {limits.max_inputs} per request",
             param=param,
             code="too_many_inputs",
         )
+    return items
+
+
+def _read_texts(value: Any, limits: Limits, param: str) -> list[str]:
+    """The texts of a request field (a string or a list of strings), within the limits."""
+    items = _listed(value, limits, param, "text", "a string or a list of strings")
     for i, item in enumerate(items):
         if isinstance(item, str):
             if _DATA_URL.match(item):
@@ -95,18 +102,7 @@ def _read_images(value: Any, limits: Limits, param: str) -> list[Any]:
     The body-size limit bounds the bytes, `max_inputs` the count; each image is checked against
     the decoder's pixel limit from its header before its pixels are decoded.
     """
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list):
-        raise ApiError(422, f"{param} must be an image data URL or a list of them", param=param)
-    if not items:
-        raise ApiError(422, f"{param} is empty: give at least one image", param=param)
-    if len(items) > limits.max_inputs:
-        raise ApiError(
-            422,
-            f"{param} has {len(items)} images; the limit is {limits.max_inputs} per request",
-            param=param,
-            code="too_many_inputs",
-        )
+    items = _listed(value, limits, param, "image", "an image data URL or a list of them")
     return [_decode_image(item, i, param) for i, item in enumerate(items)]
 
 
