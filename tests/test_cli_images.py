@@ -16,22 +16,12 @@ import pytest
 from cli_runner import run_many
 from components import import_component
 from embedcraft import load_encoder
+from pictures import gradient
 
 Image = import_component("PIL.Image", "Pillow (pip install 'embedcraft[images]')")
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 TIMEOUT = 600  # efficientnet-lite0 is exported to ONNX on its first use in a test run
-
-
-def _gradient(kind: int, size: tuple[int, int] = (96, 128)) -> Image.Image:
-    """Smooth pictures, each kind unlike the others."""
-    y, x = np.mgrid[0 : size[0], 0 : size[1]]
-    make = {
-        0: lambda c: (x * 2 + c * 40) % 256,
-        1: lambda c: (y * 2 + c * 90) % 256,
-        2: lambda c: ((x - 64) ** 2 + (y - 48) ** 2) // (c + 3) % 256,
-    }[kind]
-    return Image.fromarray(np.stack([make(c) for c in range(3)], -1).astype(np.uint8))
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +31,10 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cli_images")
     folder = root / "photos"
     (folder / "sub").mkdir(parents=True)
-    _gradient(0).save(folder / "a.png")
-    _gradient(0).resize((64, 48)).save(folder / "sub" / "a_copy.jpg", quality=70)
-    _gradient(1).save(folder / "b.png")
-    _gradient(2).save(folder / "c.png")
+    gradient(0).save(folder / "a.png")
+    gradient(0).resize((64, 48)).save(folder / "sub" / "a_copy.jpg", quality=70)
+    gradient(1).save(folder / "b.png")
+    gradient(2).save(folder / "c.png")
     (folder / "bad.jpg").write_text("this is not a JPEG")
     (folder / "empty.png").write_bytes(b"")
     (root / "table.csv").write_text(

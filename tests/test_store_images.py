@@ -17,18 +17,9 @@ from embedcraft import Collection, load_encoder
 from embedcraft.errors import InputError
 from embedcraft.store.dedup import collection_near_duplicates, near_duplicates
 from embedcraft.store.images import encode_images, index_images, read_images
+from pictures import gradient
 
 Image = import_component("PIL.Image", "Pillow (pip install 'embedcraft[images]')")
-
-
-def _gradient(kind: int, size: tuple[int, int] = (96, 128)) -> Image.Image:
-    y, x = np.mgrid[0 : size[0], 0 : size[1]]
-    make = {
-        0: lambda c: (x * 2 + c * 40) % 256,
-        1: lambda c: (y * 2 + c * 90) % 256,
-        2: lambda c: ((x - 64) ** 2 + (y - 48) ** 2) // (c + 3) % 256,
-    }[kind]
-    return Image.fromarray(np.stack([make(c) for c in range(3)], -1).astype(np.uint8))
 
 
 @pytest.fixture
@@ -36,10 +27,10 @@ def photos(tmp_path: Path) -> Path:
     """a.png, its shrunk JPEG copy, two unrelated pictures, a damaged .jpg, a hidden file."""
     folder = tmp_path / "photos"
     (folder / "sub").mkdir(parents=True)
-    _gradient(0).save(folder / "a.png")
-    _gradient(0).resize((64, 48)).save(folder / "sub" / "a_copy.jpg", quality=70)
-    _gradient(1).save(folder / "b.png")
-    _gradient(2).save(folder / "c.png")
+    gradient(0).save(folder / "a.png")
+    gradient(0).resize((64, 48)).save(folder / "sub" / "a_copy.jpg", quality=70)
+    gradient(1).save(folder / "b.png")
+    gradient(2).save(folder / "c.png")
     good = (folder / "b.png").read_bytes()
     (folder / "broken.png").write_bytes(good[: len(good) // 3])  # a truncated PNG
     (folder / ".hidden.png").write_bytes(good)
