@@ -13,8 +13,8 @@ from ..encoders.base import Encoder
 from ..encoders.contract import InputKind
 from ..errors import InputError
 from ..inputs.images import list_image_files
-from ..io import TextTable, write_vectors
-from ..store import VectorCollection, open_collection, parse_where, read_documents
+from ..io import write_vectors
+from ..store import VectorCollection, open_collection, parse_where
 from ..store.dedup import DuplicateGroup, collection_near_duplicates, near_duplicates
 from ..store.images import (
     FailedImage,
@@ -24,7 +24,7 @@ from ..store.images import (
     index_images,
     read_images,
 )
-from ..store.ingest import FOLDER_SUFFIXES
+from ..store.ingest import FOLDER_SUFFIXES, DocumentBatches
 from ._common import add_command, encoder_from_args, note, print_json, progress
 
 __all__ = [
@@ -106,12 +106,12 @@ def new_collection_kind(encoders: list[str] | None) -> InputKind | None:
     return kinds.pop() if len(kinds) == 1 else None
 
 
-def read_source(args: argparse.Namespace, kind: InputKind) -> ImageTable | TextTable:
-    """`index`'s SOURCE, read the way the collection's encoders need."""
+def read_source(args: argparse.Namespace, kind: InputKind) -> ImageTable | DocumentBatches:
+    """`index`'s SOURCE, read the way the collection's encoders need (texts: streamed)."""
     if kind == InputKind.IMAGE:
         return read_images(args.source, column=args.column, id_column=args.id_column)
     refuse_images_for_text(args.source, "the collection's encoders read")
-    return read_documents(args.source, text_column=args.column, id_column=args.id_column)
+    return DocumentBatches(args.source, text_column=args.column, id_column=args.id_column)
 
 
 def index_image_files(

@@ -21,6 +21,7 @@ from ..store import (
     parse_where,
 )
 from ..store.images import ImageTable, collection_input_kind
+from ..store.ingest import index_documents
 from ._common import add_command, note, print_json, progress
 from ._images import (
     index_image_files,
@@ -169,11 +170,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             done = index_image_files(args, col, source)
         else:
             t0 = time.perf_counter()
-            col.upsert(
-                source.texts, source.ids, source.metadata, batch_size=args.batch_size,
-                progress=progress(),
-            )  # fmt: skip
-            done = {"indexed": len(source.texts), "seconds": time.perf_counter() - t0}
+            indexed = index_documents(col, source, batch_size=args.batch_size, progress=progress())
+            done = {"indexed": indexed, "seconds": time.perf_counter() - t0}
         info = col.info()
     images = kind == InputKind.IMAGE
     out = {

@@ -3,9 +3,10 @@ argument checks, the search-mode rules, fusion of ranked lists and the assembly 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self, TypeVar
 
@@ -44,6 +45,8 @@ class _CollectionBase:
     """The class name shown by `repr`."""
     _slots: list[EncoderSlot]
     _lock: threading.RLock
+    _deferred = 0
+    """Open `bulk` blocks: while one is, writes leave the indexes to its end."""
 
     # ------------------------------------------------------------------ storage hooks
     def _location(self) -> str:
@@ -294,7 +297,29 @@ class _CollectionBase:
             finally:
                 if bar is not None:
                     bar.close()
+            if not self._deferred:
+                self._after_write(progress)
         return doc_ids
+
+    @contextlib.contextmanager
+    def bulk(self, *, progress: bool = False) -> Iterator[Self]:
+        """Write many batches, bringing the search indexes up to date once, at the end.
+
+        ``with col.bulk(): ...`` around many `add`/`upsert` calls (a file read in pieces):
+        each call would otherwise update the indexes as it finishes. If the block fails, the
+        indexes catch up at the next search.
+        """
+        self._deferred += 1
+        try:
+            yield self
+        finally:
+            self._deferred -= 1
+        if not self._deferred:
+            with self._lock:
+                self._after_write(progress)
+
+    def _after_write(self, progress: bool) -> None:
+        """Bring the search indexes up to date after documents were written (a hook)."""
 
     def _given_vectors(self, given: Mapping[str, Any], n: int) -> dict[int, np.ndarray]:
         """Checked document vectors made elsewhere, by slot."""
@@ -389,7 +414,7 @@ class _CollectionBase:
         """Why document `rowid` matched `query` on one side: terms (sparse) or words (dense)."""
         if slot.sparse:
             index = self._sparse_index(slot)
-            terms = index.explain(slot.encode_sparse_queries(index, [query]), rowid)
+            terms = index.explain(index.queries([query])[0], rowid)
             return {"terms": [{"term": t, "contribution": c} for t, c in terms]}
         return slot.explain_dense(query, text)
 

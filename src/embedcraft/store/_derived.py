@@ -12,15 +12,17 @@ import json
 import logging
 import shutil
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import _schema as db
+from ._bm25 import Bm25Index
 from ._encoders import EncoderSlot
-from ._indexes import DenseIndex, HnswSettings, SparseIndex
+from ._indexes import STAMP, DenseIndex, HnswSettings, SparseIndex
+from ._ivf import IvfIndex
 
 __all__ = ["DerivedIndexes"]
 
@@ -41,8 +43,8 @@ class DerivedIndexes:
         self.path = path
         self.hnsw = hnsw
         self.persist_indexes = persist
-        self._dense: dict[int, DenseIndex] = {}
-        self._sparse: dict[int, SparseIndex] = {}
+        self._dense: dict[int, DenseIndex | IvfIndex] = {}
+        self._sparse: dict[int, SparseIndex | Bm25Index] = {}
         self._dirty: set[int] = set()
 
     @property
@@ -50,10 +52,12 @@ class DerivedIndexes:
         return self._connection()
 
     def save_pending(self, slots: Sequence[EncoderSlot]) -> None:
-        """Save dense indexes that were updated in memory since they were last saved."""
+        """Save the indexes updated in memory since they were last saved, where worth it (a
+        large index with a few rows added is caught up from the database when next opened)."""
         for slot in slots:
-            if slot.slot in self._dirty and slot.slot in self._dense:
-                self._save_dense(slot)
+            index = (self._sparse if slot.sparse else self._dense).get(slot.slot)
+            if slot.slot in self._dirty and index is not None and index.worth_saving():
+                self._save(slot, index)
 
     def _index_folder(self, slot: EncoderSlot) -> Path:
         kind = "sparse" if slot.sparse else "dense"
@@ -73,63 +77,98 @@ class DerivedIndexes:
         return {"kind": kind, "generation": gen, "current": gen == db.generation(self.conn)}
 
     def _dense_vectors(self, slot: EncoderSlot, after: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.conn.execute(
+        """Rowids above `after` and their unit-length vectors, read in chunks (no copies of
+        the whole set on the way: a million rows take the memory of their matrix once)."""
+        (n,) = self.conn.execute("SELECT COUNT(*) FROM docs WHERE rowid > ?", (after,)).fetchone()
+        rowids = np.empty(n, dtype=np.int64)
+        matrix = np.empty((n, slot.dim), dtype=np.float32)
+        cursor = self.conn.execute(
             "SELECT doc, vector FROM vectors WHERE slot = ? AND doc > ? ORDER BY doc",
             (slot.slot, after),
-        ).fetchall()
-        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = db.blobs_to_matrix([r[1] for r in rows], slot.dim)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        np.divide(matrix, norms, out=matrix, where=norms > 0)
-        return rowids, matrix
+        )
+        filled = 0
+        while rows := cursor.fetchmany(50_000):
+            if filled + len(rows) > len(rowids):  # more vectors than documents: grow
+                rowids = np.resize(rowids, filled + len(rows))
+                matrix = np.resize(matrix, (filled + len(rows), slot.dim))
+            chunk = db.blobs_to_matrix([r[1] for r in rows], slot.dim)
+            norms = np.linalg.norm(chunk, axis=1, keepdims=True)
+            np.divide(chunk, norms, out=chunk, where=norms > 0)
+            rowids[filled : filled + len(rows)] = [r[0] for r in rows]
+            matrix[filled : filled + len(rows)] = chunk
+            filled += len(rows)
+        return rowids[:filled], matrix[:filled]
 
-    def dense(self, slot: EncoderSlot, current: int | None = None) -> DenseIndex:
+    def _texts(self, after: int = 0) -> tuple[np.ndarray, Iterator[str]]:
+        """Rowids above `after` and an iterator over their texts, in rowid order."""
+        rows = self.conn.execute("SELECT rowid FROM docs WHERE rowid > ? ORDER BY rowid", (after,))
+        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64)
+        cursor = self.conn.execute(
+            "SELECT text FROM docs WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            (after, int(rowids[-1]) if len(rowids) else after),
+        )
+        return rowids, (r[0] for r in cursor)
+
+    def dense(self, slot: EncoderSlot, current: int | None = None) -> DenseIndex | IvfIndex:
         """The slot's FAISS index, exactly as the database stands now.
 
         `current`, when given, is a generation the caller has just read: an index loaded at
-        that generation is returned as it is (the search hot path). Otherwise the generation
-        and the rows are read in one snapshot, and a saved copy is trusted only when its
-        generation, live row count and highest live row agree with the database; anything
-        else is caught up (new rows appended, removed ones masked) or rebuilt.
+        that generation is returned as it is (the search hot path). Otherwise it is synced
+        (see `_synced`).
         """
         index = self._dense.get(slot.slot)
         if index is not None and current is not None and index.generation == current:
             return index
-        with db.snapshot(self.conn):
-            return self._dense_in_snapshot(slot, index)
+        synced: DenseIndex | IvfIndex = self._synced(slot, self._dense, _DenseKind(self, slot))
+        return synced
 
-    def _dense_in_snapshot(self, slot: EncoderSlot, index: DenseIndex | None) -> DenseIndex:
-        current = db.generation(self.conn)
-        if index is not None and index.generation == current:
-            return index
-        if index is None and self.persist_indexes:
-            index = DenseIndex.load(
-                self._index_folder(slot), self.hnsw, slot.dim, encoder=slot.name
-            )
+    def sparse(self, slot: EncoderSlot) -> Any:
+        """The slot's sparse index: BM25 postings kept up to date (`Bm25Index`) or, for other
+        sparse encoders, the encoder fitted on the current collection (`SparseIndex`)."""
+        if Bm25Index.handles(slot.encoder):
+            return self._synced(slot, self._sparse, _Bm25Kind(self, slot))
+        return self._refitted(slot)
+
+    def _synced(self, slot: EncoderSlot, loaded: dict[int, Any], kind: _IndexKind) -> Any:
+        """The slot's index at the database's generation, read in one snapshot.
+
+        An index in memory or saved on disk is caught up: rows added since are appended (their
+        ids are all higher), rows removed since (the `removed` log) are masked. A saved copy is
+        trusted only if, once caught up, it covers as many documents as the database holds,
+        the last at the same rowid. Anything else is rebuilt. A rebuilt index is saved at
+        once; a caught-up one when it says it is worth it, or at `save_pending`.
+        """
+        with db.snapshot(self.conn):
+            current = db.generation(self.conn)
+            index = loaded.get(slot.slot)
             if index is not None and index.generation == current:
+                return index
+            from_disk = False
+            if index is None and self.persist_indexes:
+                index = kind.load(self._index_folder(slot))
+                from_disk = index is not None
+            rebuilt = False
+            if index is not None and index.generation != current:
+                index.append(*kind.read(after=index.max_rowid))
+                removed = db.removed_since(self.conn, index.generation)
+                if len(removed):
+                    index.alive = index.alive & ~index.mask_of(removed)
+                index.generation = current
+                if index.needs_rebuild():
+                    index = None
+                else:
+                    self._dirty.add(slot.slot)
+            if from_disk and index is not None:
                 index = self._trusted(slot, index, index.live, index.max_live_rowid)
-        rebuilt = False
-        if index is None:
-            index, rebuilt = self._build_dense(slot, current), True
-        elif index.generation != current:
-            new_rows, new_vectors = self._dense_vectors(slot, after=index.max_rowid)
-            index.append(new_rows, new_vectors)
-            present = self.conn.execute(
-                "SELECT doc FROM vectors WHERE slot = ? AND doc <= ?", (slot.slot, index.max_rowid)
-            ).fetchall()
-            index.alive = np.isin(index.rowids, np.fromiter((r[0] for r in present), np.int64))
-            index.generation = current
-            if index.needs_rebuild():
-                index, rebuilt = self._build_dense(slot, current), True
-            else:
-                self._dirty.add(slot.slot)
-        self._dense[slot.slot] = index
-        if rebuilt:
-            self._save_dense(slot)
+            if index is None:
+                index, rebuilt = kind.build(current), True
+            loaded[slot.slot] = index
+        if rebuilt or index.worth_saving():
+            self._save(slot, index)
         return index
 
     def _trusted(self, slot: EncoderSlot, index: Any, live: int, top: int) -> Any:
-        """A saved index at the database's generation, or None when it disagrees with it.
+        """A saved index caught up with the database, or None when it disagrees with it.
 
         It must cover as many documents as the database holds, the last at the same rowid
         (every document has a vector in every dense slot; the count reads the small id index,
@@ -143,27 +182,21 @@ class DerivedIndexes:
         log.warning("the saved index of %s disagrees with the database: rebuilding", slot.name)
         return None
 
-    def _build_dense(self, slot: EncoderSlot, current: int) -> DenseIndex:
-        rowids, matrix = self._dense_vectors(slot)
-        index = DenseIndex(slot.dim, self.hnsw)
-        index.build(rowids, matrix, current)
-        log.info("built the %s index of %s (%d rows)", index.kind, slot.name, len(rowids))
-        return index
-
-    def _save_dense(self, slot: EncoderSlot) -> None:
+    def _save(self, slot: EncoderSlot, index: Any) -> None:
         self._dirty.discard(slot.slot)
-        if not self.persist_indexes:
-            return
+        if not self.persist_indexes or not len(index.rowids):
+            return  # an empty collection's index: nothing to keep
         try:
-            self._dense[slot.slot].save(self._index_folder(slot), encoder=slot.name)
+            index.save(self._index_folder(slot), encoder=slot.name)
         except OSError as exc:  # the index is a cache: searching goes on without the file
             log.warning("could not save the index of %s: %s", slot.name, exc)
 
-    def sparse(self, slot: EncoderSlot) -> SparseIndex:
+    def _refitted(self, slot: EncoderSlot) -> SparseIndex:
         """The slot's encoder fitted on the current collection and its document matrix."""
         with db.snapshot(self.conn):  # the generation and the texts it stands for
             current = db.generation(self.conn)
-            index = self._sparse.get(slot.slot)
+            saved = self._sparse.get(slot.slot)
+            index = saved if isinstance(saved, SparseIndex) else None
             if index is None and self.persist_indexes:
                 index = SparseIndex.load(self._index_folder(slot), encoder=slot.name)
                 if index is not None and index.generation == current:
@@ -185,6 +218,15 @@ class DerivedIndexes:
                 log.warning("could not save the index of %s: %s", slot.name, exc)
         return index
 
+    def sync(self, slots: Sequence[EncoderSlot]) -> None:
+        """Bring every index kept up to date incrementally (dense, BM25) to the database now;
+        sparse indexes that are refitted wait for their first search."""
+        for s in slots:
+            if not s.sparse:
+                self.dense(s)
+            elif Bm25Index.handles(s.encoder):
+                self.sparse(s)
+
     def rebuild(self, slots: Sequence[EncoderSlot]) -> None:
         """Throw away every derived index and build them again from the database."""
         shutil.rmtree(self.path / "indexes", ignore_errors=True)
@@ -196,3 +238,62 @@ class DerivedIndexes:
                 self.sparse(s)
             else:
                 self.dense(s)
+
+
+class _IndexKind:
+    """How `DerivedIndexes._synced` loads, reads rows for, and builds one kind of index."""
+
+    def __init__(self, owner: DerivedIndexes, slot: EncoderSlot) -> None:
+        self.owner, self.slot = owner, slot
+
+    def load(self, folder: Path) -> Any:
+        raise NotImplementedError
+
+    def read(self, after: int) -> tuple[np.ndarray, Any]:
+        raise NotImplementedError
+
+    def build(self, generation: int) -> Any:
+        raise NotImplementedError
+
+
+class _DenseKind(_IndexKind):
+    """FAISS: a flat or HNSW `DenseIndex`, or an `IvfIndex` from `ivf_threshold` rows."""
+
+    def load(self, folder: Path) -> DenseIndex | IvfIndex | None:
+        try:
+            kind = json.loads((folder / STAMP).read_text("utf-8"))["kind"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        cls = IvfIndex if kind == IvfIndex.kind else DenseIndex
+        settings, slot = self.owner.hnsw, self.slot
+        return cls.load(folder, settings, slot.dim, encoder=slot.name)
+
+    def read(self, after: int) -> tuple[np.ndarray, Any]:
+        return self.owner._dense_vectors(self.slot, after)
+
+    def build(self, generation: int) -> DenseIndex | IvfIndex:
+        rowids, matrix = self.read(after=0)
+        settings = self.owner.hnsw
+        cls = IvfIndex if len(rowids) >= settings.ivf_threshold else DenseIndex
+        index = cls(self.slot.dim, settings)
+        index.build(rowids, matrix, generation)
+        log.info("built the %s index of %s (%d rows)", index.kind, self.slot.name, len(rowids))
+        return index
+
+
+class _Bm25Kind(_IndexKind):
+    """BM25 postings (`Bm25Index`), read from the documents' texts."""
+
+    def load(self, folder: Path) -> Bm25Index | None:
+        return Bm25Index.load(folder, self._encoder(), encoder=self.slot.name)
+
+    def _encoder(self) -> Any:
+        return self.slot.encoder
+
+    def read(self, after: int) -> tuple[np.ndarray, Any]:
+        return self.owner._texts(after)
+
+    def build(self, generation: int) -> Bm25Index:
+        index = Bm25Index(self._encoder())
+        index.build(*self.read(after=0), generation)
+        return index

@@ -269,13 +269,6 @@ class EncoderSlot:
             return encoder, sp.csr_matrix((0, 0), dtype=np.float32)
         return encoder, sp.csr_matrix(encoder.fit_transform(texts), dtype=np.float32)
 
-    @staticmethod
-    def encode_sparse_queries(index: Any, texts: list[str]) -> sp.csr_matrix:
-        """Query vectors of a sparse index's fitted encoder (none when the index is empty)."""
-        if index.matrix.shape[0] == 0:
-            return sp.csr_matrix((len(texts), 0), dtype=np.float32)
-        return sp.csr_matrix(index.encoder.encode_queries(texts), dtype=np.float32)
-
     def explain_dense(self, query: str, text: str, top: int = 5) -> dict[str, Any]:
         """The document's words whose contextual vectors lie closest to the query vector."""
         encoder = self.encoder

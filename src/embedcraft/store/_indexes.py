@@ -36,17 +36,32 @@ def faiss_module() -> Any:
     return faiss
 
 
-def _digest(paths: list[Path]) -> str:
+def _digest(paths: list[Path], sampled_above: int | None = None) -> str:
+    """A digest of the files; those larger than `sampled_above` bytes are sampled.
+
+    A sampled file contributes its size and 32 spaced blocks of 64 KiB (the first and last
+    included): a truncated, swapped or partly overwritten copy is caught without reading a
+    gigabyte of vectors every time a collection is opened.
+    """
     h = hashlib.blake2b(digest_size=16)
     for path in paths:
+        size = path.stat().st_size
         with open(path, "rb") as fh:
+            if sampled_above is not None and size > sampled_above:
+                h.update(size.to_bytes(8, "little"))
+                block = 1 << 16
+                for i in range(32):
+                    fh.seek((size - block) * i // 31)
+                    h.update(fh.read(block))
+                continue
             while chunk := fh.read(1 << 22):
                 h.update(chunk)
     return h.hexdigest()
 
 
 def _write_stamp(folder: Path, files: list[str], **fields: Any) -> None:
-    stamp = {**fields, "files": files, "digest": _digest([folder / f for f in files])}
+    limit = fields.get("digest_limit")
+    stamp = {**fields, "files": files, "digest": _digest([folder / f for f in files], limit)}
     (folder / STAMP).write_text(json.dumps(stamp), encoding="utf-8")
 
 
@@ -55,7 +70,7 @@ def _read_stamp(folder: Path) -> dict[str, Any] | None:
     try:
         stamp = json.loads((folder / STAMP).read_text(encoding="utf-8"))
         files = [folder / f for f in stamp["files"]]
-        if stamp["digest"] != _digest(files):
+        if stamp["digest"] != _digest(files, stamp.get("digest_limit")):
             return None
         return dict(stamp)
     except (OSError, ValueError, KeyError, TypeError):
@@ -71,7 +86,8 @@ def _positions(indexed: np.ndarray, rowids: np.ndarray) -> np.ndarray:
 
 @dataclass
 class HnswSettings:
-    """When and how the dense index switches from exact (flat) search to an HNSW graph."""
+    """When and how the dense index goes from exact (flat) search to an HNSW graph, and from
+    the graph to an IVF index for large collections."""
 
     threshold: int = 10_000
     """Row count from which an HNSW graph is built; below it every search is exact."""
@@ -82,6 +98,13 @@ class HnswSettings:
     """A filter that admits at most this many rows is searched exactly (a scan of those rows)."""
     exact_fraction: float = 0.1
     """...as is one that admits less than this share of the rows."""
+    ivf_threshold: int = 50_000
+    """Row count from which an IVF index replaces the graph (it builds in seconds, not minutes;
+    see `embedcraft.store._ivf`); a local collection only, PostgreSQL keeps pgvector's HNSW."""
+    ivf_lists: int | None = None
+    """Inverted lists of an IVF index (None: a power of two near 4 * sqrt(rows), <= 4096)."""
+    ivf_nprobe: int | None = None
+    """Lists an IVF search scans (None: an eighth of them, at least 8)."""
 
 
 class DenseIndex:
@@ -150,11 +173,16 @@ class DenseIndex:
         self.alive = np.concatenate([self.alive, np.ones(len(rowids), dtype=bool)])
 
     def needs_rebuild(self) -> bool:
-        """Too many masked rows, or a flat index that has grown past the HNSW threshold."""
+        """Too many masked rows, or grown past the HNSW (flat) or IVF threshold."""
         n = len(self.rowids)
         dead = n - self.live
         grown = self.kind == "flat" and self.live >= self.settings.threshold
+        grown = grown or self.live >= self.settings.ivf_threshold
         return grown or (dead > 1000 and dead > 0.2 * n)
+
+    def worth_saving(self) -> bool:
+        """An updated graph or flat index is saved whole (they are small enough to)."""
+        return True
 
     def mask_of(self, rowids: np.ndarray) -> np.ndarray:
         """Boolean mask over positions: True where the row is in `rowids` and alive."""
@@ -338,6 +366,16 @@ class SparseIndex:
     def mask_of(self, rowids: np.ndarray) -> np.ndarray:
         """Boolean mask over positions: True where the row is in `rowids`."""
         return _positions(self.rowids, rowids)
+
+    def worth_saving(self) -> bool:
+        """A refitted index is saved whole when it is made."""
+        return True
+
+    def queries(self, texts: list[str]) -> sp.csr_matrix:
+        """Query vectors of the fitted encoder (none when the index is empty)."""
+        if self.matrix.shape[0] == 0:
+            return sp.csr_matrix((len(texts), 0), dtype=np.float32)
+        return sp.csr_matrix(self.encoder.encode_queries(texts), dtype=np.float32)
 
     def search(
         self, queries: sp.csr_matrix, k: int, allowed: np.ndarray | None = None

@@ -7,6 +7,7 @@ it, and `open_collection` returns it, so code written against it runs on either 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -66,6 +67,10 @@ class VectorCollection(Protocol):
 
     def delete(self, ids: str | Sequence[str]) -> int:
         """Delete documents by id, all or none; returns how many."""
+        ...
+
+    def bulk(self, *, progress: bool = False) -> AbstractContextManager[Self]:
+        """A block of many writes after which the search indexes are brought up to date once."""
         ...
 
     def get(self, ids: str | Sequence[str]) -> list[Document]:

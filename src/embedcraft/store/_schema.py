@@ -27,6 +27,8 @@ __all__ = [
     "connect",
     "dump_metadata",
     "generation",
+    "log_removed",
+    "removed_since",
     "snapshot",
     "transaction",
     "vector_blob",
@@ -56,6 +58,8 @@ CREATE TABLE IF NOT EXISTS vectors (
     vector BLOB NOT NULL,
     PRIMARY KEY (slot, doc)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS removed (generation INTEGER NOT NULL, doc INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS removed_by_generation ON removed (generation);
 """
 
 
@@ -114,6 +118,27 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 def bump_generation(conn: sqlite3.Connection) -> None:
     """Mark a change, inside the writing transaction."""
     conn.execute("UPDATE info SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+
+def log_removed(conn: sqlite3.Connection, rowids: list[int]) -> None:
+    """Record rows removed by the writing transaction (before it bumps the generation).
+
+    A row logged at generation g is gone from g + 1 on, so an index saved at generation G
+    catches up with `removed_since(conn, G)` instead of scanning every row.
+    """
+    conn.executemany(
+        "INSERT INTO removed (generation, doc) SELECT CAST(value AS INTEGER), ? FROM info "
+        "WHERE key = 'generation'",
+        [(r,) for r in rowids],
+    )
+
+
+def removed_since(conn: sqlite3.Connection, generation: int) -> np.ndarray:
+    """Rowids removed after the state of `generation` (sorted, int64)."""
+    rows = conn.execute("SELECT doc FROM removed WHERE generation >= ?", (generation,))
+    found = np.fromiter((r[0] for r in rows), dtype=np.int64)
+    found.sort()
+    return found
 
 
 def generation(conn: sqlite3.Connection) -> int:

@@ -165,12 +165,18 @@ class Collection(_CollectionBase):
             missing = [i for i in wanted if i not in rows]
             if missing:
                 raise InputError(_unknown_ids(missing))
-            for chunk in _chunks(list(rows.values()), 500):
-                marks = ",".join("?" * len(chunk))
-                conn.execute(f"DELETE FROM vectors WHERE doc IN ({marks})", chunk)
-                conn.execute(f"DELETE FROM docs WHERE rowid IN ({marks})", chunk)
+            self._remove_rows(conn, list(rows.values()))
             db.bump_generation(conn)
         return len(rows)
+
+    @staticmethod
+    def _remove_rows(conn: sqlite3.Connection, rowids: list[int]) -> None:
+        """Delete these rows and their vectors, and log them for the derived indexes."""
+        for chunk in _chunks(rowids, 500):
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"DELETE FROM vectors WHERE doc IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM docs WHERE rowid IN ({marks})", chunk)
+        db.log_removed(conn, rowids)
 
     def get(self, ids: str | Sequence[str]) -> list[Document]:
         """The documents with these ids, in the order asked; an unknown id is an error."""
@@ -230,11 +236,7 @@ class Collection(_CollectionBase):
     ) -> None:
         with db.transaction(self.conn) as conn:
             if replace:
-                old = list(self._rowids(conn, ids).values())
-                for chunk in _chunks(old, 500):
-                    marks = ",".join("?" * len(chunk))
-                    conn.execute(f"DELETE FROM vectors WHERE doc IN ({marks})", chunk)
-                    conn.execute(f"DELETE FROM docs WHERE rowid IN ({marks})", chunk)
+                self._remove_rows(conn, list(self._rowids(conn, ids).values()))
             rowids = []
             try:
                 for doc_id, text, meta in zip(ids, texts, metadata, strict=True):
@@ -435,7 +437,7 @@ class Collection(_CollectionBase):
         if slot.sparse:
             index = self._sparse_index(slot)
             mask = None if allowed is None else index.mask_of(allowed)
-            scores, rows = index.search(slot.encode_sparse_queries(index, queries), k, mask)
+            scores, rows = index.search(index.queries(queries), k, mask)
             return list(zip(scores, rows, strict=True))
         return self._indexes_search(slot, slot.encode_queries(queries), k, allowed)
 
@@ -456,6 +458,26 @@ class Collection(_CollectionBase):
         return self._indexes.sparse(slot)
 
     # ------------------------------------------------------------------ indexes
+    def build_indexes(self, *, progress: bool = False) -> None:
+        """Bring the search indexes up to date with the documents now, and save them.
+
+        `add` and `upsert` do this when they finish, so a collection is ready to answer the
+        moment it is opened again; a sparse encoder other than BM25 is refitted at its first
+        search instead (its weights change with every document).
+        """
+        with self._lock:
+            self._after_write(progress)
+            self._indexes.save_pending(self._slots)
+
+    def _after_write(self, progress: bool) -> None:
+        if not progress:
+            self._indexes.sync(self._slots)
+            return
+        from tqdm.auto import tqdm
+
+        for slot in tqdm(self._slots, desc="Building search indexes", unit=" index"):
+            self._indexes.sync([slot])
+
     def rebuild(self) -> None:
         """Throw away every derived index and build them again from the database."""
         with self._lock:

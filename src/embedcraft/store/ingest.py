@@ -9,14 +9,24 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..io import TextTable, read_texts
-from ._base import first_duplicate
+from ..inputs.records import read_records
+from ..io import TextTable
 
-__all__ = ["FOLDER_SUFFIXES", "read_documents", "typed_metadata"]
+if TYPE_CHECKING:
+    from ._interface import VectorCollection
+
+__all__ = [
+    "FOLDER_SUFFIXES",
+    "DocumentBatches",
+    "index_documents",
+    "read_documents",
+    "typed_metadata",
+]
 
 FOLDER_SUFFIXES = (".txt", ".md")
 _INT = re.compile(r"^-?[0-9]{1,19}$")
@@ -79,33 +89,118 @@ def _read_folder(folder: Path) -> TextTable:
     return table
 
 
+class DocumentBatches:
+    """Checked batches of documents from a file or folder, read as they are consumed.
+
+    The first batch is read when the object is made, so a source that cannot be read at all
+    fails before anything is written; later rows are checked as they come (an empty text, an
+    id seen before), which lets a million-row file be indexed without holding it in memory.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str],
+        *,
+        text_column: str | None = None,
+        id_column: str | None = None,
+        batch_rows: int = 50_000,
+    ) -> None:
+        self.path = Path(source)
+        self.read = 0
+        """Documents handed out so far."""
+        self._batches = self._checked(text_column, id_column, batch_rows)
+        self._first: TextTable | None = next(self._batches)
+
+    def __iter__(self) -> Iterator[TextTable]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            self.read += len(first.texts)
+            yield first
+        for batch in self._batches:
+            self.read += len(batch.texts)
+            yield batch
+
+    def _checked(
+        self, text_column: str | None, id_column: str | None, batch_rows: int
+    ) -> Iterator[TextTable]:
+        path = self.path
+        if path.is_dir():
+            if text_column or id_column:
+                raise InputError(f"{path} is a folder: --text-column/--id-column apply to tables")
+            yield _read_folder(path)
+            return
+        if not path.exists():
+            raise InputError(f"{path}: no such file or folder")
+        if path.is_file() and path.stat().st_size == 0:
+            raise InputError(f"{path}: the file is empty; there are no documents to index")
+        seen: set[str] = set()
+        for batch in read_records(
+            path, column=text_column, id_column=id_column, batch_rows=batch_rows
+        ):
+            empty = [batch.ids[i] for i, text in enumerate(batch.texts) if not text.strip()]
+            if empty:
+                shown = ", ".join(repr(i) for i in empty[:5])
+                raise InputError(f"{path}: {len(empty)} row(s) with an empty text (ids {shown})")
+            for doc_id in batch.ids:
+                if doc_id in seen:
+                    raise InputError(f"{path}: id {doc_id!r} appears on more than one row")
+                seen.add(doc_id)
+            metadata = batch.metadata or [{} for _ in batch.texts]
+            yield TextTable(batch.ids, batch.texts, typed_metadata(path, metadata))
+        if not seen:
+            raise InputError(f"{path}: no documents in this file (no rows with a text)")
+
+
 def read_documents(
     source: str | os.PathLike[str],
     *,
     text_column: str | None = None,
     id_column: str | None = None,
 ) -> TextTable:
-    """Ids, texts and metadata from `source`; rows with an empty text are an error naming them."""
-    path = Path(source)
-    if path.is_dir():
-        if text_column or id_column:
-            raise InputError(f"{path} is a folder: --text-column/--id-column apply to tables")
-        return _read_folder(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    if path.is_file() and path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty; there are no documents to index")
-    table = read_texts(path, column=text_column, id_column=id_column)
-    if not table.texts:
-        raise InputError(f"{path}: no documents in this file (no rows with a text)")
-    empty = [table.ids[i] for i, text in enumerate(table.texts) if not text.strip()]
-    if empty:
-        shown = ", ".join(repr(i) for i in empty[:5])
-        raise InputError(f"{path}: {len(empty)} row(s) with an empty text (ids {shown})")
-    if not table.metadata:
-        table.metadata = [{} for _ in table.texts]
-    table.metadata = typed_metadata(path, table.metadata)
-    dup = first_duplicate(table.ids)
-    if dup is not None:
-        raise InputError(f"{path}: id {dup!r} appears on more than one row")
+    """Ids, texts and metadata from `source`, all of them (`DocumentBatches` streams them)."""
+    table = TextTable([], [], [])
+    for batch in DocumentBatches(source, text_column=text_column, id_column=id_column):
+        table.ids += batch.ids
+        table.texts += batch.texts
+        table.metadata += batch.metadata
     return table
+
+
+def index_documents(
+    collection: VectorCollection,
+    batches: DocumentBatches,
+    *,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> int:
+    """Upsert every document of `batches` into a collection, one read batch at a time, and
+    bring its search indexes up to date once at the end; returns the number indexed.
+
+    A bad row found part-way stops the run with the count of documents already indexed
+    (they are upserted by id, so running again once the file is fixed redoes nothing twice).
+    """
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc="Indexing", unit=" docs")
+    indexed = 0
+    try:
+        with collection.bulk(progress=progress):
+            try:
+                for batch in batches:
+                    collection.upsert(batch.texts, batch.ids, batch.metadata, batch_size=batch_size)
+                    indexed += len(batch.texts)
+                    if bar is not None:
+                        bar.update(len(batch.texts))
+            except InputError as exc:
+                if not indexed:
+                    raise
+                raise InputError(
+                    f"{exc}; the {indexed:,} documents before it were indexed (indexing "
+                    "again replaces documents by id, so nothing is stored twice)"
+                ) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    return indexed

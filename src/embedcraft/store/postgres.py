@@ -505,7 +505,7 @@ class PostgresCollection(_CollectionBase):
             sql = f"SELECT rowid FROM {self._docs} WHERE {where_sql} ORDER BY rowid"
             allowed = np.array([r[0] for r in self.conn.execute(sql, params)], dtype=np.int64)
             mask = index.mask_of(allowed)
-        scores, rows = index.search(slot.encode_sparse_queries(index, queries), k, mask)
+        scores, rows = index.search(index.queries(queries), k, mask)
         return [
             [(int(r), float(v)) for v, r in zip(s_row, r_row, strict=True) if r >= 0]
             for s_row, r_row in zip(scores, rows, strict=True)
