@@ -115,13 +115,20 @@ class Bm25Index:
         analyze = self.encoder.analyzer_in_use.analyze
         lengths = np.zeros(n, dtype=np.float32)
         indptr = np.zeros(n + 1, dtype=np.int64)
+        chunks: list[np.ndarray] = []
         columns: list[int] = []
+        done = 0
         for i, text in enumerate(texts):
             features = analyze(text)
             lengths[i] = len(features)
             columns.extend([vocabulary.setdefault(f, len(vocabulary)) for f in features])
-            indptr[i + 1] = len(columns)
-        cols = np.asarray(columns, dtype=np.int32)
+            indptr[i + 1] = done + len(columns)
+            if len(columns) > 1_000_000:  # as arrays: a Python int per term costs 9x more
+                chunks.append(np.asarray(columns, dtype=np.int32))
+                done += len(columns)
+                columns = []
+        chunks.append(np.asarray(columns, dtype=np.int32))
+        cols = np.concatenate(chunks)
         ones = np.ones(len(cols), dtype=np.float32)
         counts = sp.csr_matrix((ones, cols, indptr), shape=(n, len(vocabulary)))
         counts.sum_duplicates()
