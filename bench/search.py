@@ -134,7 +134,9 @@ def bench_collection(
     truths: dict[str, np.ndarray], filters: dict[str, dict[str, Any]], ef: int, encoder: str,
     raw_index: Any,
 ) -> dict[str, Any]:  # fmt: skip
-    settings = HnswSettings(m=M, ef_construction=EF_CONSTRUCTION, ef_search=ef)
+    settings = HnswSettings(  # HNSW at every size: this bench compares graphs
+        m=M, ef_construction=EF_CONSTRUCTION, ef_search=ef, ivf_threshold=1 << 62
+    )
     col = Collection(folder, encoders=[encoder], hnsw=settings)
     ids = [str(i) for i in range(len(texts))]
     meta = [{"bucket": i % 100} for i in range(len(texts))]

@@ -235,7 +235,9 @@ class EncoderSlot:
                 scale = np.float32(1.0 / math.sqrt(square) if square > 0 else 1.0)
                 single: np.ndarray = vectors[None] * scale
                 return single
-        matrix = np.array(vectors, dtype=np.float32, ndmin=2)
+        matrix = np.asarray(vectors, dtype=np.float32)  # no copy of a float32 matrix
+        if matrix.ndim < 2:
+            matrix = matrix.reshape(1, -1) if matrix.ndim == 1 else matrix.reshape(1, 1)
         if matrix.ndim != 2 or matrix.shape[1] != self.dim:
             self._check(matrix, "query")  # raises, naming the widths
         norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, None]
@@ -247,7 +249,9 @@ class EncoderSlot:
 
     def given_documents(self, vectors: Any, n: int) -> np.ndarray:
         """Document vectors made elsewhere, checked like encoded ones."""
-        matrix = np.array(vectors, dtype=np.float32, ndmin=2)
+        matrix = np.asarray(vectors, dtype=np.float32)  # no copy of a float32 matrix
+        if matrix.ndim < 2:
+            matrix = matrix.reshape(1, -1) if matrix.ndim == 1 else matrix.reshape(1, 1)
         if matrix.shape[0] != n:
             raise InputError(f"{n} documents but {matrix.shape[0]} vectors for {self.name!r}")
         self._check(matrix, "document")

@@ -1,8 +1,11 @@
 """The SQLite side of a collection: schema, connection settings, transactions, row encoding.
 
-SQLite is the source of truth. WAL journaling lets readers in other processes keep reading
-while one writer commits; each write is one transaction that also bumps `generation`, the
-counter every derived index compares against to know whether it is stale.
+SQLite is the source of truth. Vectors live in an ordinary (rowid) table: a WITHOUT ROWID table
+keeps rows in index pages that hold at most ~1 KB of a row, so a 256-dim float32 vector (1 KB)
+spilled into an overflow page of its own and a million of them took 4.6 GB instead of 1.1 GB
+(databases made that way still open and work). WAL journaling lets readers in other processes
+keep reading while one writer commits; each write is one transaction that also bumps
+`generation`, the counter every derived index compares against to know whether it is stale.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ CREATE TABLE IF NOT EXISTS vectors (
     doc INTEGER NOT NULL,
     vector BLOB NOT NULL,
     PRIMARY KEY (slot, doc)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS removed (generation INTEGER NOT NULL, doc INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS removed_by_generation ON removed (generation);
 """
@@ -71,6 +74,7 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back to 64 MB
         conn.execute("PRAGMA foreign_keys=ON")
         with transaction(conn):
             for statement in _SCHEMA.split(";"):

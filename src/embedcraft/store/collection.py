@@ -174,7 +174,8 @@ class Collection(_CollectionBase):
         """Delete these rows and their vectors, and log them for the derived indexes."""
         for chunk in _chunks(rowids, 500):
             marks = ",".join("?" * len(chunk))
-            conn.execute(f"DELETE FROM vectors WHERE doc IN ({marks})", chunk)
+            by_key = "slot IN (SELECT slot FROM encoders) AND doc"  # the primary key: no scan
+            conn.execute(f"DELETE FROM vectors WHERE {by_key} IN ({marks})", chunk)
             conn.execute(f"DELETE FROM docs WHERE rowid IN ({marks})", chunk)
         db.log_removed(conn, rowids)
 
