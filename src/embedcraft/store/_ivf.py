@@ -202,7 +202,12 @@ class IvfIndex:
         nprobe = int(min(self.index.nlist, self.nprobe * widen))
         selector = self._selector_of(mask)
         params = faiss.SearchParametersIVF(nprobe=nprobe, sel=selector)
-        _, found = self.index.search(q, min(kk, len(mask)), params=params)
+        kk = min(kk, n_allowed)
+        _, found = self.index.search(q, kk, params=params)
+        short = (found < 0).any(axis=1)
+        if short.any():  # the lists scanned held too few admitted rows: scan them all
+            every = faiss.SearchParametersIVF(nprobe=int(self.index.nlist), sel=selector)
+            _, found[short] = self.index.search(q[short], kk, params=every)
         return found  # type: ignore[no-any-return]
 
     def _selector_of(self, mask: np.ndarray) -> Any:
