@@ -11,6 +11,7 @@ import pytest
 
 from embedcraft.errors import InputError
 from embedcraft.store import read_documents
+from embedcraft.store.ingest import DocumentBatches
 
 # cell text -> the metadata value it must become (text unless the number prints back the same)
 CELLS = {
@@ -84,3 +85,39 @@ def test_a_folder_of_empty_files_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "b.md").write_text("  \n", encoding="utf-8")
     with pytest.raises(InputError, match="every .txt or .md file here is empty"):
         read_documents(tmp_path)
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_documents_are_read_in_batches_and_checked_as_they_come(tmp_path: Path) -> None:
+    rows = [{"id": f"d{i}", "text": f"text number {i}", "n": i} for i in range(5)]
+    batches = DocumentBatches(_jsonl(tmp_path / "a.jsonl", rows), batch_rows=2)
+    assert [b.ids for b in batches] == [["d0", "d1"], ["d2", "d3"], ["d4"]]
+    assert batches.read == 5
+    rows.append({"id": "d1", "text": "the same id again"})
+    later = DocumentBatches(_jsonl(tmp_path / "b.jsonl", rows), batch_rows=2)
+    seen = []
+    with pytest.raises(InputError, match="id 'd1' appears on more than one row"):
+        for batch in later:
+            seen += batch.ids
+    assert seen == ["d0", "d1", "d2", "d3"]  # the batches before the bad one came through
+
+
+def test_indexing_a_file_streams_it_and_a_bad_row_says_what_was_indexed(tmp_path: Path) -> None:
+    from embedcraft.store import Collection
+    from embedcraft.store.ingest import index_documents
+
+    rows = [{"id": f"d{i}", "text": f"cats and dogs {i}", "n": i} for i in range(7)]
+    rows.insert(5, {"id": "bad", "text": "   "})
+    source = _jsonl(tmp_path / "docs.jsonl", rows)
+    with Collection(tmp_path / "c", encoders=["bm25"]) as col:
+        with pytest.raises(InputError, match=r"empty text.*the 4 documents before it were indexed"):
+            index_documents(col, DocumentBatches(source, batch_rows=2), batch_size=3)
+        assert col.count() == 4 and col.search("dogs", k=10)  # what was indexed is searchable
+        del rows[5]
+        fixed = _jsonl(tmp_path / "docs.jsonl", rows)
+        assert index_documents(col, DocumentBatches(fixed, batch_rows=2), batch_size=3) == 7
+        assert col.count() == 7 and col.get("d6")[0].metadata == {"n": 6}
