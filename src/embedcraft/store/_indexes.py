@@ -361,6 +361,7 @@ class SparseIndex:
         self.matrix = matrix.tocsr()
         self.rowids = np.asarray(rowids, dtype=np.int64)
         self.generation = generation
+        self.alive = np.ones(len(self.rowids), dtype=bool)  # a refit holds live rows only
         self._names: np.ndarray | None = None
 
     def mask_of(self, rowids: np.ndarray) -> np.ndarray:

@@ -392,14 +392,14 @@ class Collection(_CollectionBase):
         mask = self._mask(side, dense, allowed)
         return list(zip(*dense.search(q, k, mask), strict=True))
 
-    def _mask(self, side: EncoderSlot, dense: Any, allowed: np.ndarray | None) -> Any:
+    def _mask(self, side: EncoderSlot, index: Any, allowed: np.ndarray | None) -> Any:
         """The index-position mask of a filter's rows, kept while filter and index stand."""
         if allowed is None:
             return None
-        key = (side.slot, id(allowed), id(dense.alive), len(dense))
+        key = (side.slot, id(allowed), id(index), id(index.alive), len(index.rowids))
         cached = self._mask_cache.get(side.slot)
         if cached is None or cached[0] != key:
-            cached = (key, dense.mask_of(allowed), allowed, dense.alive)
+            cached = (key, index.mask_of(allowed), allowed, index, index.alive)
             self._mask_cache[side.slot] = cached
         return cached[1]
 
@@ -437,7 +437,7 @@ class Collection(_CollectionBase):
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         if slot.sparse:
             index = self._sparse_index(slot)
-            mask = None if allowed is None else index.mask_of(allowed)
+            mask = self._mask(slot, index, allowed)
             scores, rows = index.search(index.queries(queries), k, mask)
             return list(zip(scores, rows, strict=True))
         return self._indexes_search(slot, slot.encode_queries(queries), k, allowed)
