@@ -159,8 +159,12 @@ class GenerationWatch:
     generation was last read, nothing has committed since, so that value still holds: a search
     saves an SQL round trip. The header is read before the value, so a commit landing between
     the two reads is seen at the next call. Where the file cannot be mapped, every call reads
-    the database. The map is closed before the connection (`close`), while the connection's
-    lock keeps SQLite from truncating the file.
+    the database.
+
+    The file stays open until `close`, called after the connection is closed: SQLite holds
+    POSIX locks on it, and closing ANY descriptor of a file drops every lock the process holds
+    on it. Closing ours early let another process's last close delete the file under SQLite's
+    own mapping (a bus error while a writer ingested).
     """
 
     _HEADER = 48
@@ -169,6 +173,7 @@ class GenerationWatch:
         self._conn = conn
         self._shm_path = database.with_name(database.name + "-shm")
         self._map: mmap.mmap | None = None
+        self._file: Any = None
         self._tried = False
         self._seen: bytes | None = None
         self._value = -1
@@ -189,17 +194,20 @@ class GenerationWatch:
             self._tried = True
             generation(self._conn)  # a read transaction makes SQLite create the file
             try:
-                with open(self._shm_path, "rb") as fh:
-                    self._map = mmap.mmap(fh.fileno(), self._HEADER, access=mmap.ACCESS_READ)
+                self._file = open(self._shm_path, "rb")  # noqa: SIM115 (open until close())
+                self._map = mmap.mmap(self._file.fileno(), self._HEADER, access=mmap.ACCESS_READ)
             except (OSError, ValueError):  # no such file, too short, cannot map: read the db
                 return None
         return self._map[: self._HEADER]
 
     def close(self) -> None:
-        """Unmap the WAL index (before the connection closes)."""
+        """Unmap and close the WAL index (after the connection has closed)."""
         if self._map is not None:
             self._map.close()
             self._map = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def dump_metadata(index: int, metadata: Any) -> str:

@@ -118,8 +118,8 @@ class Collection(_CollectionBase):
             if self._conn is None:
                 return
             self._indexes.save_pending(self._slots)
-            self._watch.close()
             self._conn.close()
+            self._watch.close()  # after the connection: see GenerationWatch
             self._conn = None  # type: ignore[assignment]
 
     @property
