@@ -14,6 +14,7 @@ from ..words import WordVectors
 from ..words.formats import write_word_vectors
 from ..words.sources import load_word_vectors
 from ._common import add_command, note, note_undefined_correlation, print_json, progress
+from ._static import add_static_arguments, cmd_train_static
 
 __all__ = ["register", "save_word_vectors"]
 
@@ -71,6 +72,8 @@ def _train(args: argparse.Namespace) -> tuple[WordVectors, dict[str, Any]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.model == "static":
+        return cmd_train_static(args)
     t0 = time.perf_counter()
     wv, info = _train(args)
     seconds = time.perf_counter() - t0
@@ -165,9 +168,13 @@ def cmd_eval_words(args: argparse.Namespace) -> int:
 def register(sub: Any, eval_sub: Any) -> None:
     """Add these commands to the top-level and `eval` sub-parsers."""
     p = add_command(
-        sub, "train", "train word vectors (word2vec, fasttext, glove) on a corpus", cmd_train
+        sub,
+        "train",
+        "train word vectors (word2vec, fasttext, glove) or a static sentence model (static: "
+        "fitted to a teacher's sentence vectors) on a corpus",
+        cmd_train,
     )
-    p.add_argument("model", choices=["word2vec", "fasttext", "glove"])
+    p.add_argument("model", choices=["word2vec", "fasttext", "glove", "static"])
     p.add_argument(
         "corpus",
         metavar="CORPUS",
@@ -196,6 +203,7 @@ def register(sub: Any, eval_sub: Any) -> None:
         help="text column of a table corpus (default: guessed, e.g. text); several are joined",
     )
     p.add_argument("--strip-tags", action="store_true", help="remove HTML tags such as <br />")
+    add_static_arguments(p)
 
     p = add_command(sub, "neighbors", "the nearest words of a word", cmd_neighbors)
     p.add_argument("word", metavar="WORD")
