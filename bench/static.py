@@ -5,10 +5,12 @@ the cached model was built, and the load time); STS-B test Spearman of minilm-l6
 without its Zipf (SIF) row weights, beside minilm-l6 and glove-6b-50d-sif for context; encoding
 throughput of our `StaticTransformerEncoder` and of model2vec's `StaticModel` built on the SAME
 table and tokenizer, on IMDB reviews and on 100k of their sentences (texts/s, best of --repeat
-with the sides interleaved in each round, the speed ratio ours/model2vec: above 1 = ours faster,
-and the largest difference between the two sides' vectors; model2vec is run without truncation,
+with the sides interleaved in each round, wall and CPU time (process_time: all threads), the
+speed ratios ours/model2vec of both: above 1 = ours faster, and the largest difference between
+the two sides' vectors; model2vec is run without truncation,
 as ours, and with its default of 512 tokens); and the RSS before and at the peak of encoding
-10k, 30k and 100k IMDB reviews in one call, each count in a fresh process (Linux /proc).
+10k, 30k and 100k IMDB reviews in one call, each count in a fresh process (Linux /proc), and
+how much the growth beyond the output array changes with the count (flat: about 0).
 Needs ../shared/data (stsb, imdb_reviews).
 
     pip install model2vec          # the peer; not a dependency of embedcraft
@@ -204,35 +206,48 @@ def main() -> None:
             for encode in sides.values():
                 encode(data[:1000])  # warm up
             best = dict.fromkeys(sides, float("inf"))
+            best_cpu = dict.fromkeys(sides, float("inf"))
             vectors = {}
             for _ in range(args.repeat):  # the sides interleaved in each round
                 for name, encode in sides.items():
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     vectors[name] = encode(data)
                     best[name] = min(best[name], time.perf_counter() - t0)
-            ours_t = best["ours"]
-            print(f"  {label:<9} ours {ours_t:7.2f} s ({len(data) / ours_t:9,.0f} texts/s)")
+                    best_cpu[name] = min(best_cpu[name], time.process_time() - c0)
+            ours_t, ours_c = best["ours"], best_cpu["ours"]
+            print(
+                f"  {label:<9} ours {ours_t:7.2f} s ({len(data) / ours_t:9,.0f} texts/s)"
+                f"   CPU {ours_c:7.2f} s"
+            )
             for name in peers:
                 diff = float(np.abs(np.asarray(vectors[name], np.float32) - vectors["ours"]).max())
                 print(
                     f"  {'':<9} {name:<26} {best[name]:7.2f} s "
-                    f"({len(data) / best[name]:9,.0f} texts/s)"
-                    f"   ratio ours/model2vec (speed) {best[name] / ours_t:5.2f}"
-                    f"   max |diff| {diff:.2e}"
+                    f"({len(data) / best[name]:9,.0f} texts/s)   CPU {best_cpu[name]:7.2f} s"
+                    f"   ratio ours/model2vec (speed) wall {best[name] / ours_t:5.2f}"
+                    f" CPU {best_cpu[name] / ours_c:5.2f}   max |diff| {diff:.2e}"
                 )
 
         # ------------------------------------------------------------ memory
         print("\npeak RSS encoding N reviews in one call (fresh process each; MiB):")
+        beyond: dict[str, list[float]] = {"ours": [], "model2vec": []}
         for count in RSS_COUNTS:
             cells = []
             for side in ("ours", "model2vec"):
                 r = measure_rss(side, count)
                 growth = r["peak"] - r["before"]
+                beyond[side].append(growth - r["output"])
                 cells.append(
                     f"{side} {r['peak']:6.0f} peak, +{growth:5.0f} during encode "
-                    f"(output {r['output']:4.0f}, {count / r['s']:6,.0f} texts/s)"
+                    f"(output {r['output']:4.0f}, beyond it {growth - r['output']:+5.0f}; "
+                    f"{count / r['s']:6,.0f} texts/s)"
                 )
             print(f"  {count:>7,}  " + "   ".join(cells))
+        print(
+            f"  growth beyond the output, {RSS_COUNTS[0]:,} -> {RSS_COUNTS[-1]:,} reviews "
+            "(flat: about 0): "
+            + ", ".join(f"{side} {v[-1] - v[0]:+.0f} MiB" for side, v in beyond.items())
+        )
     finally:
         if temp_cache:
             shutil.rmtree(temp_cache, ignore_errors=True)

@@ -14,6 +14,7 @@ import logging
 import pickle
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,85 @@ def test_a_text_without_known_tokens_is_the_zero_vector(static) -> None:  # type
     assert not vectors[:3].any()
     assert np.linalg.norm(vectors[3]) == pytest.approx(1.0, rel=1e-5)
     assert static.encode([]).shape == (0, DIM)
+
+
+MIXED = [
+    *TEXTS,
+    "Un café crème à Genève, naïve façade; ÆSIR Œuvre ß İstanbul ΣΊΣΥΦΟΣ",
+    "e\u0301te\u0301 (combining accents) \u0f73 \u0344 and\u200bzero\u00a0width",
+    "tabs\tand\nnew lines\r\x00nul \x0bvt \x7fdel \x85next \x96dash \ufffd",
+    "中文字符 日本語 한국어 ＦＵＬＬＷＩＤＴＨ ﬁ ligature",
+    "[CLS] the [SEP] [MASK] [unused3] [pad] [Cls] [not special]",
+    "   ",
+    "\x00\x01",
+    "The QUICK brown fox: jumped-over 12,345.67 lazy dogs!!! ...",
+]
+
+
+def reference(encoder, texts):  # type: ignore[no-untyped-def]
+    """The mean of the known token rows of each text, tokenized one at a time by the tokenizer
+    (normalizer included), normalized; with the report fields counted the plain way."""
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float64)
+    tokens = oov = empty = 0
+    for i, text in enumerate(texts):
+        ids = encoder.tokenizer_.encode(text[: encoder.max_chars], add_special_tokens=False).ids
+        rows = [j for j in ids if encoder.known_[j]]
+        tokens, oov = tokens + len(ids), oov + len(ids) - len(rows)
+        if not rows:
+            empty += 1
+            continue
+        mean = encoder.table_[rows].astype(np.float64).mean(axis=0)
+        out[i] = mean / np.linalg.norm(mean) if encoder.normalize else mean
+    return out, tokens, oov, empty
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 1024])
+def test_vectors_and_report_match_a_plain_computation(static, batch_size: int) -> None:  # type: ignore[no-untyped-def]
+    texts = MIXED * 3
+    for encoder in (static, unnormalized(static)):
+        result = encoder.encode_with_report(texts, batch_size=batch_size)
+        expected, tokens, oov, empty = reference(encoder, texts)
+        np.testing.assert_allclose(result.vectors, expected, rtol=1e-5, atol=1e-6)
+        report = result.report
+        assert (report.inputs, report.tokens, report.oov_tokens) == (len(texts), tokens, oov)
+        assert report.empty_inputs == empty and empty >= 3 * 3  # "", "   ", "\x00\x01", ...
+        assert report.truncated == []
+
+
+def test_token_ids_match_the_full_tokenizer_on_every_character(static) -> None:  # type: ignore[no-untyped-def]
+    """Texts are normalized in Python and tokenized without the tokenizer's normalizer where
+    that gives the same ids: every code point of the first three planes, in context."""
+    from embedcraft.encoders.distill import _encode_batch
+
+    chars = [chr(c) for c in range(0x30000) if not 0xD800 <= c < 0xE000]
+    texts = [
+        f"x{c}Ab {c}{c}y [{c}CLS] {c}" + ("[SEP]" if i % 50 == 0 else "")
+        for i, c in enumerate(chars)
+    ]
+    texts += ["".join(chars[i : i + 40]) for i in range(0, len(chars), 40)]
+    # Spacing marks of a nonzero combining class: NFD reorders them across characters, so a
+    # character-by-character normalization would differ here (x\u302e\u1b44y: the two swap).
+    marks = [c for c in chars if unicodedata.combining(c) and unicodedata.category(c) != "Mn"]
+    texts += [f"x{a}{b}y \u0301{a}" for a in marks for b in marks]
+    for start in range(0, len(texts), 4096):
+        batch = texts[start : start + 4096]
+        expected = [e.ids for e in _encode_batch(static.tokenizer_, batch)]
+        assert static._token_ids(batch) == expected
+    plain, normalizer = static._plain(), static.tokenizer_.normalizer
+    fed = [(t, plain.normalize(t)) for t in texts]
+    assert [t for t, n in fed if n is not None and n != normalizer.normalize_str(t)] == []
+    assert sum(n is None for _, n in fed) < len(fed) // 2  # unassigned code points, "[cls]"
+    assert static.count_tokens(["[CLS] Café", "", "[cls]"]) == [2, 0, 4]  # [CLS] cafe; [ cl ##s ]
+
+
+def test_cut_texts_are_reported(static, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(type(static), "max_chars", 20)
+    texts = ["short", "the man is in the house, the end", "", "é" * 30]
+    result = static.encode_with_report(texts, batch_size=3)
+    assert result.report.truncated == [1, 3]
+    expected, tokens, _, _ = reference(static, texts)
+    np.testing.assert_allclose(result.vectors, expected, rtol=1e-5, atol=1e-6)
+    assert result.report.tokens == tokens
 
 
 def test_bad_items_raise_type_error_naming_the_index(static) -> None:  # type: ignore[no-untyped-def]
