@@ -36,6 +36,7 @@ from ..inputs.images import (
     image_label,
     load_image,
 )
+from ._onnx import cpu_session
 from .base import BaseEncoder
 from .contract import CatalogEntry, EncodeReport, EncoderKind, InputKind
 from .image_models import (
@@ -126,18 +127,7 @@ class ImageModelRuntime:
             raise missing_dependency("onnxruntime", "images", "image encoders") from None
         if not Path(spec.onnx).is_file():
             raise InputError(f"{spec.name}: model file {spec.onnx} is missing")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or 0
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(
-                str(spec.onnx), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise InputError(f"{spec.onnx}: not a loadable ONNX model ({exc})") from None
+        self.session = cpu_session(ort, spec.onnx, threads, varying_shapes=False, quiet=True)
         self.spec = spec
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:

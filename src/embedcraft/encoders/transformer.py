@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..errors import InputError, missing_dependency
+from ._onnx import cpu_session
 from .base import BaseEncoder, as_texts
 from .contract import CatalogEntry, EncodeReport, EncoderKind
 from .models import NAMED_MODELS, ModelSpec, Pooling, is_model_folder, locate_model
@@ -111,21 +112,7 @@ class TextModelRuntime:
             self.tokenizer = BertWordPieceTokenizer(str(spec.vocab_file), lowercase=True)
         self.tokenizer.no_padding()
         self.max_length = max_length
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or 0
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # every batch has another shape, so cached memory patterns only pile up (no speed-up)
-        options.enable_mem_pattern = False
-        # idle threads sleep instead of spinning: a server's event loop and other work on the
-        # machine get the cores between runs
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(
-                str(spec.onnx), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise InputError(f"{spec.onnx}: not a loadable ONNX model ({exc})") from None
+        self.session = cpu_session(ort, spec.onnx, threads, varying_shapes=True, quiet=False)
         self.inputs = {i.name for i in self.session.get_inputs()}
         if not {"input_ids", "attention_mask"} <= self.inputs:
             raise InputError(f"{spec.onnx}: expected inputs input_ids and attention_mask")

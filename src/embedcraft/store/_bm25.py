@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from .._files import atomic_directory
 from ..encoders.base import BaseEncoder
 from ..encoders.sparse import BM25Encoder
-from ._indexes import _positions, _read_stamp, _write_stamp
+from ._indexes import RowPositions, _read_stamp, _write_stamp, top_k_into
 
 __all__ = ["Bm25Index"]
 
@@ -34,7 +34,7 @@ Query = list[tuple[int, float]]
 """A query as (term column, query weight) pairs."""
 
 
-class Bm25Index:
+class Bm25Index(RowPositions):
     """Term counts of a collection's documents, scored by BM25 at query time (module docstring).
 
     Positions 0..n-1 name rows as in the dense indexes (`rowids` ascending, `alive` False for
@@ -69,34 +69,13 @@ class Bm25Index:
         )
 
     # ------------------------------------------------------------------ state
-    def __len__(self) -> int:
-        return len(self.rowids)
-
     @property
     def base(self) -> int:
         return int(self.postings.shape[0])
 
-    @property
-    def live(self) -> int:
-        return self._statistics()[2]
-
-    @property
-    def max_rowid(self) -> int:
-        return int(self.rowids[-1]) if len(self.rowids) else 0
-
-    @property
-    def max_live_rowid(self) -> int:
-        live = self.rowids[self.alive]
-        return int(live[-1]) if len(live) else 0
-
-    def mask_of(self, rowids: np.ndarray) -> np.ndarray:
-        return _positions(self.rowids, rowids) & self.alive
-
     def needs_rebuild(self) -> bool:
         """Many removed rows: their postings cost time on every query."""
-        n = len(self.rowids)
-        dead = n - self.live
-        return dead > 1000 and dead > 0.2 * n
+        return self.many_removed()
 
     def worth_saving(self) -> bool:
         """Whether the in-memory segment has grown enough to merge and save."""
@@ -105,7 +84,7 @@ class Bm25Index:
     def _statistics(self) -> tuple[np.ndarray, float, int]:
         """(alive mask, mean length, count) of the live documents, kept per `alive` array."""
         if self._stats is None or self._stats[0] is not self.alive:
-            count = int(self.alive.sum())
+            count = self.live
             total = float(self.lengths[self.alive].sum(dtype=np.float64))
             self._stats = (self.alive, (total / count if count else 0.0) or 1.0, count)
         return self._stats
@@ -262,13 +241,7 @@ class Bm25Index:
             if allowed is not None:
                 keep = allowed[docs]
                 docs, values = docs[keep], values[keep]
-            if not len(docs):
-                continue
-            top = min(k, len(docs))
-            part = np.argpartition(-values, top - 1)[:top] if top < len(docs) else np.arange(top)
-            order = part[np.lexsort((self.rowids[docs[part]], -values[part]))]
-            scores[qi, :top] = values[order]
-            rows[qi, :top] = self.rowids[docs[order]]
+            top_k_into(docs, values, self.rowids, k, scores[qi], rows[qi])
         return scores, rows
 
     def _summed(self, terms: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -159,7 +159,7 @@ class DerivedIndexes:
                 else:
                     self._dirty.add(slot.slot)
             if from_disk and index is not None:
-                index = self._trusted(slot, index, index.live, index.max_live_rowid)
+                index = self._trusted(slot, index)
             if index is None:
                 index, rebuilt = kind.build(current), True
             loaded[slot.slot] = index
@@ -167,7 +167,7 @@ class DerivedIndexes:
             self._save(slot, index)
         return index
 
-    def _trusted(self, slot: EncoderSlot, index: Any, live: int, top: int) -> Any:
+    def _trusted(self, slot: EncoderSlot, index: Any) -> Any:
         """A saved index caught up with the database, or None when it disagrees with it.
 
         It must cover as many documents as the database holds, the last at the same rowid
@@ -177,7 +177,7 @@ class DerivedIndexes:
         count, last = self.conn.execute(
             "SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM docs"
         ).fetchone()
-        if count == live and last == top:
+        if count == index.live and last == index.max_live_rowid:
             return index
         log.warning("the saved index of %s disagrees with the database: rebuilding", slot.name)
         return None
@@ -200,8 +200,7 @@ class DerivedIndexes:
             if index is None and self.persist_indexes:
                 index = SparseIndex.load(self._index_folder(slot), encoder=slot.name)
                 if index is not None and index.generation == current:
-                    top = int(index.rowids[-1]) if len(index.rowids) else 0
-                    index = self._trusted(slot, index, len(index.rowids), top)
+                    index = self._trusted(slot, index)
             if index is not None and index.generation == current:
                 self._sparse[slot.slot] = index
                 return index
@@ -211,11 +210,7 @@ class DerivedIndexes:
         encoder, matrix = slot.fit_sparse(texts)
         index = SparseIndex(encoder, matrix, rowids, current)
         self._sparse[slot.slot] = index
-        if self.persist_indexes and texts:  # an empty collection's index: nothing to keep
-            try:
-                index.save(self._index_folder(slot), encoder=slot.name)
-            except OSError as exc:
-                log.warning("could not save the index of %s: %s", slot.name, exc)
+        self._save(slot, index)
         return index
 
     def sync(self, slots: Sequence[EncoderSlot]) -> None:

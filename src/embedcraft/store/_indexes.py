@@ -22,7 +22,7 @@ from .._files import atomic_directory
 from ..encoders.base import BaseEncoder
 from ..errors import missing_dependency
 
-__all__ = ["DenseIndex", "SparseIndex", "faiss_module"]
+__all__ = ["DenseIndex", "RowPositions", "SparseIndex", "faiss_module", "top_k_into"]
 
 STAMP = "stamp.json"
 
@@ -84,6 +84,61 @@ def _positions(indexed: np.ndarray, rowids: np.ndarray) -> np.ndarray:
     return mask
 
 
+class RowPositions:
+    """The rows an index holds, by position: `rowids[p]` is the database row at position p
+    (ascending) and `alive[p]` False once that row is removed (it stays until a rebuild).
+    Every derived index keeps this state; the questions asked of it are answered here."""
+
+    rowids: np.ndarray
+    alive: np.ndarray
+    _live: tuple[np.ndarray, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rowids)
+
+    @property
+    def live(self) -> int:
+        """Rows not masked out as removed (counted once per change of `alive`)."""
+        if self._live is None or self._live[0] is not self.alive:
+            self._live = (self.alive, int(self.alive.sum()))
+        return self._live[1]
+
+    @property
+    def max_rowid(self) -> int:
+        return int(self.rowids[-1]) if len(self.rowids) else 0
+
+    @property
+    def max_live_rowid(self) -> int:
+        """The highest rowid not masked out (0 when none is live)."""
+        live = self.rowids[self.alive]
+        return int(live[-1]) if len(live) else 0
+
+    def mask_of(self, rowids: np.ndarray) -> np.ndarray:
+        """Boolean mask over positions: True where the row is in `rowids` and alive."""
+        mask: np.ndarray = _positions(self.rowids, rowids) & self.alive
+        return mask
+
+    def many_removed(self) -> bool:
+        """Over 1,000 removed rows that are also over a fifth of them: time to rebuild."""
+        dead = len(self.rowids) - self.live
+        return bool(dead > 1000 and dead > 0.2 * len(self.rowids))
+
+
+def top_k_into(
+    docs: np.ndarray, values: np.ndarray, rowids: np.ndarray, k: int,
+    scores: np.ndarray, rows: np.ndarray,
+) -> None:  # fmt: skip
+    """Write the k best (position, score) pairs, best first and ties by rowid, into one row
+    of `scores` and `rows` (their other cells keep -inf and -1)."""
+    if not len(docs):
+        return
+    top = min(k, len(docs))
+    part = np.argpartition(-values, top - 1)[:top] if top < len(docs) else np.arange(top)
+    order = part[np.lexsort((rowids[docs[part]], -values[part]))]
+    scores[:top] = values[order]
+    rows[:top] = rowids[docs[order]]
+
+
 @dataclass
 class HnswSettings:
     """When and how the dense index goes from exact (flat) search to an HNSW graph, and from
@@ -107,7 +162,7 @@ class HnswSettings:
     """Lists an IVF search scans (None: an eighth of them, at least 8)."""
 
 
-class DenseIndex:
+class DenseIndex(RowPositions):
     """Unit-length vectors of one encoder, searchable by inner product (= cosine) with FAISS.
 
     FAISS ids are positions 0..n-1; `rowids[p]` is the database row at position p (ascending).
@@ -122,29 +177,8 @@ class DenseIndex:
         self.generation = -1
         self.index: Any = None
         self.kind = "flat"
-        self._live: tuple[np.ndarray, int] | None = None
         self._last_selector: tuple[Any, int, Any, Any] | None = None
         self._params: dict[tuple[int, int], tuple[Any, Any]] = {}
-
-    def __len__(self) -> int:
-        return len(self.rowids)
-
-    @property
-    def live(self) -> int:
-        """Rows not masked out as removed (counted once per change of `alive`)."""
-        if self._live is None or self._live[0] is not self.alive:
-            self._live = (self.alive, int(self.alive.sum()))
-        return self._live[1]
-
-    @property
-    def max_rowid(self) -> int:
-        return int(self.rowids[-1]) if len(self.rowids) else 0
-
-    @property
-    def max_live_rowid(self) -> int:
-        """The highest rowid not masked out (0 when none is live)."""
-        live = self.rowids[self.alive]
-        return int(live[-1]) if len(live) else 0
 
     def _new_index(self, kind: str) -> Any:
         faiss = faiss_module()
@@ -174,19 +208,12 @@ class DenseIndex:
 
     def needs_rebuild(self) -> bool:
         """Too many masked rows, or grown past the HNSW (flat) or IVF threshold."""
-        n = len(self.rowids)
-        dead = n - self.live
         grown = self.kind == "flat" and self.live >= self.settings.threshold
-        grown = grown or self.live >= self.settings.ivf_threshold
-        return grown or (dead > 1000 and dead > 0.2 * n)
+        return grown or self.live >= self.settings.ivf_threshold or self.many_removed()
 
     def worth_saving(self) -> bool:
         """An updated graph or flat index is saved whole (they are small enough to)."""
         return True
-
-    def mask_of(self, rowids: np.ndarray) -> np.ndarray:
-        """Boolean mask over positions: True where the row is in `rowids` and alive."""
-        return _positions(self.rowids, rowids) & self.alive
 
     def search(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -347,7 +374,7 @@ class DenseIndex:
         return self
 
 
-class SparseIndex:
+class SparseIndex(RowPositions):
     """A sparse encoder fitted on the whole collection and its document matrix (rows x terms).
 
     BM25 and TF-IDF weights depend on corpus statistics, so any change to the collection refits
@@ -363,10 +390,6 @@ class SparseIndex:
         self.generation = generation
         self.alive = np.ones(len(self.rowids), dtype=bool)  # a refit holds live rows only
         self._names: np.ndarray | None = None
-
-    def mask_of(self, rowids: np.ndarray) -> np.ndarray:
-        """Boolean mask over positions: True where the row is in `rowids`."""
-        return _positions(self.rowids, rowids)
 
     def worth_saving(self) -> bool:
         """A refitted index is saved whole when it is made."""
@@ -394,14 +417,7 @@ class SparseIndex:
             keep = values > 0
             if allowed is not None:
                 keep &= allowed[docs]
-            docs, values = docs[keep], values[keep]
-            if not len(docs):
-                continue
-            top = min(k, len(docs))
-            part = np.argpartition(-values, top - 1)[:top] if top < len(docs) else np.arange(top)
-            order = part[np.lexsort((self.rowids[docs[part]], -values[part]))]
-            scores[qi, :top] = values[order]
-            rows[qi, :top] = self.rowids[docs[order]]
+            top_k_into(docs[keep], values[keep], self.rowids, k, scores[qi], rows[qi])
         return scores, rows
 
     def explain(self, query: sp.csr_matrix, rowid: int, top: int = 5) -> list[tuple[str, float]]:

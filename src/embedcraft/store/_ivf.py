@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._files import atomic_directory
-from ._indexes import _positions, _read_stamp, _write_stamp, faiss_module
+from ._indexes import RowPositions, _read_stamp, _write_stamp, faiss_module
 
 if TYPE_CHECKING:
     from ._indexes import HnswSettings
@@ -39,7 +39,7 @@ def list_count(n: int) -> int:
     return int(min(4096, max(16, 2 ** round(math.log2(4 * math.sqrt(max(n, 1)))))))
 
 
-class IvfIndex:
+class IvfIndex(RowPositions):
     """Unit-length vectors of one encoder in an IVF index with exact re-ranking.
 
     Positions 0..n-1 name rows as in `DenseIndex` (`rowids[p]` ascending, `alive[p]` False for
@@ -60,44 +60,20 @@ class IvfIndex:
         self.trained_rows = 0
         self.vectors: np.ndarray = np.zeros((0, dim), dtype=np.float32)
         self.delta: np.ndarray = np.zeros((0, dim), dtype=np.float32)
-        self._live: tuple[np.ndarray, int] | None = None
         self._subset: tuple[Any, np.ndarray, np.ndarray] | None = None
         self._selector: tuple[Any, Any, Any] | None = None
         self._combined: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
 
     # ------------------------------------------------------------------ state
-    def __len__(self) -> int:
-        return len(self.rowids)
-
-    @property
-    def live(self) -> int:
-        if self._live is None or self._live[0] is not self.alive:
-            self._live = (self.alive, int(self.alive.sum()))
-        return self._live[1]
-
-    @property
-    def max_rowid(self) -> int:
-        return int(self.rowids[-1]) if len(self.rowids) else 0
-
-    @property
-    def max_live_rowid(self) -> int:
-        live = self.rowids[self.alive]
-        return int(live[-1]) if len(live) else 0
-
     @property
     def nprobe(self) -> int:
         lists = int(self.index.nlist)
         wanted = self.settings.ivf_nprobe or max(8, lists // 8)
         return int(min(lists, wanted))
 
-    def mask_of(self, rowids: np.ndarray) -> np.ndarray:
-        return _positions(self.rowids, rowids) & self.alive
-
     def needs_rebuild(self) -> bool:
         """Many removed rows, or four times the rows the clustering was made for."""
-        n = len(self.rowids)
-        dead = n - self.live
-        return (dead > 1000 and dead > 0.2 * n) or n > 4 * max(self.trained_rows, 1)
+        return self.many_removed() or len(self.rowids) > 4 * max(self.trained_rows, 1)
 
     def worth_saving(self) -> bool:
         """Whether the delta has grown enough to merge and save (smaller ones are caught up
