@@ -17,6 +17,7 @@ PUBLIC = {
     "EncodeReport",
     "Encoded",
     "Encoder",
+    "EmbeddingCache",
     "EncoderKind",
     "HashingEncoder",
     "Hit",
@@ -25,6 +26,7 @@ PUBLIC = {
     "InputError",
     "InputKind",
     "MeanPoolingEncoder",
+    "MemoryCache",
     "MemoryIndex",
     "MissingDependencyError",
     "NotFittedError",
@@ -60,6 +62,7 @@ PUBLIC = {
     "weighted_fusion",
     "write_vectors",
     "__version__",
+    "caching",
 }
 
 
@@ -83,8 +86,8 @@ def test_encoder_contract_names_are_pinned() -> None:
     from embedcraft.encoders import contract
 
     assert set(contract.__all__) == {
-        "CatalogEntry", "EncodeReport", "Encoded", "Encoder", "EncoderKind", "EncoderSpec",
-        "InputKind", "Metric", "Vectors", "as_texts",
+        "CacheSetting", "CatalogEntry", "EncodeReport", "Encoded", "Encoder", "EncoderKind",
+        "EncoderSpec", "InputKind", "Metric", "Vectors", "as_texts",
     }  # fmt: skip
     assert set(encoders.__all__) == {
         "BM25Encoder", "BagOfWordsEncoder", "BaseEncoder", "CatalogEntry", "EncodeReport",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .cache import EmbeddingCache, MemoryCache, caching
 from .catalog import CatalogEntry, list_encoders, load_encoder
 from .encoders import (
     BagOfWordsEncoder,
@@ -66,6 +67,7 @@ __all__ = [
     "EncodeReport",
     "Encoded",
     "Encoder",
+    "EmbeddingCache",
     "EncoderKind",
     "HashingEncoder",
     "Hit",
@@ -74,6 +76,7 @@ __all__ = [
     "InputError",
     "InputKind",
     "MeanPoolingEncoder",
+    "MemoryCache",
     "MemoryIndex",
     "MissingDependencyError",
     "NotFittedError",
@@ -93,6 +96,7 @@ __all__ = [
     "VectorCollection",
     "WordVectors",
     "__version__",
+    "caching",
     "evaluate_analogies",
     "evaluate_retrieval",
     "evaluate_sts",

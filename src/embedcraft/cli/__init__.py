@@ -11,8 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
+from ..cache import caching
 from ..errors import EmbedcraftError
-from . import _compare, _contextual, _images, _plot, _recsys, _serve, _store, _text, _words
+from . import _cache, _compare, _contextual, _images, _plot, _recsys, _serve, _store, _text, _words
 
 __all__ = ["build_parser", "main"]
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     _compare.register(sub, eval_sub)
     _plot.register(sub)
     _images.register(sub)
+    _cache.register(sub)
     return parser
 
 
@@ -80,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "k", 1) is not None and getattr(args, "k", 1) < 1:
         parser.error("-k must be at least 1")
     try:
-        return int(args.func(args))
+        with caching(getattr(args, "cache", False)):  # commands with --cache/--no-cache
+            return int(args.func(args))
     except KeyboardInterrupt:
         print("embedcraft: interrupted", file=sys.stderr)
         return 130

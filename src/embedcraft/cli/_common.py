@@ -13,6 +13,7 @@ from ..encoders.contract import EncodeReport
 from ..io import read_texts
 
 __all__ = [
+    "add_cache",
     "add_command",
     "add_json",
     "column_args",
@@ -63,6 +64,18 @@ def note_undefined_correlation(source: str, scorer: str) -> None:
 def add_json(p: argparse.ArgumentParser) -> None:
     """The --json flag every result-printing command has."""
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def add_cache(p: argparse.ArgumentParser) -> None:
+    """--cache/--no-cache: whether this command's encodes go through the disk embedding cache
+    (on by default: CLI runs are rerun; `embedcraft cache info|clear` manage it)."""
+    p.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="look vectors up in the embedding cache and keep new ones (default: on; "
+        "`embedcraft cache info` shows it)",
+    )
 
 
 def add_command(sub: Any, name: str, help_: str, func: Any) -> argparse.ArgumentParser:
@@ -144,9 +157,17 @@ def encode_notes(report: EncodeReport, ids: list[str]) -> dict[str, Any]:
         note(f"{len(which)} texts exceeded {limit} and were {verb}: {shown}")
     if report.oov_tokens:
         found["oov_tokens"] = report.oov_tokens
+        fresh = report.inputs - report.cached
+        among = f" in the {fresh} texts encoded now" if report.cached else ""
         note(
-            f"{report.oov_tokens} of {report.tokens} tokens ({report.oov_rate:.1%}) have no "
-            f"vector and were skipped; {report.empty_inputs} texts had no known token"
+            f"{report.oov_tokens} of {report.tokens} tokens{among} ({report.oov_rate:.1%}) have "
+            f"no vector and were skipped; {report.empty_inputs} texts had no known token"
+        )
+    if report.cached:
+        found["cached"] = report.cached
+        note(
+            f"{report.cached} of {report.inputs} vectors came from the embedding cache "
+            "(--no-cache encodes everything again)"
         )
     return found
 

@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..evaluate.images import evaluate_image_classification, load_labelled_images
 from ..evaluate.retrieval import load_beir
 from ..evaluate.sts import read_sts_pairs
-from ._common import add_command, note, print_json, progress
+from ._common import add_cache, add_command, note, print_json, progress
 
 __all__ = ["register"]
 
@@ -194,6 +194,7 @@ def register(sub: Any, eval_sub: Any = None) -> None:
         "run the same tasks on several encoders: quality, speed and memory in one table",
         cmd_compare,
     )
+    add_cache(p)
     p.epilog = (
         "Each (encoder, task) runs in a fresh process, so a fitting encoder (tfidf, bm25, SIF) "
         "is fitted on that task's data alone and peak memory is the task's own. Scores are x100 "

@@ -13,6 +13,7 @@ from ..encoders.transformer import TransformerEncoder
 from ..errors import InputError
 from ..evaluate.sts import STSB_COLUMNS, evaluate_sts
 from ._common import (
+    add_cache,
     add_command,
     add_json,
     encoder_arg,
@@ -80,6 +81,7 @@ def register(sub: Any, eval_sub: Any) -> None:
         "--columns sentence_A,sentence_B,relatedness_score.",
     )
     p.set_defaults(func=cmd_eval_sts)
+    add_cache(p)
     encoder_arg(p, quantize=True)
     p.add_argument("--pairs", required=True, metavar="TSV", help="sentence pairs with a header")
     p.add_argument(

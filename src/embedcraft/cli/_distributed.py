@@ -71,6 +71,7 @@ def encode_on_ray(args: argparse.Namespace) -> int:
         collection=args.collection,
         overwrite=args.overwrite,
         progress=progress(),
+        cache=args.cache,
     )
     if args.save_encoder:
         from ..catalog import load_encoder

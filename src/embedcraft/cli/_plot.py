@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..io import read_texts
-from ._common import add_command, column_args, encoder_arg, note, print_json, progress
+from ._common import add_cache, add_command, column_args, encoder_arg, note, print_json, progress
 
 __all__ = ["register"]
 
@@ -25,6 +25,7 @@ def register(sub: Any) -> None:
         "whose search shows each item's nearest neighbours in the original space",
         cmd_plot,
     )
+    add_cache(p)
     p.add_argument(
         "input",
         nargs="?",

@@ -22,7 +22,7 @@ from ..store import (
 )
 from ..store.images import ImageTable, collection_input_kind
 from ..store.ingest import index_documents
-from ._common import add_command, note, print_json, progress
+from ._common import add_cache, add_command, note, print_json, progress
 from ._images import (
     index_image_files,
     new_collection_kind,
@@ -235,6 +235,7 @@ def register(sub: Any) -> None:
         "add (or replace) the documents of a file or folder in a collection, creating it",
         cmd_index,
     )
+    add_cache(p)
     p.add_argument(
         "source",
         metavar="SOURCE",

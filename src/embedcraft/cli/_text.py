@@ -16,6 +16,7 @@ from ..io import TEXT_FORMATS, VECTOR_FORMATS, read_texts, write_vectors
 from ..search import MemoryIndex
 from ..vectors import similarity
 from ._common import (
+    add_cache,
     add_command,
     add_json,
     column_args,
@@ -224,6 +225,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     p = command(
         "encode", "encode the texts of a file (or images) and write the vectors", cmd_encode
     )
+    add_cache(p)
     encoder_arg(p)
     p.add_argument(
         "--input",
@@ -304,6 +306,7 @@ def register(sub: Any, eval_sub: Any) -> None:
         "An encoder that needs fitting is fitted on the corpus unless a fitted one is given.",
     )
     p.set_defaults(func=cmd_eval_retrieval)
+    add_cache(p)
     p.add_argument(
         "--data",
         required=True,

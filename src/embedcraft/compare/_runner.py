@@ -22,7 +22,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ..cache import VectorCache, caching, resolve_cache
 from ..encoders.base import Encoder
+from ..encoders.contract import CacheSetting
 from ..errors import EmbedcraftError, InputError
 from ._tasks import CannotRun, Task
 
@@ -116,9 +118,14 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _run_cell(
-    spec: EncoderSpec, task: Task, measure_memory: bool, parent: int | None = None
+    spec: EncoderSpec,
+    task: Task,
+    measure_memory: bool,
+    parent: int | None = None,
+    cache: VectorCache | None = None,
 ) -> Cell:
-    """Run one task on a fresh encoder; errors become the cell's message, not a crash."""
+    """Run one task on a fresh encoder (its encodes through `cache`, when given); errors
+    become the cell's message, not a crash."""
     if parent is not None:
         _exit_with_parent(parent)
     cell = Cell(_encoder_name(spec), task.title)
@@ -131,7 +138,8 @@ def _run_cell(
                 f"{cell.encoder} reads {encoder.input_kind.value}s; this task gives "
                 f"{task.input_kind.value}s"
             )
-        outcome = task.run(encoder)
+        with caching(cache if cache is not None else False):
+            outcome = task.run(encoder)
         cell.scores, cell.note = dict(outcome.scores), outcome.note
     except CannotRun as exc:
         cell.skipped = str(exc)
@@ -149,8 +157,12 @@ def compare_encoders(
     *,
     isolate: bool = True,
     progress: bool = False,
+    cache: CacheSetting = None,
 ) -> Comparison:
     """Every task on every encoder; see the module docstring for what `isolate` changes.
+
+    `cache` (see `embedcraft.cache`; None follows an enclosing `caching` block) serves the
+    quality tasks' vectors; the speed task always encodes, so its texts/s stay true.
 
     Unknown encoder names fail at once, before any task runs. A task that fails for one
     encoder is reported in its cell (`error`) and the run goes on.
@@ -170,6 +182,7 @@ def compare_encoders(
             _fresh(spec)
     if isolate and not all(isinstance(e, str) for e in encoders):
         raise InputError("isolate=True runs encoders in fresh processes: give names or paths")
+    store = resolve_cache(cache)
     cells = []
     bar = tqdm(total=len(encoders) * len(tasks), disable=not progress, desc="compare")
     context = multiprocessing.get_context("spawn")
@@ -179,10 +192,10 @@ def compare_encoders(
                 bar.set_postfix_str(f"{_encoder_name(spec)} / {task.title}")
                 if isolate:
                     with ProcessPoolExecutor(1, mp_context=context) as pool:
-                        job = pool.submit(_run_cell, spec, task, True, os.getpid())
+                        job = pool.submit(_run_cell, spec, task, True, os.getpid(), store)
                         cells.append(job.result())
                 else:
-                    cells.append(_run_cell(spec, task, False))
+                    cells.append(_run_cell(spec, task, False, None, store))
                 bar.update()
     finally:
         bar.close()

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..cache import EmbeddingCache, resolve_cache
 from ..encoders.base import Encoder
+from ..encoders.contract import CacheSetting
 from ..errors import InputError
 from ._encoder import prepare_encoder
 from ._ray import RayOptions, WorkerPool, check_reachable, connect, import_ray
@@ -59,6 +61,7 @@ def encode_dataset(
     collection: Any = None,
     overwrite: bool = False,
     progress: bool = False,
+    cache: CacheSetting = None,
 ) -> EncodeResult:
     """Encode the texts of `source` on Ray into Parquet shards in folder `sink`; resumable.
 
@@ -69,9 +72,18 @@ def encode_dataset(
     Shard ``i`` holds rows ``[i * shard_rows, (i + 1) * shard_rows)``; a rerun keeps every shard
     already written and encodes only the rest. With `collection` (a folder, a
     ``postgresql://`` URL or an open collection) the result is then loaded into it.
+    `cache`: a disk `EmbeddingCache` (True: the default one; None: an enclosing `caching`
+    block's) that every worker on a machine opens and shares, so a rerun with other shard
+    sizes or a restarted job encodes only texts never seen.
     """
     options = ray or RayOptions()
     options.check()
+    shared = resolve_cache(cache)
+    if shared is not None and not isinstance(shared, EmbeddingCache):
+        raise InputError(
+            "a distributed encode shares the disk cache between its workers: give cache=True "
+            f"or an EmbeddingCache, not a {type(shared).__name__}"
+        )
     import_ray()  # a missing extra is said before anything is read or written
     if options.address:
         check_reachable(options.address)  # in seconds, before any output exists
@@ -119,7 +131,7 @@ def encode_dataset(
         if first is not None:
             t0 = time.perf_counter()
             started_ray = connect(options)
-            pool = WorkerPool(recipe, options, batch_size, key.digest)
+            pool = WorkerPool(recipe, options, batch_size, key.digest, shared)
             startup = time.perf_counter() - t0
             pool.run(itertools.chain([first], todo), write)
         if bar is not None:

@@ -2,29 +2,23 @@
 
 A catalog name travels to the workers as the name (each loads its own copy from the installed
 model packages); anything else (a saved folder, an encoder object) is loaded on the driver and
-shipped once through Ray's object store. The description (class, name, parameters) and a
-fingerprint of the encoder's whole `to_spec()` (parameters, learned values and arrays) decide
-whether shards written earlier may be reused.
+shipped once through Ray's object store. The description (class, name, parameters) and the
+encoder's fingerprint (`BaseEncoder.fingerprint`: parameters, learned arrays, model file bytes)
+decide whether shards written earlier may be reused.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ..encoders.base import BaseEncoder
-from ..encoders.contract import Encoder, EncoderSpec
+from ..encoders.contract import Encoder
+from ..encoders.fingerprint import described
 from ..errors import InputError, NotFittedError
 
 __all__ = ["EncoderRecipe", "prepare_encoder", "set_threads"]
-
-_NOT_VECTORS = ("threads",)
-"""Parameters that change how fast an encoder runs, never its vectors: left out of the digest."""
 
 
 @dataclass
@@ -71,28 +65,7 @@ def prepare_encoder(encoder: str | os.PathLike[str] | Encoder) -> EncoderRecipe:
             f"(`embedcraft fit --encoder {obj.name} --input CORPUS --output DIR`) and pass the "
             "saved folder, so every worker encodes with the same fitted model"
         )
-    digest = hashlib.sha256()
-    spec = _digest_spec(obj, digest)
-    return EncoderRecipe(name, None if name else obj, spec, digest.hexdigest()[:32], obj.sparse)
-
-
-def _digest_spec(encoder: BaseEncoder, digest: Any) -> EncoderSpec:
-    """`encoder`'s description, after feeding its whole `to_spec()` (and that of any encoder
-    it wraps) into `digest`: the same encoder gives the same digest, other learned state another."""
-    full, arrays = encoder.to_spec()
-    params: dict[str, Any] = {}
-    for key, value in full["params"].items():
-        if key in _NOT_VECTORS:
-            continue
-        params[key] = _digest_spec(value, digest) if isinstance(value, BaseEncoder) else value
-    spec = {"type": full["type"], "name": full["name"], "params": params}
-    digest.update(json.dumps(spec, sort_keys=True, default=str).encode())
-    digest.update(json.dumps(full["state"], sort_keys=True, default=str).encode())
-    for key in sorted(arrays):
-        array = np.ascontiguousarray(arrays[key])
-        digest.update(f"{key}:{array.dtype}:{array.shape}".encode())
-        digest.update(array.view(np.uint8).ravel() if array.dtype != object else b"")
-    return spec
+    return EncoderRecipe(name, None if name else obj, described(obj), obj.fingerprint(), obj.sparse)
 
 
 def set_threads(encoder: BaseEncoder, threads: int) -> None:

@@ -101,9 +101,10 @@ class _ShardEncoder:
     """A Ray actor: one encoder, loaded once, encoding one shard per call."""
 
     def __init__(self, recipe: EncoderRecipe, obj: Any, threads: int, batch_size: int | None,
-                 run_key: str) -> None:  # fmt: skip
+                 run_key: str, cache: Any = None) -> None:  # fmt: skip
         import json
 
+        self.cache = cache  # an EmbeddingCache: unpickled here, it opens the same file
         self.encoder = obj if obj is not None else recipe.build()
         set_threads(self.encoder, threads)
         self.spec_json = json.dumps(recipe.spec)
@@ -119,7 +120,9 @@ class _ShardEncoder:
 
     def encode(self, index: int, ids: list[str], texts: list[str]) -> tuple[int, int, bytes]:
         """Shard `index` encoded: (index, rows encoded, Parquet bytes)."""
-        vectors = self.encoder.encode(texts, batch_size=self.batch_size)
+        vectors = self.encoder.encode(
+            texts, batch_size=self.batch_size, cache=self.cache if self.cache else False
+        )
         if len(ids) == 0:
             vectors = vectors[:0]
         return index, len(texts), shard_bytes(ids, vectors, self.spec_json, self.run_key)
@@ -129,7 +132,7 @@ class WorkerPool:
     """A pool of `_ShardEncoder` actors with a bounded number of shards in flight."""
 
     def __init__(self, recipe: EncoderRecipe, options: RayOptions, batch_size: int | None,
-                 run_key: str) -> None:  # fmt: skip
+                 run_key: str, cache: Any = None) -> None:  # fmt: skip
         ray = import_ray()
         from ray.util import ActorPool
 
@@ -141,7 +144,8 @@ class WorkerPool:
         light = replace(recipe, obj=None)
         actor = ray.remote(num_cpus=options.cpus_per_worker, max_restarts=0)(_ShardEncoder)
         self.actors = [
-            actor.remote(light, obj, threads, batch_size, run_key) for _ in range(self.workers)
+            actor.remote(light, obj, threads, batch_size, run_key, cache)
+            for _ in range(self.workers)
         ]
         self.pids: list[int] = self._get([a.ready.remote() for a in self.actors])
         self._pool = ActorPool(self.actors)

@@ -25,6 +25,7 @@ from .._files import atomic_directory, load_npy, parse_json, read_text
 from ..errors import CorruptFileError, InputError, NotFittedError
 from ..text import TextAnalyzer
 from .contract import (
+    CacheSetting,
     Encoded,
     Encoder,
     EncodeReport,
@@ -122,29 +123,68 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def encode(
-        self, inputs: Any, *, batch_size: int | None = None, progress: bool = False
+        self,
+        inputs: Any,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        cache: CacheSetting = None,
     ) -> Vectors:
         """Vectors of `inputs`, one row each, in input order (a single input gives one row).
 
         An empty list gives a (0, dim) result. What the call met (unknown words, truncated
-        inputs) is in `last_report`, or returned by `encode_with_report`.
+        inputs) is in `last_report`, or returned by `encode_with_report`. `cache`: True for
+        the disk embedding cache, a cache object, False for none; None (the default) follows
+        an enclosing `embedcraft.caching(...)` block, else no cache (see `embedcraft.cache`).
         """
-        return self.encode_with_report(inputs, batch_size=batch_size, progress=progress).vectors
+        return self.encode_with_report(
+            inputs, batch_size=batch_size, progress=progress, cache=cache
+        ).vectors
 
     def encode_with_report(
-        self, inputs: Any, *, batch_size: int | None = None, progress: bool = False
+        self,
+        inputs: Any,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        cache: CacheSetting = None,
     ) -> Encoded:
         """`encode`, and the report of this call over all its batches (also kept in
         `last_report`). Neither depends on `batch_size`."""
-        encoded = self._run_batches(self._encode_reported, inputs, batch_size, progress)
+        from ..cache import encode_cached, resolve_cache
+
+        store = resolve_cache(cache)
+        if store is None or self.sparse:  # sparse vectors are cheap and large: never cached
+            encoded = self._run_batches(self._encode_reported, inputs, batch_size, progress)
+        else:
+            items = self._check_inputs(inputs)
+            self._check_fitted()
+            check_batch_size(batch_size, self.default_batch_size)
+            encoded = encode_cached(
+                self,
+                items,
+                store,
+                lambda todo: self._run_batches(self._encode_reported, todo, batch_size, progress),
+            )
         self.last_report = encoded.report
         return encoded
 
     def encode_queries(
-        self, inputs: Any, *, batch_size: int | None = None, progress: bool = False
+        self,
+        inputs: Any,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        cache: CacheSetting = None,
     ) -> Vectors:
         """Vectors for search queries; equal to `encode` unless the encoder is asymmetric (BM25)."""
-        return self.encode(inputs, batch_size=batch_size, progress=progress)
+        return self.encode(inputs, batch_size=batch_size, progress=progress, cache=cache)
+
+    def cache_key_bytes(self, item: Any) -> bytes | None:
+        """The bytes that identify a checked input for the embedding cache (a text's UTF-8);
+        None: never cache this input."""
+        text: str = item
+        return text.encode("utf-8", "surrogatepass")
 
     def count_tokens(self, inputs: Any) -> list[int]:
         """Tokens per input as this encoder splits them, untruncated (words, by default)."""
@@ -180,6 +220,29 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             "arrays": sorted(arrays),
         }
         return spec, arrays
+
+    def model_files(self) -> list[Path]:
+        """The files whose bytes decide this encoder's vectors (an ONNX model, a tokenizer);
+        none for encoders whose state is all in `to_spec()`."""
+        return []
+
+    def fingerprint(self) -> str:
+        """A digest of everything that decides the vectors: class, vector-shaping parameters,
+        learned state and arrays, model file bytes (see `embedcraft.encoders.fingerprint`).
+
+        Remembered until a parameter or a learned attribute is replaced (not mutated in place).
+        """
+        from .fingerprint import encoder_fingerprint
+
+        params = self.get_params(deep=False)
+        state = [(k, id(v)) for k, v in vars(self).items() if k.endswith("_") and k[0] != "_"]
+        token = (json.dumps(params, sort_keys=True, default=_param_token), tuple(state))
+        memo = self.__dict__.get("_fingerprint_memo")
+        if memo is None or memo[0] != token:
+            memo = (token, encoder_fingerprint(self))
+            self.__dict__["_fingerprint_memo"] = memo
+        fingerprint: str = memo[1]
+        return fingerprint
 
     def has_learned_state(self) -> bool:
         """Whether the encoder holds state its parameters do not give back (a fitted IDF, a
@@ -345,6 +408,11 @@ def read_spec(folder: Path) -> dict[str, Any]:
             "upgrade embedcraft to load it"
         )
     return spec
+
+
+def _param_token(value: Any) -> str:
+    """A parameter value as `fingerprint`'s memo sees it (a wrapped encoder by its own)."""
+    return value.fingerprint() if isinstance(value, BaseEncoder) else repr(value)
 
 
 def _param_to_json(value: Any) -> Any:

@@ -19,9 +19,11 @@ import numpy as np
 import scipy.sparse as sp
 
 if TYPE_CHECKING:
+    from ..cache import VectorCache
     from .base import BaseEncoder
 
 __all__ = [
+    "CacheSetting",
     "CatalogEntry",
     "EncodeReport",
     "Encoded",
@@ -36,6 +38,10 @@ __all__ = [
 
 Vectors: TypeAlias = np.ndarray | sp.csr_matrix
 """What `encode` returns: a (n, dim) float32 array, or a float32 CSR matrix for sparse encoders."""
+
+CacheSetting: TypeAlias = "bool | VectorCache | None"
+"""What `encode(..., cache=)` takes: True (the disk embedding cache), False (none), a cache
+object, or None (an enclosing `embedcraft.caching(...)` block's choice; none outside one)."""
 
 Metric = Literal["cosine", "dot"]
 """How an encoder's vectors are compared: cosine similarity, or the raw dot product (BM25)."""
@@ -82,6 +88,9 @@ class EncodeReport:
     failed: dict[int, str] = field(default_factory=dict)
     """Inputs that could not be read (index in the call -> why), e.g. an undecodable image:
     they get a zero vector, and the rest of the call goes on."""
+    cached: int = 0
+    """Inputs served from the embedding cache (or repeated within the call): not encoded, so
+    not in `tokens` / `oov_tokens`."""
 
     @property
     def texts(self) -> int:
@@ -110,6 +119,7 @@ class EncodeReport:
             max_tokens=max(self.max_tokens, batch.max_tokens),
             chunked=self.chunked or batch.chunked,
             failed={**self.failed, **{int(positions[i]): why for i, why in batch.failed.items()}},
+            cached=self.cached + batch.cached,
         )
 
 
@@ -157,15 +167,30 @@ class Encoder(Protocol):
     def fit(self, corpus: Iterable[Any], y: Any = None) -> Self: ...
 
     def encode(
-        self, inputs: Any, *, batch_size: int | None = None, progress: bool = False
+        self,
+        inputs: Any,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        cache: CacheSetting = None,
     ) -> Vectors: ...
 
     def encode_queries(
-        self, inputs: Any, *, batch_size: int | None = None, progress: bool = False
+        self,
+        inputs: Any,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        cache: CacheSetting = None,
     ) -> Vectors: ...
 
     def encode_with_report(
-        self, inputs: Any, *, batch_size: int | None = None, progress: bool = False
+        self,
+        inputs: Any,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        cache: CacheSetting = None,
     ) -> Encoded: ...
 
     def count_tokens(self, inputs: Any) -> list[int]: ...

@@ -40,6 +40,7 @@ from ._onnx import cpu_session
 from .base import BaseEncoder
 from .contract import CatalogEntry, EncodeReport, EncoderKind, InputKind
 from .image_models import (
+    IMAGE_MODEL_CONFIG,
     NAMED_IMAGE_MODELS,
     ImageModelSpec,
     is_image_model_folder,
@@ -192,6 +193,21 @@ class _ImageFamily(BaseEncoder):
         """One per image (what the server and the reports count for images)."""
         return [1] * len(as_images(inputs))
 
+    def cache_key_bytes(self, item: Any) -> bytes | None:
+        """An image by its content: a file's bytes (not its path), encoded bytes, or the pixels
+        with their shape; None for a file that cannot be read (never cached)."""
+        if isinstance(item, str | os.PathLike):
+            try:
+                return b"file:" + Path(item).read_bytes()
+            except OSError:
+                return None
+        if isinstance(item, bytes):
+            return b"bytes:" + item
+        if isinstance(item, np.ndarray):
+            return f"array:{item.dtype}:{item.shape}:".encode() + item.tobytes()
+        pixels: bytes = item.tobytes()
+        return f"pil:{item.mode}:{item.size}:".encode() + pixels
+
 
 class ImageEncoder(_ImageFamily):
     """Image vectors from a CNN on ONNX Runtime (no fitting, no torch at encode time).
@@ -241,6 +257,13 @@ class ImageEncoder(_ImageFamily):
             self.__dict__["_runtime_cache"] = cached
         runtime: ImageModelRuntime = cached[1]
         return runtime
+
+    def model_files(self) -> list[Path]:
+        """The ONNX model, and its settings file for a model folder."""
+        onnx = Path(locate_image_model(self.model).onnx)
+        config = onnx.parent / IMAGE_MODEL_CONFIG
+        folder = Path(os.fspath(self.model)).is_dir() and config.is_file()
+        return [onnx, config] if folder else [onnx]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from ..errors import InputError
 from ..vectors import check_finite, normalize
 from .base import BaseEncoder
-from .contract import Encoded, Encoder, EncoderKind, InputKind
+from .contract import CacheSetting, Encoded, Encoder, EncoderKind, InputKind
 
 __all__ = [
     "Int8Vectors",
@@ -163,17 +163,32 @@ class PostProcessedEncoder(BaseEncoder):
         return out
 
     def encode_with_report(
-        self, inputs: Any, *, batch_size: int | None = None, progress: bool = False
+        self,
+        inputs: Any,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        cache: CacheSetting = None,
     ) -> Encoded:
-        inner = self.encoder.encode_with_report(inputs, batch_size=batch_size, progress=progress)
+        """The wrapped encoder's vectors (cached as it caches them), then post-processed."""
+        inner = self.encoder.encode_with_report(
+            inputs, batch_size=batch_size, progress=progress, cache=cache
+        )
         encoded = Encoded(self._process(inner.vectors), inner.report)
         self.last_report = encoded.report
         return encoded
 
     def encode_queries(
-        self, inputs: Any, *, batch_size: int | None = None, progress: bool = False
+        self,
+        inputs: Any,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        cache: CacheSetting = None,
     ) -> np.ndarray:
-        inner = self.encoder.encode_queries(inputs, batch_size=batch_size, progress=progress)
+        inner = self.encoder.encode_queries(
+            inputs, batch_size=batch_size, progress=progress, cache=cache
+        )
         return self._process(inner)
 
     def save(self, path: Any) -> None:

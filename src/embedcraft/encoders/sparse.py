@@ -18,7 +18,7 @@ from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, 
 from ..errors import InputError
 from ..text import TextAnalyzer
 from .base import BaseEncoder, as_texts
-from .contract import CatalogEntry, EncodeReport, EncoderKind
+from .contract import CacheSetting, CatalogEntry, EncodeReport, EncoderKind
 
 __all__ = [
     "BM25Encoder",
@@ -347,9 +347,15 @@ class BM25Encoder(_VocabularyEncoder):
         return counts
 
     def encode_queries(
-        self, texts: Any, *, batch_size: int | None = None, progress: bool = False
+        self,
+        texts: Any,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        cache: CacheSetting = None,
     ) -> sp.csr_matrix:
-        """Query-side vectors: term counts (or 1 per term with `query_weighting="binary"`)."""
+        """Query-side vectors: term counts (or 1 per term with `query_weighting="binary"`);
+        sparse vectors are never cached, whatever `cache` says."""
         self._check_params()
         return self._run_batches(self._encode_query_batch, texts, batch_size, progress).vectors
 

@@ -223,6 +223,12 @@ class TransformerEncoder(BaseEncoder):
             self.__dict__["_runtime_cache"] = cached
         return cached[1], cached[2]
 
+    def model_files(self) -> list[Path]:
+        """The ONNX model and the tokenizer file it reads."""
+        spec = locate_model(self.model)
+        tokenizer = spec.tokenizer_file or spec.vocab_file
+        return [Path(spec.onnx)] + ([Path(tokenizer)] if tokenizer else [])
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_runtime_cache", None)  # sessions do not pickle; rebuilt on first use

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._sqlite import open_wal, transaction
 from ..errors import CorruptFileError, InputError
 
 __all__ = [
@@ -71,10 +72,7 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     if not create and not path.is_file():
         raise InputError(f"{path.parent}: not a collection (no {DATABASE})")
     try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back to 64 MB
+        conn = open_wal(path)
         conn.execute("PRAGMA foreign_keys=ON")
         with transaction(conn):
             for statement in _SCHEMA.split(";"):
@@ -88,18 +86,6 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     if found != FORMAT:
         raise CorruptFileError(f"{path}: collection format {found!r}, this version reads {FORMAT}")
     return conn
-
-
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (a batch lands whole or not)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,33 @@
+"""SQLite as embedcraft uses it: WAL mode for readers beside one writer, and transactions that
+land whole or not at all. Collections and the embedding cache open their databases here."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["open_wal", "transaction"]
+
+
+def open_wal(path: Path, *, timeout: float = 60.0) -> sqlite3.Connection:
+    """A connection in autocommit mode, WAL journal (its file capped at 64 MB), normal sync,
+    usable from any thread (callers serialise), waiting up to `timeout` s for a writer."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA journal_size_limit=67108864")
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (a batch lands whole or not)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
