@@ -202,3 +202,15 @@ def test_cli_reruns_come_from_the_cache_and_cache_info_and_clear(tmp_path: Path)
     assert info["entries"] == 3 and info["path"].startswith(str(tmp_path / "cache"))
     assert "removed 3 vectors" in run("cache", "clear").stdout
     assert json.loads(run("cache", "info", "--json").stdout)["entries"] == 0
+
+
+def test_a_collection_indexed_again_encodes_nothing_again(tmp_path: Path) -> None:
+    docs = [f"document {i} about {topic}" for i, topic in enumerate(["cats", "stocks"] * 20)]
+    cache = MemoryCache()
+    with caching(cache):
+        for name in ("a", "b"):
+            with embedcraft.Collection(tmp_path / name, encoders=["minilm-l6-exact"]) as col:
+                col.add(docs)
+                assert col.search("cats", k=1)[0].text.endswith("cats")
+    assert cache.stats.misses == len(docs) + 1  # the documents once, and the query
+    assert cache.stats.hits == len(docs) + 1

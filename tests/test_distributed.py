@@ -10,6 +10,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ import pytest
 
 from cli_runner import command
 from components import import_component, require_component
-from embedcraft import load_encoder
+from embedcraft import MemoryCache, load_encoder
 from embedcraft.errors import InputError, MissingDependencyError, NotFittedError
 
 ray = import_component("ray", "Ray")
@@ -140,6 +141,29 @@ def test_dense_model_from_a_folder_uri_into_a_collection(cluster: str, tmp_path:
         assert col.count() == 600 and result.collection_rows == 600
         hit = col.search(texts[437], k=1)[0]
         assert hit.id == "k437" and hit.metadata == {"topic": f"t{437 % 3}"}
+
+
+def test_workers_share_the_disk_cache(cluster: str, tmp_path: Path) -> None:
+    from embedcraft.cache import EmbeddingCache
+
+    texts = make_texts(600, seed=2)
+    source = write_jsonl(tmp_path / "in.jsonl", texts)
+    cache = EmbeddingCache(tmp_path / "cache.sqlite")
+    first = encode_dataset(
+        source, "minilm-l3", tmp_path / "a", shard_rows=256, ray=TWO, cache=cache
+    )
+    assert first.workers == 2 and cache.info()["entries"] == 600
+    _, vectors = read_shards(tmp_path / "a")
+    np.testing.assert_allclose(vectors, load_encoder("minilm-l3").encode(texts), atol=2e-5)
+    with sqlite3.connect(cache.path) as conn:  # mark every cached vector: zeros
+        conn.execute("UPDATE entries SET vector = zeroblob(length(vector))")
+    again = encode_dataset(
+        source, "minilm-l3", tmp_path / "b", shard_rows=300, ray=TWO, cache=cache
+    )
+    _, served = read_shards(tmp_path / "b")
+    assert again.rows_encoded == 600 and not served.any()  # every row came from the cache
+    with pytest.raises(InputError, match="shares the disk cache"):
+        encode_dataset(source, "minilm-l3", tmp_path / "c", ray=TWO, cache=MemoryCache())
 
 
 def test_killed_run_resumes_without_redoing_finished_shards(cluster: str, tmp_path: Path) -> None:

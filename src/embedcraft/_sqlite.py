@@ -11,10 +11,15 @@ from pathlib import Path
 __all__ = ["open_wal", "transaction"]
 
 
-def open_wal(path: Path, *, timeout: float = 60.0) -> sqlite3.Connection:
+def open_wal(
+    path: Path, *, timeout: float = 60.0, page_size: int | None = None
+) -> sqlite3.Connection:
     """A connection in autocommit mode, WAL journal (its file capped at 64 MB), normal sync,
-    usable from any thread (callers serialise), waiting up to `timeout` s for a writer."""
+    usable from any thread (callers serialise), waiting up to `timeout` s for a writer.
+    `page_size` applies to a new database only (it is fixed once WAL mode is on)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
+    if page_size is not None:
+        conn.execute(f"PRAGMA page_size={int(page_size)}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA journal_size_limit=67108864")

@@ -91,10 +91,10 @@ class EmbeddingCache:
             return self._connect()
 
     def _connect(self) -> sqlite3.Connection:
-        conn = open_wal(self.path, timeout=120)
+        # 16 KiB pages hold ten 384-dim vectors (96% full) and no vector under 4,000 dims
+        # spills into overflow pages
+        conn = open_wal(self.path, timeout=120, page_size=16384)
         try:
-            if not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
-                conn.execute("PRAGMA page_size=8192")  # vectors up to ~2,000 dims stay in-page
             with transaction(conn):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
