@@ -36,14 +36,33 @@ def sentences(text: str) -> list[str]:
     return [s for s in SENTENCE.split(text) if len(s.split()) >= 3]
 
 
-def corpus(limit: int | None) -> list[str]:
-    """The training texts, in a fixed order (see the module docstring)."""
+def _stsb_train() -> list[str]:
     out: list[str] = []
     with open(SHARED_DATA / "stsb" / "sts-train.tsv", encoding="utf-8") as fh:
         rows = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(rows)
         for row in rows:
             out += [row[5], row[6]]
+    return out
+
+
+def _scifact_corpus() -> list[str]:
+    out: list[str] = []
+    with gzip.open(SHARED_DATA / "beir_scifact" / "corpus.jsonl.gz", "rt") as fh:
+        for line in fh:
+            doc = json.loads(line)
+            out += sentences(doc["title"] + ". " + doc["text"])
+    return out
+
+
+def _tsv_column(path: Path, column: str) -> list[str]:
+    with open(path, encoding="utf-8") as fh:
+        return [row[column] for row in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)]
+
+
+def corpus_all() -> list[str]:
+    """STS-B train, Brown, IMDB reviews 0-11,999 and SciFact's corpus, as sentences."""
+    out = _stsb_train()
     with gzip.open(SHARED_DATA / "text_corpora" / "brown_sentences.tsv.gz", "rt") as fh:
         next(fh)
         out += [line.rstrip("\n").split("\t")[2] for line in fh]
@@ -52,11 +71,35 @@ def corpus(limit: int | None) -> list[str]:
             if i >= 12_000:
                 break
             out += sentences(json.loads(line)["text"].replace("<br />", " "))
-    with gzip.open(SHARED_DATA / "beir_scifact" / "corpus.jsonl.gz", "rt") as fh:
+    return out + _scifact_corpus()
+
+
+def corpus_shipped() -> list[str]:
+    """Only text whose licence lets us ship a model trained on it: STS-B train sentences
+    (CC BY-SA 4.0 and their sources' terms), SciFact's abstracts (ODC-By 1.0), Pang & Lee's
+    sentence polarity, subjectivity and polarity v2 reviews (CC BY 4.0), and the State of the
+    Union and inaugural addresses (public domain)."""
+    out = _stsb_train() + _scifact_corpus()
+    classification = SHARED_DATA / "text_classification"
+    out += _tsv_column(classification / "rt_sentence_polarity.tsv", "text")
+    out += _tsv_column(classification / "subjectivity.tsv", "text")
+    with gzip.open(classification / "movie_reviews_polarity2.jsonl.gz", "rt") as fh:
+        for line in fh:
+            out += [s for s in json.loads(line)["text"].split("\n") if len(s.split()) >= 3]
+    with gzip.open(SHARED_DATA / "text_corpora" / "nltk_plain_texts.jsonl.gz", "rt") as fh:
         for line in fh:
             doc = json.loads(line)
-            out += sentences(doc["title"] + ". " + doc["text"])
-    texts = list(dict.fromkeys(t.strip() for t in out if t.strip()))
+            if doc["corpus"] in ("state_union", "inaugural"):
+                out += sentences(" ".join(doc["text"].split()))
+    return out
+
+
+CORPORA = {"all": corpus_all, "shipped": corpus_shipped}
+
+
+def corpus(name: str, limit: int | None) -> list[str]:
+    """The training texts of corpus `name`, deduplicated, in a fixed order."""
+    texts = list(dict.fromkeys(t.strip() for t in CORPORA[name]() if t.strip()))
     return texts[:limit] if limit else texts
 
 
@@ -74,7 +117,14 @@ def scores(encoder: object) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--teacher", default="minilm-l6")
+    parser.add_argument("--teacher", default="minilm-l6-exact")
+    parser.add_argument(
+        "--corpus",
+        choices=sorted(CORPORA),
+        default="shipped",
+        help="shipped: only text whose licence allows shipping the model (what the catalog's "
+        "minilm-l6-static is trained on); all: also Brown and IMDB",
+    )
     parser.add_argument("--limit", type=int, help="train on the first N texts only")
     parser.add_argument("--l2", type=float, default=0.1)
     parser.add_argument(
@@ -83,7 +133,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help="save the trained model here")
     args = parser.parse_args()
     print(machine_report(), flush=True)
-    texts = corpus(args.limit)
+    texts = corpus(args.corpus, args.limit)
     print(f"corpus: {len(texts):,} texts", flush=True)
     student = load_encoder("minilm-l6-static")
     for name, value in scores(student).items():

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_runner import command
-from pictures import gradient
 
 import embedcraft
+from cli_runner import command
 from embedcraft import EmbeddingCache, MemoryCache, TransformerEncoder, caching
 from embedcraft.cache import VectorCache
+from pictures import gradient
 
 TEXTS = [
     "The cat sat on the mat.",
@@ -136,7 +136,8 @@ print("ready", flush=True)
 sys.stdin.readline()
 for start in range(0, 3000, 100):  # each writer's range overlaps its neighbour's by half
     keys = [(me * 1500 + i).to_bytes(16, "big") for i in range(start, start + 100)]
-    rows = [(np.full(32, me * 1500 + i, np.float32).tobytes(), i) for i in range(start, start + 100)]
+    rows = [(np.full(32, me * 1500 + i, np.float32).tobytes(), i)
+            for i in range(start, start + 100)]
     cache.store(keys, rows)
 print("done", flush=True)
 """
