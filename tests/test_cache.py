@@ -85,11 +85,12 @@ def test_off_unless_asked_and_on_inside_a_caching_block(
         exact.encode(TEXTS[:2], cache="yes")  # type: ignore[arg-type]
 
 
-def test_sparse_encoders_are_not_cached(corpus: list[str]) -> None:
-    tfidf = embedcraft.TfidfEncoder().fit(corpus)
+def test_encoders_faster_than_a_lookup_bypass_the_cache(corpus: list[str]) -> None:
     cache = MemoryCache()
-    tfidf.encode(corpus, cache=cache)
-    assert cache.info()["entries"] == 0
+    for fast in (embedcraft.TfidfEncoder().fit(corpus), embedcraft.load_encoder("hashing")):
+        fast.encode(corpus, cache=cache)
+        assert not fast.worth_caching
+    assert cache.info()["entries"] == 0 and cache.stats.misses == 0
 
 
 def test_images_are_keyed_by_content_not_path(tmp_path: Path) -> None:

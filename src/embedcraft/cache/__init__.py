@@ -13,6 +13,10 @@ Off by default in the Python API: a library call that writes to the user's home 
 timing loop that silently measures cache lookups, would surprise. Pass `cache=True`, a cache
 object, or wrap code in `with caching():`.
 
+What is cached: the vectors of encoders for which a lookup is cheaper than the computation
+(`worth_caching`: transformers and image encoders). Static and sparse encoders compute a row
+faster than SQLite finds one, and always bypass the cache.
+
 Exactness: a cached vector is the one computed when the input was first seen, stored as its
 float32 bytes. For deterministic encoders it equals a fresh computation byte for byte; for the
 int8 `minilm-l6`, whose activation scales follow the batch, it is that first batch's vector

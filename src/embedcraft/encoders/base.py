@@ -98,6 +98,10 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     metric: ClassVar[Metric] = "cosine"
     """How vectors are compared: "cosine" or "dot" (BM25 scores are dot products)."""
     default_batch_size: ClassVar[int] = 1024
+    worth_caching: ClassVar[bool] = False
+    """Whether the embedding cache is worth it: looking a vector up must cost less than making
+    it. True for neural networks (transformers, image models, image decoding); sparse and
+    static encoders compute a row faster than a lookup and always bypass the cache."""
     token_unit: ClassVar[str] = "word tokens"
     """What `count_tokens` counts, in words a user reads (shown by the server's /v1/models)."""
     _fitted_attribute: ClassVar[str] = ""
@@ -154,7 +158,7 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         from ..cache import encode_cached, resolve_cache
 
         store = resolve_cache(cache)
-        if store is None or self.sparse:  # sparse vectors are cheap and large: never cached
+        if store is None or not self.worth_caching:
             encoded = self._run_batches(self._encode_reported, inputs, batch_size, progress)
         else:
             items = self._check_inputs(inputs)

@@ -181,6 +181,7 @@ class _ImageFamily(BaseEncoder):
 
     input_kind: ClassVar[InputKind] = InputKind.IMAGE
     needs_fit: ClassVar[bool] = False
+    worth_caching: ClassVar[bool] = True  # decoding an image alone costs more than a lookup
     token_unit: ClassVar[str] = "images"
 
     def _check_inputs(self, inputs: Any) -> list[Any]:

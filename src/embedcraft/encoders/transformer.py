@@ -155,6 +155,7 @@ class TransformerEncoder(BaseEncoder):
     kind: ClassVar[EncoderKind] = EncoderKind.CONTEXTUAL
     needs_fit: ClassVar[bool] = False
     default_batch_size: ClassVar[int] = 64
+    worth_caching: ClassVar[bool] = True
     token_unit: ClassVar[str] = "model tokenizer tokens, special tokens included"
 
     def __init__(
