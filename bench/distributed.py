@@ -9,7 +9,7 @@ machine is shared, and timings swing by 2x between runs), each with its start-up
 their encoders loaded), its encode time, throughput against the single process (above 1 = Ray
 faster), and the peak RSS of each worker process (Linux VmHWM, sampled while it runs).
 
-The default encoder is `minilm-l6-static` (the static model distilled from MiniLM): tokenizing
+The default encoder is `minilm-l6-static` (the static model trained from MiniLM): tokenizing
 dominates its cost, ~5k passages/s here, so 100k texts take seconds per run instead of the
 ~10 minutes a transformer would need on 2 cores, while encoding still outweighs the Ray
 bookkeeping enough for the ratio to mean something. Pass --encoder minilm-l3 --docs 20000 for a

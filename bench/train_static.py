@@ -1,14 +1,17 @@
 """Train `minilm-l6-static` against its teacher on the text in ../shared/data, then score it.
 
-The corpus: STS-B train sentences, Brown's sentences, IMDB reviews 0-11,999 cut into sentences
-and SciFact's corpus cut into sentences (never STS-B dev/test, SICK, AG News or SciFact's
-queries, which are what it is scored on), deduplicated: 258,293 texts. The teacher's vectors
-are kept in the work folder, so a second run skips the teacher (the slow part: about 11 minutes
-on two cores for `minilm-l6`). Prints the teacher and fit time, peak RSS, and STS-B dev/test,
-SICK-R and SciFact nDCG@10 of the distilled and the trained model.
+Corpora (never STS-B dev/test, SICK, AG News or SciFact's queries, which it is scored on),
+as sentences, deduplicated:
+- `shipped` (default; 163,285 texts): only text whose licence lets us ship a model trained on
+  it (see `corpus_shipped`). `--ship` writes the result as the package's `minilm-l6-static`.
+- `all` (258,293 texts): STS-B train, Brown, IMDB reviews 0-11,999 and SciFact's corpus.
+The teacher's vectors are kept in the work folder, so a second run skips the teacher (the slow
+part: ~20 minutes on two busy cores for `minilm-l6-exact` on `shipped`). Prints the teacher and
+fit time, peak RSS, and STS-B dev/test, SICK-R and SciFact nDCG@10 of the distilled and the
+trained model (the latter with its table rounded to float16, as it ships).
 
-    python bench/train_static.py [--teacher minilm-l6] [--limit N] [--l2 0.1]
-                                 [--workdir DIR] [--output DIR]
+    python bench/train_static.py [--teacher minilm-l6-exact] [--corpus shipped|all] [--limit N]
+                                 [--l2 0.1] [--dims 256] [--workdir DIR] [--output DIR] [--ship]
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ import resource
 import time
 from pathlib import Path
 
+import numpy as np
+
 from _common import SHARED_DATA, machine_report
 from embedcraft.catalog import load_encoder
+from embedcraft.encoders.distill import StaticTransformerEncoder
+from embedcraft.encoders.trained_static import shipped_file
 from embedcraft.evaluate.retrieval import evaluate_retrieval, load_beir
 from embedcraft.evaluate.sts import evaluate_sts
 from embedcraft.training.static import train_static
@@ -130,18 +137,25 @@ def main() -> None:
     parser.add_argument(
         "--workdir", type=Path, default=Path.home() / ".cache/embedcraft/bench/static"
     )
+    parser.add_argument("--dims", type=int, default=256, help="PCA to N dims (default 256)")
     parser.add_argument("--output", type=Path, help="save the trained model here")
+    parser.add_argument(
+        "--ship",
+        action="store_true",
+        help="write the model as the package's minilm-l6-static (src/embedcraft/data/, float16)",
+    )
     args = parser.parse_args()
     print(machine_report(), flush=True)
     texts = corpus(args.corpus, args.limit)
     print(f"corpus: {len(texts):,} texts", flush=True)
-    student = load_encoder("minilm-l6-static")
+    student = load_encoder("minilm-l6-distilled")
     for name, value in scores(student).items():
         print(f"  distilled {name:<16} {value:.4f}", flush=True)
     t0 = time.perf_counter()
     trained, cost = train_static(
-        load_encoder(args.teacher), student, texts, l2=args.l2, work=args.workdir, progress=True
-    )
+        load_encoder(args.teacher), student, texts, l2=args.l2, work=args.workdir,
+        dims=args.dims, progress=True,
+    )  # fmt: skip
     print(
         f"trained in {time.perf_counter() - t0:.1f} s: teacher {cost['teacher_s']:.1f} s "
         f"({cost['texts'] / max(cost['teacher_s'], 1e-9):,.0f} texts/s; 0 when resumed from "
@@ -149,11 +163,37 @@ def main() -> None:
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB",
         flush=True,
     )
-    for name, value in scores(trained).items():
+    trained.table_ = trained.table_.astype(np.float16).astype(np.float32)  # as it ships
+    measured = scores(trained)
+    for name, value in measured.items():
         print(f"  trained   {name:<16} {value:.4f}", flush=True)
     if args.output:
         trained.save(args.output)
         print(f"saved to {args.output}")
+    if args.ship:
+        ship(trained, args, len(texts), cost, measured)
+
+
+def ship(
+    trained: StaticTransformerEncoder,
+    args: argparse.Namespace,
+    texts: int,
+    cost: dict[str, float],
+    measured: dict[str, float],
+) -> None:
+    """Write the package's minilm-l6-static: the float16 table and its recipe."""
+    recipe = {
+        **trained.recipe_,
+        "teacher": args.teacher,
+        "corpus": f"bench/train_static.py --corpus {args.corpus}: {corpus_shipped.__doc__}",
+        "texts": texts,
+        "teacher_seconds": round(cost["teacher_s"], 1),
+        "fit_seconds": round(cost["fit_s"], 1),
+        "scores": {name: round(value, 4) for name, value in measured.items()},
+    }
+    np.save(shipped_file(".npy"), trained.table_.astype(np.float16), allow_pickle=False)
+    shipped_file(".json").write_text(json.dumps(recipe, indent=1) + "\n", encoding="utf-8")
+    print(f"shipped: {shipped_file('.npy')} and {shipped_file('.json')}")
 
 
 if __name__ == "__main__":

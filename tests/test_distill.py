@@ -257,14 +257,14 @@ def test_the_cache_is_built_once_then_reused(static, tmp_path, monkeypatch, capl
     monkeypatch.setattr(distill_module, "distill", fake)
     with caplog.at_level(logging.INFO, logger="embedcraft"):
         first = distill_module.static_model("minilm-l6")
-    assert fake.calls == 1 and first.name == "minilm-l6-static"
+    assert fake.calls == 1 and first.name == "minilm-l6-distilled"
     assert any("minilm-l6: built the static model in" in r.getMessage() for r in caplog.records)
-    folder = tmp_path / "models" / "minilm-l6-static"
+    folder = tmp_path / "models" / "minilm-l6-distilled"
     assert (folder / "encoder.json").is_file() and (folder / "table.npy").is_file()
     second = distill_module.static_model("minilm-l6")
-    by_name = load_encoder("minilm-l6-static")  # the catalog entry goes through the cache
+    by_name = load_encoder("minilm-l6-distilled")  # the catalog entry goes through the cache
     assert fake.calls == 1
-    assert by_name.name == "minilm-l6-static" and by_name.dim == DIM
+    assert by_name.name == "minilm-l6-distilled" and by_name.dim == DIM
     np.testing.assert_array_equal(second.encode(TEXTS), first.encode(TEXTS))
     np.testing.assert_array_equal(by_name.encode(TEXTS), static.encode(TEXTS))
     leftovers = [p.name for p in (tmp_path / "models").iterdir() if p.name.endswith(".tmp")]
@@ -276,7 +276,7 @@ def test_a_stale_or_damaged_cache_is_rebuilt(static, tmp_path, monkeypatch) -> N
     fake = FakeDistill(static)
     monkeypatch.setattr(distill_module, "distill", fake)
     distill_module.static_model("minilm-l6")
-    spec_file = tmp_path / "models" / "minilm-l6-static" / "encoder.json"
+    spec_file = tmp_path / "models" / "minilm-l6-distilled" / "encoder.json"
     spec = json.loads(spec_file.read_text("utf-8"))
     spec["state"]["recipe"]["version"] = 0  # an older recipe
     spec_file.write_text(json.dumps(spec), "utf-8")

@@ -82,9 +82,15 @@ def test_a_collection_made_before_models_were_saved_rebuilds_from_the_catalog(
 ) -> None:
     root = made[0]
     old = tmp_path / "old"
-    shutil.copytree(root / "minilm-l6-static", old)
+    shutil.copytree(root / "minilm-l6-distilled", old)
     shutil.rmtree(old / "encoders")  # as an earlier version left it: only the parameters
     shutil.rmtree(old / "indexes", ignore_errors=True)
+    with sqlite3.connect(old / "collection.sqlite") as conn:  # ...under the name it had then
+        (spec,) = conn.execute("SELECT spec FROM encoders").fetchone()
+        spec = json.loads(spec)
+        spec["name"] = spec["params"]["name"] = "minilm-l6-static"
+        renamed = json.dumps(spec)
+        conn.execute("UPDATE encoders SET name = 'minilm-l6-static', spec = ?", (renamed,))
     answer = child("search", old)
     assert len(answer["hits"]) == 10 and answer["finite"] == 10
 

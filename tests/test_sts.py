@@ -94,8 +94,8 @@ def test_bad_score_names_the_line(tmp_path: Path) -> None:
 
 
 def test_missing_column_lists_the_columns(tmp_path: Path) -> None:
-    header = ["pair_ID", "sentence_A", "sentence_B", "relatedness_score"]
-    path = _write(tmp_path / "sick.tsv", header, [["1", "A boy runs.", "A kid runs.", "4.5"]])
+    header = ["pair_ID", "left", "right", "gold"]  # neither STS-B's nor SICK's names
+    path = _write(tmp_path / "pairs.tsv", header, [["1", "A boy runs.", "A kid runs.", "4.5"]])
     with pytest.raises(InputError) as info:
         read_sts_pairs(path)
     message = str(info.value)
@@ -233,3 +233,16 @@ def test_minilm_l3_on_stsb_test(shared_data: Path) -> None:
     result = evaluate_sts(TransformerEncoder("minilm-l3"), shared_data / "stsb" / "sts-test.tsv")
     assert result.pairs == 1379
     assert result.spearman >= 0.80  # measured 0.824
+
+
+def test_sick_layout_is_read_without_naming_its_columns(tmp_path: Path) -> None:
+    sick = tmp_path / "sick.tsv"
+    sick.write_text(
+        "pair_id\tsentence_A\tsentence_B\trelatedness_score\n"
+        "1\tA man plays a guitar\tA person plays music\t4.1\n"
+        "2\tA dog runs\tThe stock fell\t1.2\n",
+        encoding="utf-8",
+    )
+    first, second, scores = read_sts_pairs(sick)
+    assert first[1] == "A dog runs" and second[0] == "A person plays music"
+    assert scores.tolist() == [4.1, 1.2]

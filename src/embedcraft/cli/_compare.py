@@ -216,7 +216,11 @@ def register(sub: Any, eval_sub: Any = None) -> None:
     )
     p.add_argument("--analogies", action="append", metavar="FILE", help="Google-format analogies")
     p.add_argument(
-        "--sts", "--pairs", action="append", metavar="FILE", help="sentence pairs (STS-B layout)"
+        "--sts",
+        "--pairs",
+        action="append",
+        metavar="FILE",
+        help="sentence pairs (STS-B or SICK layout)",
     )
     p.add_argument("--data", action="append", metavar="DIR", help="retrieval data (BEIR layout)")
     p.add_argument(

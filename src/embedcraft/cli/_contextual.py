@@ -11,7 +11,7 @@ import numpy as np
 from ..catalog import load_encoder
 from ..encoders.transformer import TransformerEncoder
 from ..errors import InputError
-from ..evaluate.sts import STSB_COLUMNS, evaluate_sts
+from ..evaluate.sts import evaluate_sts
 from ._common import (
     add_cache,
     add_command,
@@ -27,8 +27,8 @@ __all__ = ["register"]
 
 
 def cmd_eval_sts(args: argparse.Namespace) -> int:
-    columns = tuple(args.columns.split(",")) if args.columns else STSB_COLUMNS
-    if len(columns) != 3:
+    columns = tuple(args.columns.split(",")) if args.columns else None
+    if columns is not None and len(columns) != 3:
         raise InputError("--columns takes three names: sentence1,sentence2,score")
     encoder = encoder_from_args(args)
     result = evaluate_sts(encoder, args.pairs, columns, progress=progress())
@@ -77,15 +77,18 @@ def register(sub: Any, eval_sub: Any) -> None:
         "sts",
         help="Spearman/Pearson of cosine similarity on sentence pairs (STS-B, SICK)",
         description="Encode both sentences of each pair, correlate cosine with the gold score. "
-        "Reads STS-B's TSV as shipped; for SICK pass "
-        "--columns sentence_A,sentence_B,relatedness_score.",
+        "Reads STS-B's and SICK's TSV as shipped; other layouts name their columns with "
+        "--columns.",
     )
     p.set_defaults(func=cmd_eval_sts)
     add_cache(p)
     encoder_arg(p, quantize=True)
     p.add_argument("--pairs", required=True, metavar="TSV", help="sentence pairs with a header")
     p.add_argument(
-        "--columns", metavar="S1,S2,SCORE", help="column names (default sentence1,sentence2,score)"
+        "--columns",
+        metavar="S1,S2,SCORE",
+        help="column names (default: STS-B's sentence1,sentence2,score or SICK's "
+        "sentence_A,sentence_B,relatedness_score)",
     )
     add_json(p)
 

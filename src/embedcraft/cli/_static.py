@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import time
 from pathlib import Path
 
@@ -27,14 +28,20 @@ def add_static_arguments(p: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--student",
-        default="minilm-l6-static",
-        help="the distilled static model to start from (default minilm-l6-static)",
+        default="minilm-l6-distilled",
+        help="the distilled static model to start from (default minilm-l6-distilled)",
     )
     group.add_argument(
         "--l2", type=float, default=0.1, help="pull towards the starting table (default 0.1)"
     )
     group.add_argument(
         "--iterations", type=int, default=60, help="conjugate-gradient steps (default 60)"
+    )
+    group.add_argument(
+        "--dims",
+        type=int,
+        metavar="N",
+        help="keep N dimensions (PCA of the corpus's pooled vectors; default: the teacher's width)",
     )
     group.add_argument(
         "--work",
@@ -59,7 +66,7 @@ def cmd_train_static(args: argparse.Namespace) -> int:
     name = Path(args.output).name
     trained, cost = train_static(
         teacher, student, texts, work=work, name=name, progress=progress(),
-        l2=args.l2, iterations=args.iterations,
+        l2=args.l2, iterations=args.iterations, dims=args.dims,
     )  # fmt: skip
     trained.save(args.output)
     report = {
@@ -69,6 +76,7 @@ def cmd_train_static(args: argparse.Namespace) -> int:
         "output": args.output,
         "dim": trained.dim,
         "wall_seconds": round(time.perf_counter() - t0, 3),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         **{k: round(v, 3) if isinstance(v, float) else v for k, v in cost.items()},
     }
     if args.json:
@@ -76,7 +84,8 @@ def cmd_train_static(args: argparse.Namespace) -> int:
         return 0
     print(
         f"trained {student.name} on {cost['texts']:,} texts against {teacher.name}: teacher "
-        f"{cost['teacher_s']:.1f} s, fit {cost['fit_s']:.1f} s; {trained.dim}-dim table"
+        f"{cost['teacher_s']:.1f} s, fit {cost['fit_s']:.1f} s, peak RSS "
+        f"{report['peak_rss_mib']:,} MiB; {trained.dim}-dim table"
     )
     print(f"saved to {args.output} (load it with load_encoder or -e {args.output})")
     return 0

@@ -457,7 +457,8 @@ def _pca(vectors: np.ndarray, dim: int) -> np.ndarray:
 
 
 def catalog_entries() -> list[CatalogEntry]:
-    """The named static models distilled from a named transformer on first use (cached)."""
+    """The named static models: the trained one shipped in the package, and those distilled
+    from a named transformer on first use (cached)."""
 
     def entry(name: str, teacher: str, width: int, what: str) -> CatalogEntry:
         return CatalogEntry(
@@ -470,7 +471,19 @@ def catalog_entries() -> list[CatalogEntry]:
             lambda: static_model(teacher),
         )
 
-    return [entry(m.name, m.teacher, m.width, m.description) for m in STATIC_MODELS]
+    from .trained_static import SHIPPED_STATIC, shipped_static_model
+
+    shipped = CatalogEntry(
+        SHIPPED_STATIC,
+        EncoderKind.STATIC,
+        "256",
+        False,
+        "shipped in the package (trained against minilm-l6-exact)",
+        "minilm-l6's token table trained on 163k sentences to match its teacher's sentence "
+        "vectors; mean of token rows (the default static model)",
+        shipped_static_model,
+    )
+    return [shipped] + [entry(m.name, m.teacher, m.width, m.description) for m in STATIC_MODELS]
 
 
 def open_path(path: Path) -> BaseEncoder | None:

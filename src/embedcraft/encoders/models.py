@@ -231,10 +231,11 @@ class StaticModel:
 
 STATIC_MODELS: tuple[StaticModel, ...] = (
     StaticModel(
-        "minilm-l6-static",
+        "minilm-l6-distilled",
         "minilm-l6",
         256,
-        "minilm-l6 token vectors, PCA to 256, Zipf/SIF weights; mean of token rows",
+        "minilm-l6 token vectors, PCA to 256, Zipf/SIF weights; mean of token rows (what "
+        "minilm-l6-static is trained from)",
     ),
 )
 """Every named distilled model, in catalog order."""
@@ -247,9 +248,10 @@ def static_model(name: str = "minilm-l6", *, progress: bool = False) -> StaticTr
     """The static model distilled from named transformer `name`, built once and cached.
 
     The first call distils (5 s for minilm-l6 on two idle cores; the time is logged at INFO on
-    the "embedcraft" logger) into `cache_dir("models", name + "-static")`; later calls
-    load it. The model is written aside and renamed into place, and concurrent first calls wait
-    for one build (a file lock where the platform has one), so the cache is never half written.
+    the "embedcraft" logger) into `cache_dir("models", name + "-distilled")`, named
+    `NAME-distilled`; later calls load it. The model is written aside and renamed into place,
+    and concurrent first calls wait for one build (a file lock where the platform has one), so
+    the cache is never half written.
     """
     from .distill import distill
     from .transformer import TransformerEncoder
@@ -260,7 +262,7 @@ def static_model(name: str = "minilm-l6", *, progress: bool = False) -> StaticTr
             f"static_model distils a catalog transformer ({', '.join(names)}), got "
             f"{name!r}; for a model folder call distill(TransformerEncoder(folder)) and save it"
         )
-    target = cache_dir("models", f"{name}-static")
+    target = cache_dir("models", f"{name}-distilled")
     with build_lock(target.with_name(f".{target.name}.lock")):
         cached = _load_cached(target)
         if cached is not None:
@@ -270,7 +272,7 @@ def static_model(name: str = "minilm-l6", *, progress: bool = False) -> StaticTr
         # distil from the batch-independent float32 computation of the same weights
         source = "minilm-l6-exact" if name == "minilm-l6" else name
         encoder = distill(
-            TransformerEncoder(model=source), progress=progress, name=f"{name}-static"
+            TransformerEncoder(model=source), progress=progress, name=f"{name}-distilled"
         )
         seconds = time.perf_counter() - t0
         _install(encoder, target)

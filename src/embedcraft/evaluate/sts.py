@@ -28,6 +28,9 @@ from ._correlation import correlations
 __all__ = ["StsResult", "evaluate_sts", "read_sts_pairs"]
 
 STSB_COLUMNS = ("sentence1", "sentence2", "score")
+SICK_COLUMNS = ("sentence_A", "sentence_B", "relatedness_score")
+KNOWN_LAYOUTS = (STSB_COLUMNS, SICK_COLUMNS)
+"""The column names `read_sts_pairs` recognises by itself: STS-B's, then SICK's."""
 
 
 @dataclass
@@ -48,13 +51,17 @@ class StsResult:
 
 
 def read_sts_pairs(
-    path: str | os.PathLike[str], columns: tuple[str, str, str] = STSB_COLUMNS
+    path: str | os.PathLike[str], columns: tuple[str, str, str] | None = None
 ) -> tuple[list[str], list[str], np.ndarray]:
-    """The two sentence columns and the score column of a TSV file with a header line."""
+    """The two sentence columns and the score column of a TSV file with a header line
+    (`columns`; None: STS-B's or SICK's names, whichever the file has)."""
     p = Path(path)
     reader = csv_dict_reader(io.StringIO(read_text(p)), tsv=True)
     try:
         names = reader.fieldnames or []
+        if columns is None:
+            found = [layout for layout in KNOWN_LAYOUTS if set(layout) <= set(names)]
+            columns = found[0] if found else STSB_COLUMNS
         missing = [c for c in columns if c not in names]
         if missing:
             raise InputError(
@@ -83,7 +90,7 @@ def read_sts_pairs(
 def evaluate_sts(
     encoder: Encoder,
     path: str | os.PathLike[str],
-    columns: tuple[str, str, str] = STSB_COLUMNS,
+    columns: tuple[str, str, str] | None = None,
     *,
     progress: bool = False,
 ) -> StsResult:

@@ -296,6 +296,11 @@ class EncoderSlot:
         return {"words": [{"word": w, "similarity": s} for w, s in order]}
 
 
+_RENAMED = {"minilm-l6-static": "minilm-l6-distilled"}
+"""Catalog names whose model changed since collections held only parameters: such collections
+were encoded by the model now under the new name (minilm-l6-static was the distilled one)."""
+
+
 def _fitted_or_from_catalog(encoder: BaseEncoder, folder: Path) -> BaseEncoder:
     """An encoder rebuilt from its parameters, when that gives a usable one.
 
@@ -308,7 +313,7 @@ def _fitted_or_from_catalog(encoder: BaseEncoder, folder: Path) -> BaseEncoder:
     from ..catalog import load_encoder
 
     try:
-        rebuilt = load_encoder(encoder.name)
+        rebuilt = load_encoder(_RENAMED.get(encoder.name, encoder.name))
     except UnknownEncoderError:
         raise CorruptFileError(
             f"{folder}: encoder {encoder.name!r} was not saved with the collection and cannot "

@@ -32,7 +32,7 @@ from ..encoders.base import BaseEncoder, as_texts
 from ..encoders.distill import StaticTransformerEncoder
 from ..errors import InputError
 
-__all__ = ["fit_to_teacher", "pooling_matrix", "teacher_vectors", "train_static"]
+__all__ = ["fit_to_teacher", "pooling_matrix", "reduce_dims", "teacher_vectors", "train_static"]
 
 log = logging.getLogger("embedcraft")
 
@@ -148,6 +148,36 @@ def fit_to_teacher(
     return trained
 
 
+def reduce_dims(
+    model: StaticTransformerEncoder, texts: Sequence[str], dims: int
+) -> StaticTransformerEncoder:
+    """A copy of `model` whose token table keeps the `dims` directions that hold most of its
+    pooled vectors of `texts` (the top eigenvectors of their uncentered scatter): sentence
+    cosines barely move, and the table and the vectors shrink.
+
+    Measured on the shipped model (384 -> 256 dims, STS-B Spearman x 100 dev / test): 84.57 /
+    76.96 -> 84.56 / 76.90, SciFact nDCG@10 0.567 -> 0.561. Centering first gave test 77.24 but
+    dev 83.56, so it was not taken (chosen on dev).
+    """
+    items = as_texts(texts)
+    model._check_fitted()
+    if not 1 <= dims <= model.dim:
+        raise InputError(f"dims must be between 1 and {model.dim}, got {dims}")
+    pooled = np.asarray(pooling_matrix(model, items) @ model.table_, dtype=np.float64)
+    values, vectors = np.linalg.eigh(pooled.T @ pooled)
+    axes = vectors[:, np.argsort(values)[::-1][:dims]]
+    # a deterministic sign per axis: its largest loading positive
+    signs = np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(dims)])
+    axes *= np.where(signs == 0, 1.0, signs)
+    reduced = StaticTransformerEncoder(
+        source=model.source, normalize=model.normalize, name=model.name
+    )
+    reduced.tokenizer_, reduced.known_ = model.tokenizer_, model.known_
+    reduced.table_ = (model.table_.astype(np.float64) @ axes).astype(np.float32)
+    reduced.recipe_ = {**model.recipe_, "reduced": {"dims": dims, "texts": len(items)}}
+    return reduced
+
+
 def _linear_map(pooled: np.ndarray, target: np.ndarray, shrink: float = 0.05) -> np.ndarray:
     """The (student dim x teacher dim) map carrying pooled student vectors onto the teacher's,
     by ridge least squares. The penalty, `shrink` times the mean eigenvalue of the pooled
@@ -201,14 +231,16 @@ def train_static(
     iterations: int = 60,
     work: Path | None = None,
     name: str | None = None,
+    dims: int | None = None,
     progress: bool = False,
 ) -> tuple[StaticTransformerEncoder, dict[str, Any]]:
     """Encode `texts` with `teacher` and fit `student` (a distilled static model, such as
-    `minilm-l6-static` for the minilm-l6 teachers) to its vectors; returns the trained model and
-    what it cost (seconds per step)."""
+    `minilm-l6-distilled` for the minilm-l6 teachers) to its vectors, then keep `dims` columns
+    (`reduce_dims`; None keeps the teacher's width); returns the trained model and what it cost
+    (seconds per step)."""
     if not isinstance(student, StaticTransformerEncoder):
         raise InputError(
-            f"the student must be a static transformer model (e.g. minilm-l6-static), got "
+            f"the student must be a static transformer model (e.g. minilm-l6-distilled), got "
             f"{student.name!r}"
         )
     items = [t for t in as_texts(texts) if t.strip()]
@@ -220,6 +252,8 @@ def train_static(
     trained = fit_to_teacher(
         student, items, targets, l2=l2, iterations=iterations, name=name, progress=progress
     )
+    if dims is not None and dims != trained.dim:
+        trained = reduce_dims(trained, items, dims)
     t2 = time.perf_counter()
     cost = {"texts": len(items), "teacher_s": t1 - t0, "fit_s": t2 - t1}
     return trained, cost
