@@ -83,9 +83,9 @@ def test_a_missing_component_fails_under_ci(monkeypatch: pytest.MonkeyPatch, val
 
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "embedcraft"
-SHARED_INTERNALS = {"_files", "_cache", "_moved"}
+SHARED_INTERNALS = {"_files", "_cache", "_moved", "_sqlite"}
 """Private modules of the root package that every layer may use (file safety, cache folder,
-deprecation aliases)."""
+deprecation aliases, SQLite connections and transactions)."""
 
 
 def _private_imports(path: Path) -> list[str]:
