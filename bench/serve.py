@@ -3,13 +3,24 @@
 Starts the server itself (a subprocess running `embedcraft serve`), sends a fixed number of
 /v1/embeddings requests from several concurrent clients (stopping early at --duration seconds),
 then stops the server. Prints requests/s, p50/p99 latency, the error count, how well the server
-batched, and the embedding throughput through the server against a direct `encode` of the same
-texts in this process, measured in the same run (the goal: >= 0.8x).
+batched, and the embedding throughput through the server against a direct `encoder.encode` of the
+same texts in this process (one call, the encoder's default batch size), measured in the same
+round: the wall-time ratio (the goal: >= 0.9x, best of --repeat rounds) and beside it the
+CPU-time ratio, for the server alone and with the clients.
+
+The clients run in this process, on the same cores as the server: their CPU time is printed
+apart. They use aiohttp when it is installed (its C HTTP parser costs ~0.4 ms of CPU per request
+here, httpx's pure-Python pool ~2 ms, all of it taken from the cores the server needs), else
+httpx; `--client httpx` forces httpx. Either way each request is a real HTTP/1.1 request over a
+kept-alive loopback connection, and each response is parsed and its vectors decoded and checked.
+Both sides tokenize in one thread (TOKENIZERS_PARALLELISM=false, `embedcraft serve`'s default).
+Each round also prints the CPU time other processes on the machine took meanwhile: a round where
+they took much is not a fair measure of either side.
 
 Texts: the STS-B test sentences from ../shared/data (both columns), cycled to fill the requests.
 
     python bench/serve.py [--encoder minilm-l6] [--clients 32] [--requests 300] [--per-request 16]
-                          [--duration 60] [--format base64] [--repeat 3]
+                          [--duration 60] [--format base64] [--repeat 3] [--client auto]
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import csv
 import os
 import signal
@@ -24,7 +36,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -33,8 +47,8 @@ import numpy as np
 
 from _common import SHARED_DATA, machine_report
 
-GOAL = 0.8
-"""Server throughput / direct encode throughput the issue asks for."""
+GOAL = 0.9
+"""Server throughput / direct encode throughput (wall time, best of the rounds) asked for."""
 
 
 def read_sentences(path: Path) -> list[str]:
@@ -53,6 +67,18 @@ def process_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds all processes on the machine have used so far (Linux; 0 elsewhere): less this
+    benchmark's own, the CPU other work took during a round."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def load_average() -> str:
@@ -87,33 +113,71 @@ def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen[str]:
             time.sleep(0.2)
 
 
+Post = Callable[[dict[str, Any]], Awaitable[Any]]
+"""Sends one /v1/embeddings body; returns the response's `data` (None on any failure)."""
+
+
+@contextlib.asynccontextmanager
+async def http_client(url: str, clients: int, kind: str) -> AsyncIterator[Post]:
+    """A `Post` over at most `clients` kept-alive connections, with aiohttp or httpx."""
+    if kind == "aiohttp":
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=clients)
+        timeout = aiohttp.ClientTimeout(total=120)
+        async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as session:
+
+            async def post_aiohttp(body: dict[str, Any]) -> Any:
+                try:
+                    async with session.post("/v1/embeddings", json=body) as response:
+                        if response.status != 200:
+                            return None
+                        return (await response.json())["data"]
+                except (aiohttp.ClientError, ValueError, KeyError):
+                    return None
+
+            yield post_aiohttp
+        return
+    import httpx
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+
+        async def post_httpx(body: dict[str, Any]) -> Any:
+            try:
+                response = await http.post("/v1/embeddings", json=body)
+                return response.json()["data"] if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError, KeyError):
+                return None
+
+        yield post_httpx
+
+
 async def load_test(
-    url: str, model: str, requests: list[list[str]], clients: int, duration: float, fmt: str
+    url: str,
+    model: str,
+    requests: list[list[str]],
+    clients: int,
+    duration: float,
+    fmt: str,
+    kind: str,
 ) -> tuple[list[float], int, int, float]:
     """Send `requests` from `clients` concurrent connections; stop early after `duration` s.
 
     Returns (latencies of the successful requests, errors, texts embedded, wall seconds).
     """
-    import httpx
-
     latencies: list[float] = []
     errors = 0
     texts_done = 0
     next_index = 0
-    start = time.perf_counter()
 
-    async def client(http: httpx.AsyncClient) -> None:
+    async def client(post: Post) -> None:
         nonlocal next_index, errors, texts_done
         while next_index < len(requests) and time.perf_counter() - start < duration:
             texts = requests[next_index]
             next_index += 1
-            body = {"model": model, "input": texts, "encoding_format": fmt}
             t0 = time.perf_counter()
-            try:
-                response = await http.post("/v1/embeddings", json=body)
-                data = response.json()["data"] if response.status_code == 200 else None
-            except (httpx.HTTPError, ValueError):
-                data = None
+            data = await post({"model": model, "input": texts, "encoding_format": fmt})
             elapsed = time.perf_counter() - t0
             if data is None or len(data) != len(texts):
                 errors += 1
@@ -128,10 +192,22 @@ async def load_test(
             latencies.append(elapsed)
             texts_done += len(texts)
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
-        await asyncio.gather(*(client(http) for _ in range(clients)))
-    return latencies, errors, texts_done, time.perf_counter() - start
+    async with http_client(url, clients, kind) as post:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(post) for _ in range(clients)))
+        wall = time.perf_counter() - start
+    return latencies, errors, texts_done, wall
+
+
+def client_kind(asked: str) -> str:
+    """aiohttp or httpx: what --client asked for, aiohttp for auto when it is installed."""
+    if asked != "auto":
+        return asked
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        return "httpx"
+    return "aiohttp"
 
 
 def main() -> None:
@@ -144,8 +220,14 @@ def main() -> None:
     parser.add_argument("--format", choices=["base64", "float"], default="base64")
     parser.add_argument("--max-batch", type=int, default=256)
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
-    parser.add_argument("--transformer-batch-size", type=int, default=32)
+    parser.add_argument("--transformer-batch-size", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3, help="rounds of (direct, server)")
+    parser.add_argument(
+        "--client",
+        choices=["auto", "aiohttp", "httpx"],
+        default="auto",
+        help="HTTP client of the load (auto: aiohttp when installed, else httpx)",
+    )
     args = parser.parse_args()
 
     path = SHARED_DATA / "stsb" / "sts-test.tsv"
@@ -157,18 +239,21 @@ def main() -> None:
         [sentences[(i * n + j) % len(sentences)] for j in range(n)] for i in range(args.requests)
     ]
     all_texts = [t for r in requests for t in r]
+    kind = client_kind(args.client)
 
     import embedcraft
     from embedcraft import load_encoder
 
-    print(machine_report())
+    print(machine_report(), flush=True)
     print(f"load average before the run (other work on the machine): {load_average()}")
     print(
         f"embedcraft {embedcraft.__version__}; encoder {args.encoder}; {args.requests} requests "
         f"x {n} texts ({len(all_texts)} texts, STS-B test sentences), {args.clients} concurrent "
-        f"clients, {args.format}; server micro-batch <= {args.max_batch} texts, wait "
-        f"{args.max_wait_ms} ms, model runs of {args.transformer_batch_size}; best of "
-        f"{args.repeat} rounds; stop after {args.duration:.0f} s\n"
+        f"{kind} clients in this process, {args.format}; server micro-batch <= {args.max_batch} "
+        f"texts, wait {args.max_wait_ms} ms, model runs of <= {args.transformer_batch_size}; "
+        f"direct: one encoder.encode of all {len(all_texts)} texts (default batch size); best of "
+        f"{args.repeat} rounds; stop after {args.duration:.0f} s\n",
+        flush=True,
     )
 
     encoder = load_encoder(args.encoder)
@@ -179,36 +264,50 @@ def main() -> None:
     import httpx
 
     direct_best, served_best = float("inf"), float("inf")
+    direct_cpu_best, server_cpu_best, both_cpu_best = float("inf"), float("inf"), float("inf")
     total_errors = 0
-    cpu_ratio = 0.0
     try:
         for round_no in range(1, args.repeat + 1):
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, m0 = time.perf_counter(), time.process_time(), machine_busy()
             encoder.encode(all_texts)
             direct_s = time.perf_counter() - t0
             direct_cpu = time.process_time() - c0
+            direct_others = max(machine_busy() - m0 - direct_cpu, 0.0)
             direct_best = min(direct_best, direct_s)
+            direct_cpu_best = min(direct_cpu_best, direct_cpu)
+            print(
+                f"round {round_no}: direct encode {len(all_texts) / direct_s:8.1f} texts/s "
+                f"({direct_s:.2f} s wall, {direct_cpu:.2f} s CPU; other processes "
+                f"{direct_others:.2f} s CPU meanwhile)",
+                flush=True,
+            )
             before = httpx.get(f"{url}/health").json()["batching"][args.encoder]
-            cpu0, server_cpu0 = time.process_time(), process_cpu(proc.pid)
+            cpu0, server_cpu0, m0 = time.process_time(), process_cpu(proc.pid), machine_busy()
             latencies, errors, done, wall = asyncio.run(
-                load_test(url, args.encoder, requests, args.clients, args.duration, args.format)
+                load_test(
+                    url, args.encoder, requests, args.clients, args.duration, args.format, kind
+                )
             )
             client_cpu = time.process_time() - cpu0
             server_cpu = process_cpu(proc.pid) - server_cpu0
+            served_others = max(machine_busy() - m0 - client_cpu - server_cpu, 0.0)
             after = httpx.get(f"{url}/health").json()["batching"][args.encoder]
             busy = after["encode_seconds"] - before["encode_seconds"]
             encodes = after["batches"] - before["batches"]
             total_errors += errors
             lat = np.array(latencies) * 1000
             p50, p99 = np.percentile(lat, [50, 99]) if len(lat) else (float("nan"),) * 2
-            served_rate = done / wall
-            if done == len(all_texts):
+            complete = done == len(all_texts)
+            if complete:
                 served_best = min(served_best, wall)
+                server_cpu_best = min(server_cpu_best, server_cpu)
+                both_cpu_best = min(both_cpu_best, server_cpu + client_cpu)
             print(
-                f"round {round_no}: direct encode {len(all_texts) / direct_s:8.1f} texts/s | "
-                f"server {len(latencies) / wall:7.1f} requests/s, {served_rate:8.1f} texts/s, "
-                f"p50 {p50:6.1f} ms, p99 {p99:6.1f} ms, errors {errors}, "
-                f"{len(latencies)}/{len(requests)} requests in {wall:.1f} s"
+                f"         server        {done / wall:8.1f} texts/s ({wall:.2f} s wall), "
+                f"{len(latencies) / wall:.1f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                f"errors {errors}, {len(latencies)}/{len(requests)} requests; other processes "
+                f"{served_others:.2f} s CPU meanwhile",
+                flush=True,
             )
             print(
                 f"         server side: {encodes} encodes (~{done / max(encodes, 1):.0f} texts "
@@ -216,11 +315,13 @@ def main() -> None:
                 f"{done / max(busy, 1e-9):.1f} texts/s while encoding"
             )
             print(
-                f"         CPU seconds: direct {direct_cpu:.2f} s, server {server_cpu:.2f} s + "
-                f"clients {client_cpu:.2f} s"
+                f"         this round: wall {direct_s / wall:.2f}x direct; CPU seconds: direct "
+                f"{direct_cpu:.2f}, server {server_cpu:.2f} + {kind} clients {client_cpu:.2f} "
+                f"-> {direct_cpu / server_cpu:.2f}x (server alone), "
+                f"{direct_cpu / (server_cpu + client_cpu):.2f}x (server + clients)"
+                + ("" if complete else " [incomplete round: not counted]"),
+                flush=True,
             )
-            if done == len(all_texts):
-                cpu_ratio = max(cpu_ratio, direct_cpu / (server_cpu + client_cpu))
         batching = httpx.get(f"{url}/health").json()["batching"][args.encoder]
     finally:
         proc.send_signal(signal.SIGINT)
@@ -230,7 +331,7 @@ def main() -> None:
             proc.kill()
             _, err = proc.communicate()
     stopped = proc.returncode == 0 and "server stopped" in err
-    mean_batch = batching["requests"] / max(batching["batches"], 1) * n
+    mean_batch = batching["texts"] / max(batching["batches"], 1)
     print(
         f"\nserver batching: {batching['requests']} requests in {batching['batches']} encodes "
         f"(~{mean_batch:.0f} texts per encode; the warm-up counts as one)"
@@ -244,14 +345,12 @@ def main() -> None:
     ratio = direct_best / served_best
     verdict = "PASS" if ratio >= GOAL else "FAIL"
     print(
-        f"best: direct {len(all_texts) / direct_best:.1f} texts/s, through the server "
-        f"{len(all_texts) / served_best:.1f} texts/s -> {ratio:.2f}x direct "
-        f"(goal >= {GOAL}x): {verdict}"
+        f"best of {args.repeat}: direct {len(all_texts) / direct_best:.1f} texts/s, through the "
+        f"server {len(all_texts) / served_best:.1f} texts/s -> wall {ratio:.2f}x direct | CPU "
+        f"{direct_cpu_best / server_cpu_best:.2f}x (server alone), "
+        f"{direct_cpu_best / both_cpu_best:.2f}x (server + clients)"
     )
-    print(
-        f"CPU time per text, direct / (server + clients), best round: {cpu_ratio:.2f}x "
-        "(less sensitive than wall time to other work on the machine)"
-    )
+    print(f"{verdict}: wall {ratio:.2f}x direct, goal >= {GOAL}x")
 
 
 if __name__ == "__main__":

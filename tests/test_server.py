@@ -145,6 +145,39 @@ def test_usage_counts_real_tokens(client: openai.OpenAI, http: httpx.Client) -> 
     assert sparse.json()["usage"]["prompt_tokens"] == 0  # one-letter tokens are not words there
 
 
+def test_plain_bodies_skip_the_validation_layers_with_the_same_answers(
+    http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedcraft.server._routes import embeddings as route
+
+    taken: list[Any] = []
+    plain = route.plain_fields
+    monkeypatch.setattr(route, "plain_fields", lambda body: taken.append(plain(body)) or taken[-1])
+    body = {"model": "minilm-l3", "input": ["a cat", "stock prices"], "dimensions": 64}
+    fast = http.post("/v1/embeddings", json=body)
+    assert taken[-1] == ("minilm-l3", body["input"], "float", 64)  # the fast path answered
+    routed = http.post("/v1/embeddings", json={**body, "dimensions": "64"})  # pydantic coerces
+    assert taken[-1] is None  # left to the route
+    assert fast.status_code == routed.status_code == 200
+    assert fast.headers["content-type"] == routed.headers["content-type"]
+    got, expected = fast.json(), routed.json()
+    np.testing.assert_allclose(
+        [d["embedding"] for d in got["data"]], [d["embedding"] for d in expected["data"]], atol=1e-6
+    )
+    assert {**got, "data": None} == {**expected, "data": None}
+    # errors are the route's own, whichever way the request went
+    for dims in (999, "999"):
+        error = _error(http.post("/v1/embeddings", json={**body, "dimensions": dims}), 422)
+        assert "between 1 and 384" in error["message"] and error["param"] == "dimensions"
+    calls = len(taken)
+    as_text = http.post(
+        "/v1/embeddings", content=b'{"model": "minilm-l3", "input": "x"}',
+        headers={"Content-Type": "text/plain"},
+    )  # fmt: skip
+    assert "must be a JSON object" in _error(as_text, 422)["message"]
+    assert len(taken) == calls  # not JSON by its header: never read as JSON
+
+
 def test_concurrent_clients_each_get_their_own_vectors(
     server: BackgroundServer, http: httpx.Client, encoders: dict
 ) -> None:

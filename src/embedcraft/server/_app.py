@@ -19,6 +19,7 @@ from ._config import ServerConfig
 from ._guard import Guard
 from ._handlers import add_error_handlers
 from ._routes import ROUTERS
+from ._routes.embeddings import FastEmbeddings
 from ._state import Served
 
 __all__ = ["create_app"]
@@ -56,5 +57,6 @@ def create_app(config: ServerConfig) -> FastAPI:
     add_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(FastEmbeddings)  # behind the guard: keys and size limits come first
     app.add_middleware(Guard, api_key=config.api_key, max_body_bytes=config.limits.max_body_bytes)
     return app

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._errors import error_body
 
-__all__ = ["OPEN_PATHS", "Guard"]
+__all__ = ["OPEN_PATHS", "ASGIApp", "Guard", "Receive", "Scope", "Send", "read_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -89,6 +89,20 @@ class Guard:
             f"request body too large{got}: the limit is {self._max_body} bytes; "
             "split the input over several requests"
         )
+
+
+async def read_body(receive: Receive) -> tuple[bytes | None, Receive]:
+    """The whole request body (None: the client went away first) and a `receive` that gives it
+    again to the app behind."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None, receive
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            body = b"".join(chunks)
+            return body, _replay(body, receive)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

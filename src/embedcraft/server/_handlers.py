@@ -19,7 +19,7 @@ from ._batcher import ServerClosingError
 from ._errors import ApiError, error_body
 from ._responses import error_response
 
-__all__ = ["add_error_handlers"]
+__all__ = ["add_error_handlers", "error_for"]
 
 log = logging.getLogger("embedcraft.server")
 
@@ -29,7 +29,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
-        return error_response(exc.status, exc.body())
+        return error_for(exc, request.method, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -44,17 +44,29 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EmbedcraftError)
     async def library_error(request: Request, exc: EmbedcraftError) -> Response:
-        return error_response(400, error_body(400, str(exc) or type(exc).__name__))
+        return error_for(exc, request.method, request.url.path)
 
     @app.exception_handler(ServerClosingError)
     async def closing(request: Request, exc: ServerClosingError) -> Response:
-        return error_response(503, error_body(503, str(exc)))
+        return error_for(exc, request.method, request.url.path)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        message = f"internal server error ({type(exc).__name__}); see the server log"
-        return error_response(500, error_body(500, message))
+        return error_for(exc, request.method, request.url.path)
+
+
+def error_for(exc: Exception, method: str, path: str) -> Response:
+    """The response to an exception a route raised (not a validation or routing error): its
+    ApiError, 400 for a library error, 503 when stopping, else 500 (the traceback logged)."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.body())
+    if isinstance(exc, EmbedcraftError):
+        return error_response(400, error_body(400, str(exc) or type(exc).__name__))
+    if isinstance(exc, ServerClosingError):
+        return error_response(503, error_body(503, str(exc)))
+    log.error("unexpected error on %s %s", method, path, exc_info=exc)
+    message = f"internal server error ({type(exc).__name__}); see the server log"
+    return error_response(500, error_body(500, message))
 
 
 def _validation_body(exc: RequestValidationError) -> dict[str, Any]:

@@ -17,7 +17,7 @@ try:
 except ImportError:  # pragma: no cover - orjson is optional, json is the fallback
     orjson = None
 
-__all__ = ["dumps", "error_response", "json_response", "json_rows", "usage"]
+__all__ = ["dumps", "error_response", "json_response", "json_rows", "loads", "usage"]
 
 
 def dumps(value: Any) -> bytes:
@@ -26,6 +26,13 @@ def dumps(value: Any) -> bytes:
         data: bytes = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
         return data
     return json.dumps(value, default=_plain).encode("utf-8")
+
+
+def loads(data: bytes) -> Any:
+    """JSON bytes as Python values (orjson when installed); ValueError when not valid JSON."""
+    if orjson is not None:
+        return orjson.loads(data)
+    return json.loads(data)
 
 
 def _plain(value: Any) -> Any:
