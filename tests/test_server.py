@@ -112,6 +112,23 @@ def test_float_and_base64_equal_direct_encode(client: openai.OpenAI, encoders: d
     )
 
 
+def test_repeated_texts_come_from_the_servers_cache(
+    client: openai.OpenAI, http: httpx.Client, encoders: dict
+) -> None:
+    texts = ["a sentence only this test sends", "and a second one, also new here"]
+    before = http.get("/health").json()["cache"]
+    assert before["kind"] == "memory"
+    first = client.embeddings.create(model="minilm-l3", input=texts)
+    again = client.embeddings.create(model="minilm-l3", input=texts + texts[:1])
+    after = http.get("/health").json()["cache"]["stats"]
+    assert after["misses"] - before["stats"]["misses"] == 2  # each text encoded once
+    assert after["hits"] - before["stats"]["hits"] == 3
+    assert after["seconds_saved"] > before["stats"]["seconds_saved"]
+    assert _vectors(again)[:2].tobytes() == _vectors(first).tobytes()
+    np.testing.assert_allclose(_vectors(first), encoders["minilm-l3"].encode(texts), atol=1e-6)
+    assert again.usage.prompt_tokens > first.usage.prompt_tokens  # usage counts every input
+
+
 def test_base64_is_little_endian_float32(http: httpx.Client, encoders: dict) -> None:
     import base64
 

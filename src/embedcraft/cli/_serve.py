@@ -111,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         encoders = _load_encoders(args)
         collections = _open_collections(args, stack)
-        config = ServerConfig(encoders, collections, api_key, limits, batching)
+        config = ServerConfig(encoders, collections, api_key, limits, batching, _cache(args))
         if not _is_loopback(args.host) and api_key is None:
             note(f"serving on {args.host} without an API key: anyone who can reach it may use it")
         base = f"http://{args.host}:{args.port}"
@@ -132,6 +132,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, previous)
     print("embedcraft: server stopped", file=sys.stderr)
     return 0
+
+
+def _cache(args: argparse.Namespace) -> Any:
+    """The server's embedding cache from --cache and --cache-mb."""
+    from ..cache import MemoryCache, default_cache
+
+    if args.server_cache == "disk":
+        return default_cache()
+    if args.server_cache == "off":
+        return None
+    size = int(args.cache_mb * 1024 * 1024)
+    if size < 1:
+        raise InputError(f"--cache-mb must be positive, got {args.cache_mb}")
+    return MemoryCache(size)
 
 
 class _Stopped(Exception):
@@ -200,6 +214,21 @@ def register(sub: Any) -> None:
         default=64,
         help="texts per model run of a text transformer at most; each run holds texts of about "
         "one length (default 64)",
+    )
+    p.add_argument(
+        "--cache",
+        dest="server_cache",
+        choices=["memory", "disk", "off"],
+        default="memory",
+        help="keep served vectors so a repeated input is not encoded again: in this process "
+        "(default), in the disk embedding cache shared with the CLI and other servers, or off; "
+        "GET /health shows the hits and the encoding time they saved",
+    )
+    p.add_argument(
+        "--cache-mb",
+        type=float,
+        default=256.0,
+        help="size of the memory cache in MiB (default 256)",
     )
     p.add_argument("--max-inputs", type=int, default=2048, help="texts per request (default 2048)")
     p.add_argument(

@@ -32,7 +32,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         served = Served(config)
         for name, encoder in config.encoders.items():
-            served.workers[name] = ModelWorker(name, encoder, config.batching)
+            served.workers[name] = ModelWorker(name, encoder, config.batching, config.cache)
         for name in config.collections:
             served.search_threads[name] = ThreadPoolExecutor(1, thread_name_prefix=f"search-{name}")
         app.state.served = served

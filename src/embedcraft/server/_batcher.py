@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cache import VectorCache
 from ..encoders.contract import Encoder, EncoderKind, InputKind, Vectors
 from ..encoders.transformer import TOKEN_BUDGET
 from ._config import Batching, count_tokens
@@ -362,9 +363,14 @@ class ModelWorker:
     serves first the batcher whose oldest request came first.
     """
 
-    def __init__(self, name: str, encoder: Encoder, batching: Batching) -> None:
+    def __init__(
+        self, name: str, encoder: Encoder, batching: Batching, cache: VectorCache | None = None
+    ) -> None:
         self.name = name
         self.encoder = encoder
+        self._cached: dict[str, Any] = {} if cache is None else {"cache": cache}
+        """`encode`'s cache argument, given only with a cache (duck-typed encoders need not
+        take it)."""
         by_length = encoder.kind == EncoderKind.CONTEXTUAL and encoder.input_kind == InputKind.TEXT
         self._wait = float(batching.max_wait_ms) / 1000.0
         self._max_batch = int(batching.max_batch)
@@ -381,11 +387,11 @@ class ModelWorker:
     # in the encoder's own batches.
     def _encode_documents(self, texts: list[Any]) -> Vectors:
         size = len(texts) if self.documents.by_length else None
-        return self.encoder.encode(texts, batch_size=size)
+        return self.encoder.encode(texts, batch_size=size, **self._cached)
 
     def _encode_queries(self, texts: list[Any]) -> Vectors:
         size = len(texts) if self.queries.by_length else None
-        return self.encoder.encode_queries(texts, batch_size=size)
+        return self.encoder.encode_queries(texts, batch_size=size, **self._cached)
 
     def answer(self, request: _Request, outcome: EncodeResult | BaseException) -> None:
         """From the worker thread: answer `request` at the next `flush`."""

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cache import MemoryCache, VectorCache
 from ..encoders.contract import Encoder
 from ..errors import InputError
 from ._inputs import reader_for
@@ -81,6 +82,10 @@ class ServerConfig:
     """When set, every route but /health needs the header `Authorization: Bearer <api_key>`."""
     limits: Limits = field(default_factory=Limits)
     batching: Batching = field(default_factory=Batching)
+    cache: VectorCache | None = field(default_factory=MemoryCache)
+    """Where served vectors are kept so a repeated input is not encoded again (one cache for
+    every served model; entries are keyed by each encoder's fingerprint): in memory (256 MiB,
+    the default), an `EmbeddingCache` on disk shared with other processes, or None."""
 
     def __post_init__(self) -> None:
         if not self.encoders and not self.collections:

@@ -1,4 +1,5 @@
-"""GET/HEAD /health: liveness, what is served, and how well requests were batched (no key)."""
+"""GET/HEAD /health: liveness, what is served, how well requests were batched, and what the
+embedding cache saved (hits, misses, hit rate, seconds saved) (no key)."""
 
 from __future__ import annotations
 
@@ -35,5 +36,6 @@ async def health(request: Request) -> Response:
             "models": list(state.workers),
             "collections": list(state.config.collections),
             "batching": batching,
+            "cache": None if state.config.cache is None else state.config.cache.info(),
         }
     )
