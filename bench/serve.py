@@ -18,9 +18,18 @@ Each round also prints the CPU time other processes on the machine took meanwhil
 they took much is not a fair measure of either side.
 
 Texts: the STS-B test sentences from ../shared/data (both columns), cycled to fill the requests.
+This comparison runs the server with `--cache off` (its default keeps vectors in memory, and
+the cycled sentences repeat), so the server encodes every text the direct side encodes.
+
+Then the cache phase (`--repeated 0.5`, 0 to skip): a load of as many STS-B test texts where
+that share of them repeats a text sent earlier, sent to a server with `--cache off` and to one
+with its default in-memory cache, a new server each round (so the cache starts empty):
+throughput with the cache against without (the goal: >= 1.5x, best of --repeat each), and the
+hit rate and encoding time saved that /health reports.
 
     python bench/serve.py [--encoder minilm-l6] [--clients 32] [--requests 300] [--per-request 16]
                           [--duration 60] [--format base64] [--repeat 3] [--client auto]
+                          [--repeated 0.5]
 """
 
 from __future__ import annotations
@@ -48,6 +57,8 @@ import numpy as np
 from _common import SHARED_DATA, machine_report
 
 GOAL = 0.9
+CACHE_GOAL = 1.5
+"""Throughput with the server's cache / without it, at --repeated 0.5."""
 """Server throughput / direct encode throughput (wall time, best of the rounds) asked for."""
 
 
@@ -92,11 +103,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen[str]:
-    """`embedcraft serve` in a subprocess; returns once /health answers."""
+def start_server(args: argparse.Namespace, port: int, cache: str = "off") -> subprocess.Popen[str]:
+    """`embedcraft serve --cache CACHE` in a subprocess; returns once /health answers."""
     import httpx
 
     argv = [sys.executable, "-m", "embedcraft.cli", "serve", "--port", str(port)]
+    argv += ["--cache", cache]
     argv += ["-e", args.encoder, "--log-level", "warning", "--max-batch", str(args.max_batch)]
     argv += ["--max-wait-ms", str(args.max_wait_ms)]
     argv += ["--transformer-batch-size", str(args.transformer_batch_size)]
@@ -222,6 +234,12 @@ def main() -> None:
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
     parser.add_argument("--transformer-batch-size", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3, help="rounds of (direct, server)")
+    parser.add_argument(
+        "--repeated",
+        type=float,
+        default=0.5,
+        help="share of repeated texts in the cache phase (default 0.5; 0 skips the phase)",
+    )
     parser.add_argument(
         "--client",
         choices=["auto", "aiohttp", "httpx"],
@@ -350,7 +368,89 @@ def main() -> None:
         f"{direct_cpu_best / server_cpu_best:.2f}x (server alone), "
         f"{direct_cpu_best / both_cpu_best:.2f}x (server + clients)"
     )
-    print(f"{verdict}: wall {ratio:.2f}x direct, goal >= {GOAL}x")
+    print(f"{verdict}: wall {ratio:.2f}x direct, goal >= {GOAL}x", flush=True)
+    if args.repeated > 0:
+        cache_phase(args, kind)
+
+
+def repeated_load(args: argparse.Namespace) -> list[list[str]]:
+    """The requests of a load like the main one (STS-B test sentences) in which `args.repeated`
+    of the texts repeat one sent earlier (each repeat placed at random after its original)."""
+    import random
+
+    distinct = list(dict.fromkeys(read_sentences(SHARED_DATA / "stsb" / "sts-test.tsv")))
+    total = args.requests * args.per_request
+    unique = round(total * (1 - args.repeated))
+    if unique > len(distinct):
+        raise SystemExit(f"the cache phase needs {unique} distinct sentences, has {len(distinct)}")
+    block = distinct[:unique]
+    stream = list(block)
+    rng = random.Random(0)
+    for i in range(total - unique):
+        original = block[i % unique]
+        stream.insert(rng.randint(stream.index(original) + 1, len(stream)), original)
+    n = args.per_request
+    return [stream[i * n : (i + 1) * n] for i in range(args.requests)]
+
+
+def cache_phase(args: argparse.Namespace, kind: str) -> None:
+    """Throughput at --repeated repeats, without and with the server's memory cache; each round
+    starts a new server, so every round of the cached side begins with an empty cache."""
+    import httpx
+
+    requests = repeated_load(args)
+    texts = sum(map(len, requests))
+    print(
+        f"\ncache phase: {texts} STS-B test texts of which {args.repeated:.0%} repeat one sent "
+        f"earlier; a new server (empty cache) each round",
+        flush=True,
+    )
+    best: dict[str, float] = {}
+    for round_no in range(1, args.repeat + 1):
+        for cache in ("off", "memory"):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            proc = start_server(args, port, cache)
+            try:
+                cpu0 = process_cpu(proc.pid)
+                _, errors, done, wall = asyncio.run(
+                    load_test(
+                        url, args.encoder, requests, args.clients, args.duration, args.format, kind
+                    )
+                )
+                server_cpu = process_cpu(proc.pid) - cpu0
+                health = httpx.get(f"{url}/health").json()
+            finally:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.communicate(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate()
+            if done == texts:
+                best[cache] = max(best.get(cache, 0.0), done / wall)
+            hits = ""
+            if health.get("cache"):
+                stats = health["cache"]["stats"]
+                hits = (
+                    f"; /health: hit rate {stats['hit_rate']:.2f}, encoding saved "
+                    f"{stats['seconds_saved']:.2f} s"
+                )
+            print(
+                f"  round {round_no} --cache {cache:<6} {done / wall:8.1f} texts/s ({wall:.2f} s "
+                f"wall, server CPU {server_cpu:.2f} s), errors {errors}{hits}"
+                + ("" if done == texts else " [incomplete round: not counted]"),
+                flush=True,
+            )
+    if len(best) < 2:
+        print("FAIL: a cache-phase side had no complete round")
+        return
+    ratio = best["memory"] / best["off"]
+    print(
+        f"best of {args.repeat}: without cache {best['off']:.1f} texts/s, with the memory cache "
+        f"{best['memory']:.1f} texts/s -> {ratio:.2f}x"
+    )
+    print(f"{'PASS' if ratio >= CACHE_GOAL else 'FAIL'}: {ratio:.2f}x, goal >= {CACHE_GOAL}x")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ int8 `minilm-l6`, whose activation scales follow the batch, it is that first bat
 
 from ..encoders.contract import CacheSetting
 from ._disk import DEFAULT_MAX_BYTES, EmbeddingCache
-from ._encode import caching, default_cache, encode_cached, resolve_cache
+from ._encode import cached_rows, caching, default_cache, encode_cached, resolve_cache
 from ._memory import MemoryCache
 from ._stats import CacheStats, VectorCache
 
@@ -36,6 +36,7 @@ __all__ = [
     "EmbeddingCache",
     "MemoryCache",
     "VectorCache",
+    "cached_rows",
     "caching",
     "default_cache",
     "encode_cached",

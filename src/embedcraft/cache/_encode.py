@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..encoders.base import BaseEncoder
     from ..encoders.contract import CacheSetting, Encoded
 
-__all__ = ["caching", "default_cache", "encode_cached", "resolve_cache"]
+__all__ = ["cached_rows", "caching", "default_cache", "encode_cached", "resolve_cache"]
 
 
 _TRUNCATED = 1
@@ -88,6 +88,35 @@ def _key_prefix(encoder: BaseEncoder) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=32).digest()
 
 
+def _keys(encoder: BaseEncoder, items: list[Any]) -> list[bytes | None]:
+    """Each input's entry key (None: not cacheable)."""
+    prefix = _key_prefix(encoder)
+    keys: list[bytes | None] = []
+    for item in items:
+        raw = encoder.cache_key_bytes(item)
+        digest = None if raw is None else hashlib.blake2b(raw, digest_size=16, key=prefix)
+        keys.append(None if digest is None else digest.digest())
+    return keys
+
+
+def cached_rows(
+    encoder: BaseEncoder, items: list[Any], cache: VectorCache
+) -> dict[int, np.ndarray]:
+    """The vectors `cache` holds for `items`, by position (counted as hits): for a caller that
+    schedules only the rest (the server leaves them out of its model runs)."""
+    if not getattr(encoder, "worth_caching", False):
+        return {}
+    keys = _keys(encoder, items)
+    found = cache.lookup(list({k for k in keys if k is not None}))
+    rows = {
+        i: np.frombuffer(found[k][0], dtype=np.float32)
+        for i, k in enumerate(keys)
+        if k is not None and k in found
+    }
+    cache.stats.record(len(rows), 0, 0.0, 0)
+    return rows
+
+
 def encode_cached(
     encoder: BaseEncoder,
     items: list[Any],
@@ -98,12 +127,7 @@ def encode_cached(
     and their vectors are kept (not those of inputs that failed to read)."""
     from ..encoders.contract import Encoded, EncodeReport
 
-    prefix = _key_prefix(encoder)
-    keys: list[bytes | None] = []
-    for item in items:
-        raw = encoder.cache_key_bytes(item)
-        digest = None if raw is None else hashlib.blake2b(raw, digest_size=16, key=prefix)
-        keys.append(None if digest is None else digest.digest())
+    keys = _keys(encoder, items)
     found = cache.lookup(list({k for k in keys if k is not None}))
     first: dict[bytes, int] = {}
     todo: list[int] = []

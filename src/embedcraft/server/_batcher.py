@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import VectorCache
+from ..cache import VectorCache, cached_rows
+from ..encoders.base import BaseEncoder
 from ..encoders.contract import Encoder, EncoderKind, InputKind, Vectors
 from ..encoders.transformer import TOKEN_BUDGET
 from ._config import Batching, count_tokens
@@ -289,6 +290,26 @@ class MicroBatcher:
             start = stop
             if not request.texts:  # nothing to encode: the encoder's empty result
                 self._worker.answer(request, EncodeResult(self._encode([]), []))
+            elif self._worker.cache is not None:
+                self._from_cache(request, self._worker.cache)
+
+    def _from_cache(self, request: _Request, cache: VectorCache) -> None:
+        """Fill the rows the cache holds, so that model runs take only texts to encode; answer
+        the request when it holds them all."""
+        encoder = self._worker.encoder
+        assert isinstance(encoder, BaseEncoder) and request.pending is not None
+        found = cached_rows(encoder, request.texts, cache)
+        if not found:
+            return
+        width = len(next(iter(found.values())))
+        request.rows = np.empty((len(request.texts), width), dtype=np.float32)
+        for position, row in found.items():
+            request.rows[position] = row
+        request.pending = [p for p in request.pending if p not in found]
+        if not request.pending:
+            self.requests += 1
+            assert request.tokens is not None
+            self._worker.answer(request, EncodeResult(request.rows, request.tokens))
 
     def _next_run(self, batch: list[_Request]) -> None:
         self._admit(batch)
@@ -368,6 +389,7 @@ class ModelWorker:
     ) -> None:
         self.name = name
         self.encoder = encoder
+        self.cache = cache if isinstance(encoder, BaseEncoder) else None
         self._cached: dict[str, Any] = {} if cache is None else {"cache": cache}
         """`encode`'s cache argument, given only with a cache (duck-typed encoders need not
         take it)."""
