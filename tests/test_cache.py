@@ -216,3 +216,13 @@ def test_a_collection_indexed_again_encodes_nothing_again(tmp_path: Path) -> Non
                 assert col.search("cats", k=1)[0].text.endswith("cats")
     assert cache.stats.misses == len(docs) + 1  # the documents once, and the query
     assert cache.stats.hits == len(docs) + 1
+
+
+def test_a_cache_that_cannot_be_written_never_fails_an_encode(
+    tmp_path: Path, exact: TransformerEncoder, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    cache.close()  # every lookup and write now fails inside SQLite
+    vectors = exact.encode(TEXTS[:2], cache=cache)
+    assert vectors.tobytes() == exact.encode(TEXTS[:2]).tobytes()
+    assert "embedding cache" in caplog.text

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._cache import cache_dir
-from ..errors import InputError
+from ..errors import EmbedcraftError, InputError
 from ._disk import FILE_NAME, EmbeddingCache
 from ._stats import Entry, VectorCache
 
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["cached_rows", "caching", "default_cache", "encode_cached", "resolve_cache"]
 
+
+log = logging.getLogger("embedcraft")
 
 _TRUNCATED = 1
 _CHUNKED = 2
@@ -58,7 +62,11 @@ def resolve_cache(setting: CacheSetting) -> VectorCache | None:
     if setting is None:
         return _IN_FORCE.get()
     if setting is True:
-        return default_cache()
+        try:
+            return default_cache()
+        except (EmbedcraftError, OSError, sqlite3.Error) as exc:  # e.g. a read-only home folder
+            log.warning("the embedding cache cannot be opened (%s): encoding without it", exc)
+            return None
     if setting is False:
         return None
     if isinstance(setting, VectorCache):
@@ -107,7 +115,7 @@ def cached_rows(
     if not getattr(encoder, "worth_caching", False):
         return {}
     keys = _keys(encoder, items)
-    found = cache.lookup(list({k for k in keys if k is not None}))
+    found = _lookup(cache, keys)
     rows = {
         i: np.frombuffer(found[k][0], dtype=np.float32)
         for i, k in enumerate(keys)
@@ -128,7 +136,7 @@ def encode_cached(
     from ..encoders.contract import Encoded, EncodeReport
 
     keys = _keys(encoder, items)
-    found = cache.lookup(list({k for k in keys if k is not None}))
+    found = _lookup(cache, keys)
     first: dict[bytes, int] = {}
     todo: list[int] = []
     for position, key in enumerate(keys):
@@ -156,7 +164,7 @@ def encode_cached(
                 continue
             flags = base | (_TRUNCATED if i in truncated else 0)
             fresh_entries[key] = (vectors[i].tobytes(), flags)
-    stored = cache.store(list(fresh_entries), list(fresh_entries.values())) if fresh_entries else 0
+    stored = _store(cache, fresh_entries)
 
     width = _width(encoder, found, fresh)
     out = np.empty((len(items), width), dtype=np.float32)
@@ -198,6 +206,27 @@ def encode_cached(
         cached=len(served),
     )
     return Encoded(out, report)
+
+
+def _lookup(cache: VectorCache, keys: list[bytes | None]) -> dict[bytes, Entry]:
+    """What the cache holds for `keys`; nothing when it cannot be read (the inputs are then
+    encoded: a cache never fails an encode)."""
+    try:
+        return cache.lookup(list({k for k in keys if k is not None}))
+    except (EmbedcraftError, OSError, sqlite3.Error) as exc:
+        log.warning("embedding cache lookup failed (%s): encoding without it", exc)
+        return {}
+
+
+def _store(cache: VectorCache, entries: dict[bytes, Entry]) -> int:
+    """Keep `entries`; a cache that cannot be written (a full disk) loses only the entries."""
+    if not entries:
+        return 0
+    try:
+        return cache.store(list(entries), list(entries.values()))
+    except (EmbedcraftError, OSError, sqlite3.Error) as exc:
+        log.warning("embedding cache write failed (%s): vectors returned, not kept", exc)
+        return 0
 
 
 def _width(encoder: BaseEncoder, found: dict[bytes, Entry], fresh: Encoded | None) -> int:
