@@ -556,3 +556,35 @@ def test_demo_json(tmp_path: Path) -> None:
             scores = [h["score"] for h in hits]
             assert scores == sorted(scores, reverse=True)
             assert [h["rank"] for h in hits] == [1, 2]
+
+
+def test_python_dash_m_embedcraft_debug_anywhere_and_a_closed_pipe(tmp_path: Path) -> None:
+    """`python -m embedcraft` is the command; `--debug` after the subcommand is accepted; a
+    reader that stops early (`| head`) is not an error."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "embedcraft", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.startswith("embedcraft ")
+    done = subprocess.run(
+        [sys.executable, "-m", "embedcraft", "models", "--json", "--debug"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    docs = tmp_path / "docs.txt"  # hits whose JSON is far more than a pipe holds (64 KiB)
+    docs.write_text(
+        "".join(f"document {i} about a cat " + "and more words " * 20 + "\n" for i in range(800)),
+        encoding="utf-8",
+    )
+    search = f"search cat --docs {docs} --encoder hashing -k 800 --json"
+    piped = subprocess.run(
+        f"{sys.executable} -m embedcraft {search} | head -c 10",
+        shell=True,
+        capture_output=True,
+        text=True,
+    )
+    assert len(piped.stdout) == 10
+    assert "Broken pipe" not in piped.stderr and "Traceback" not in piped.stderr, piped.stderr

@@ -79,3 +79,12 @@ def test_compare_bad_requests_get_one_clear_line(
     assert done.returncode == 1
     assert done.stderr.startswith("embedcraft: error:") and message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_compare_exits_1_when_no_task_gave_any_score(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("cat\tdog\t7.0\ncar\tbus\t6.0\ncat\tcar\t1.0\n", encoding="utf-8")
+    args = ["compare", "-e", "hashing", "-e", "bm25", "--word-pairs", pairs, "--no-speed"]
+    run = _run([*args, "--in-process"], tmp_path)
+    assert run.returncode == 1, run.stdout
+    assert "no task gave a score" in run.stderr and "no word vectors" in run.stdout

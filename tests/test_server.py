@@ -483,9 +483,11 @@ def test_cli_serve_fits_serves_and_stops_cleanly(
 ) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(t for _, t, _ in DOCS), encoding="utf-8")
+    saved = tmp_path / "my-tfidf"  # a saved folder is served under its own name
+    load_encoder("tfidf").fit([t for _, t, _ in DOCS]).save(saved)
     port = _free_port()
     args = ["serve", "--port", port, "-e", "tfidf", "-e", "l3=minilm-l3", "--fit-on", corpus]
-    args += ["-c", f"mydocs={collection.path}", "--log-level", "warning"]
+    args += ["-e", saved, "-c", f"mydocs={collection.path}", "--log-level", "warning"]
     proc = subprocess.Popen(
         command(args), env=_cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -500,9 +502,11 @@ def test_cli_serve_fits_serves_and_stops_cleanly(
                 assert proc.poll() is None, proc.communicate()[1]
                 assert time.monotonic() < deadline, "the server did not start in 300 s"
                 time.sleep(0.2)
-        assert health["models"] == ["tfidf", "l3"] and health["collections"] == ["mydocs"]
+        assert health["models"] == ["tfidf", "l3", "my-tfidf"]
+        assert health["collections"] == ["mydocs"]
         client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
         assert len(client.embeddings.create(model="l3", input="hi").data[0].embedding) == 384
+        assert "my-tfidf" in [m.id for m in client.models.list().data]
         headers = {"Authorization": f"Bearer {KEY}"}
         fitted = httpx.post(
             f"{url}/v1/sparse/embeddings", json={"model": "tfidf", "input": "cat"}, headers=headers

@@ -70,6 +70,15 @@ def _not_utf8(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's own flush at exit does not fail on the closed
+    pipe a second time."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `embedcraft` command; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -78,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"embedcraft: error: {problem}", file=sys.stderr)
         return 2
     parser = build_parser()
+    if "--debug" in argv[1:]:  # wherever it is typed, before or after the command
+        argv = ["--debug"] + [a for a in argv if a != "--debug"]
     args = parser.parse_args(argv)
     if getattr(args, "k", 1) is not None and getattr(args, "k", 1) < 1:
         parser.error("-k must be at least 1")
@@ -87,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("embedcraft: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`... --json | head`): not an error
+        _silence_stdout()
+        return 0
     except Exception as exc:
         if args.debug:
             raise

@@ -126,6 +126,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for what, path in (("markdown", args.markdown), ("CSV", args.csv), ("plot", args.plot)):
         if path:
             note(f"wrote the {what} to {path}")
+    if not any(cell.scores for cell in result.cells):
+        note("no task gave a score for any encoder (each was skipped or failed, as said above)")
+        return 1
     return 0
 
 

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..encoders.contract import Encoder
@@ -42,7 +43,8 @@ def _load_encoders(args: argparse.Namespace) -> dict[str, Encoder]:
     for value in given:
         alias, what = _named(value)
         encoder = load_encoder(what)
-        name = alias or encoder.name
+        # a saved folder is served under the folder's name, as the user typed it
+        name = alias or (Path(what).name if Path(what).is_dir() else encoder.name)
         if name in encoders:
             raise InputError(
                 f"two encoders are named {name!r}: name them, e.g. --encoder other={what}"

@@ -1,0 +1,7 @@
+"""`python -m embedcraft`: the `embedcraft` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
