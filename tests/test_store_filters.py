@@ -156,3 +156,9 @@ def test_messages_about_huge_or_deep_values_stay_short() -> None:
 def test_cli_where_with_a_huge_integer_is_the_same_clear_error() -> None:
     with pytest.raises(InputError, match="outside the 64-bit range"):
         parse_where(["year>=12345678901234567890"])
+
+
+def test_an_unquoted_comparison_in_a_shell_gets_a_hint_to_quote_it() -> None:
+    # `--where year>=2020` typed unquoted: the shell redirects `>=2020` and passes `year` alone
+    with pytest.raises(InputError, match="quote a filter with < or >.*--where 'year>=2020'"):
+        parse_where(["year"])

@@ -183,8 +183,15 @@ def parse_where(items: Sequence[str]) -> dict[str, Any]:
     for item in items:
         match = _WHERE.match(item)
         if not match:
+            hint = ""
+            if "=" not in item and "<" not in item and ">" not in item:
+                # `--where year>=2020` unquoted: the shell reads `>=2020` as a redirection
+                hint = (
+                    "; quote a filter with < or > so the shell does not take it as a "
+                    "redirection: --where 'year>=2020'"
+                )
             raise InputError(
-                f"--where {_shown(item)}: expected key=value, key>=value, key<value ..."
+                f"--where {_shown(item)}: expected key=value, key>=value, key<value ...{hint}"
             )
         key, sign, raw = match.groups()
         op = ops[sign]
