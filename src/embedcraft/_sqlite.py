@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["open_wal", "transaction"]
+__all__ = ["ensure_schema", "open_wal", "transaction"]
 
 
 def open_wal(
@@ -36,3 +36,16 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def ensure_schema(conn: sqlite3.Connection, schema: str, fmt: str) -> str:
+    """Run `schema` (statements separated by ";", each idempotent) in one transaction and record
+    `fmt` in its `info (key, value)` table unless a format is there; returns the format found,
+    which the caller compares with the one it reads."""
+    with transaction(conn):
+        for statement in schema.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("INSERT OR IGNORE INTO info VALUES ('format', ?)", (fmt,))
+    (found,) = conn.execute("SELECT value FROM info WHERE key = 'format'").fetchone()
+    return str(found)

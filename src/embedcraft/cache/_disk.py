@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._cache import cache_dir
-from .._sqlite import open_wal, transaction
+from .._sqlite import ensure_schema, open_wal, transaction
 from ..errors import CorruptFileError, InputError
 from ._stats import CacheStats, Entry
 
@@ -48,6 +48,7 @@ CREATE INDEX IF NOT EXISTS entries_by_use ON entries (used);
 CREATE TABLE IF NOT EXISTS totals (
     id INTEGER PRIMARY KEY CHECK (id = 0), entries INTEGER NOT NULL, bytes INTEGER NOT NULL
 );
+INSERT OR IGNORE INTO totals VALUES (0, 0, 0);
 """
 
 
@@ -95,13 +96,7 @@ class EmbeddingCache:
         # spills into overflow pages
         conn = open_wal(self.path, timeout=120, page_size=16384)
         try:
-            with transaction(conn):
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute("INSERT OR IGNORE INTO info VALUES ('format', ?)", (FORMAT,))
-                conn.execute("INSERT OR IGNORE INTO totals VALUES (0, 0, 0)")
-            (found,) = conn.execute("SELECT value FROM info WHERE key = 'format'").fetchone()
+            found = ensure_schema(conn, _SCHEMA, FORMAT)
         except BaseException:
             conn.close()
             raise

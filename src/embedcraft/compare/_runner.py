@@ -138,7 +138,7 @@ def _run_cell(
                 f"{cell.encoder} reads {encoder.input_kind.value}s; this task gives "
                 f"{task.input_kind.value}s"
             )
-        with caching(cache if cache is not None else False):
+        with caching(cache):
             outcome = task.run(encoder)
         cell.scores, cell.note = dict(outcome.scores), outcome.note
     except CannotRun as exc:

@@ -120,9 +120,7 @@ class _ShardEncoder:
 
     def encode(self, index: int, ids: list[str], texts: list[str]) -> tuple[int, int, bytes]:
         """Shard `index` encoded: (index, rows encoded, Parquet bytes)."""
-        vectors = self.encoder.encode(
-            texts, batch_size=self.batch_size, cache=self.cache if self.cache else False
-        )
+        vectors = self.encoder.encode(texts, batch_size=self.batch_size, cache=self.cache or False)
         if len(ids) == 0:
             vectors = vectors[:0]
         return index, len(texts), shard_bytes(ids, vectors, self.spec_json, self.run_key)

@@ -38,7 +38,14 @@ from .contract import CatalogEntry, EncodeReport, EncoderKind
 from .models import RECIPE_VERSION, STATIC_MODELS, static_model
 from .transformer import TransformerEncoder, pool_hidden
 
-__all__ = ["RECIPE_VERSION", "StaticTransformerEncoder", "distill", "static_model"]
+__all__ = [
+    "RECIPE_VERSION",
+    "StaticTransformerEncoder",
+    "distill",
+    "plain_tokenizer",
+    "principal_axes",
+    "static_model",
+]
 
 logger = logging.getLogger("embedcraft")
 
@@ -64,6 +71,14 @@ def _encode_batch(tokenizer: Any, texts: list[str]) -> list[Any]:
         return []
     encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # < 0.20
     return list(encode(texts, add_special_tokens=False))
+
+
+def plain_tokenizer(tokenizer: Any) -> Any:
+    """A copy of `tokenizer` as a static model runs it: no truncation, no padding."""
+    plain = _tokenizer_class().from_str(tokenizer.to_str())
+    plain.no_truncation()
+    plain.no_padding()
+    return plain
 
 
 class _NotLocal(Exception):
@@ -354,9 +369,7 @@ def distill(
         raise InputError(f"max_tokens must be >= 1, got {max_tokens}")
     pooling, _, _ = transformer.settings()
     spec, runtime = transformer.spec, transformer.runtime
-    tokenizer = _tokenizer_class().from_str(runtime.tokenizer.to_str())
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
+    tokenizer = plain_tokenizer(runtime.tokenizer)
     size = tokenizer.get_vocab_size(with_added_tokens=True)
     skipped = _special_ids(tokenizer)
     ids = [i for i in range(size) if i not in skipped and tokenizer.id_to_token(i) is not None]
@@ -442,17 +455,22 @@ def _embed_tokens(
     return out
 
 
+def principal_axes(scatter: np.ndarray, dims: int) -> np.ndarray:
+    """The (width x dims) top eigenvectors of a scatter matrix (the SVD's axes without its
+    (n x width) U), each signed so that its largest loading is positive (eigenvector signs are
+    arbitrary; this makes them deterministic)."""
+    values, vectors = np.linalg.eigh(scatter)
+    axes = vectors[:, np.argsort(values)[::-1][:dims]]
+    signs = np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(dims)])
+    axes *= np.where(signs == 0, 1.0, signs)
+    return axes
+
+
 def _pca(vectors: np.ndarray, dim: int) -> np.ndarray:
     """`vectors` centered and projected on their first `dim` principal axes (float32)."""
     x = vectors.astype(np.float64)
     x -= x.mean(axis=0)
-    # Eigenvectors of the (width x width) scatter matrix: the SVD's axes without its (n x width) U.
-    values, vectors_ = np.linalg.eigh(x.T @ x)
-    axes = vectors_[:, np.argsort(values)[::-1][:dim]].T
-    # A deterministic sign per axis: the largest loading positive (eigenvector signs are arbitrary).
-    signs = np.sign(axes[np.arange(dim), np.abs(axes).argmax(axis=1)])
-    axes *= np.where(signs == 0, 1.0, signs)[:, None]
-    projected: np.ndarray = (x @ axes.T).astype(np.float32)
+    projected: np.ndarray = (x @ principal_axes(x.T @ x, dim)).astype(np.float32)
     return projected
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptFileError
-from .distill import StaticTransformerEncoder, _tokenizer_class
+from .distill import StaticTransformerEncoder, plain_tokenizer
 from .models import _vocab_file
 
 __all__ = ["SHIPPED_STATIC", "shipped_file", "shipped_static_model"]
@@ -41,9 +41,7 @@ def shipped_static_model() -> StaticTransformerEncoder:
             f"the shipped {SHIPPED_STATIC} model ({table_file}) does not load ({exc}): "
             "reinstall embedcraft"
         ) from None
-    tokenizer = _tokenizer_class().from_str(_wordpiece(_vocab_file()).to_str())
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
+    tokenizer = plain_tokenizer(_wordpiece(_vocab_file()))
     if table.ndim != 2 or len(table) != tokenizer.get_vocab_size(with_added_tokens=True):
         raise CorruptFileError(f"{table_file}: a {table.shape} table does not fit the vocabulary")
     encoder = StaticTransformerEncoder(

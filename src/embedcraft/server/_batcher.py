@@ -299,17 +299,9 @@ class MicroBatcher:
         encoder = self._worker.encoder
         assert isinstance(encoder, BaseEncoder) and request.pending is not None
         found = cached_rows(encoder, request.texts, cache)
-        if not found:
-            return
-        width = len(next(iter(found.values())))
-        request.rows = np.empty((len(request.texts), width), dtype=np.float32)
-        for position, row in found.items():
-            request.rows[position] = row
-        request.pending = [p for p in request.pending if p not in found]
-        if not request.pending:
-            self.requests += 1
-            assert request.tokens is not None
-            self._worker.answer(request, EncodeResult(request.rows, request.tokens))
+        if found:
+            where = sorted(found)
+            self._fill(request, where, np.stack([found[p] for p in where]))
 
     def _next_run(self, batch: list[_Request]) -> None:
         self._admit(batch)

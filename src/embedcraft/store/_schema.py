@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._sqlite import open_wal, transaction
+from .._sqlite import ensure_schema, open_wal, transaction
 from ..errors import CorruptFileError, InputError
 
 __all__ = [
@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS vectors (
 );
 CREATE TABLE IF NOT EXISTS removed (generation INTEGER NOT NULL, doc INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS removed_by_generation ON removed (generation);
+INSERT OR IGNORE INTO info VALUES ('generation', '0');
 """
 
 
@@ -74,13 +75,7 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     try:
         conn = open_wal(path)
         conn.execute("PRAGMA foreign_keys=ON")
-        with transaction(conn):
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT OR IGNORE INTO info VALUES ('format', ?)", (FORMAT,))
-            conn.execute("INSERT OR IGNORE INTO info VALUES ('generation', '0')")
-        (found,) = conn.execute("SELECT value FROM info WHERE key = 'format'").fetchone()
+        found = ensure_schema(conn, _SCHEMA, FORMAT)
     except sqlite3.DatabaseError as exc:
         raise CorruptFileError(f"{path}: not a readable collection database ({exc})") from None
     if found != FORMAT:

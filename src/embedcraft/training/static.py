@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from ..encoders.base import BaseEncoder, as_texts
-from ..encoders.distill import StaticTransformerEncoder
+from ..encoders.distill import StaticTransformerEncoder, principal_axes
 from ..errors import InputError
 
 __all__ = ["fit_to_teacher", "pooling_matrix", "reduce_dims", "teacher_vectors", "train_static"]
@@ -164,11 +164,7 @@ def reduce_dims(
     if not 1 <= dims <= model.dim:
         raise InputError(f"dims must be between 1 and {model.dim}, got {dims}")
     pooled = np.asarray(pooling_matrix(model, items) @ model.table_, dtype=np.float64)
-    values, vectors = np.linalg.eigh(pooled.T @ pooled)
-    axes = vectors[:, np.argsort(values)[::-1][:dims]]
-    # a deterministic sign per axis: its largest loading positive
-    signs = np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(dims)])
-    axes *= np.where(signs == 0, 1.0, signs)
+    axes = principal_axes(pooled.T @ pooled, dims)
     reduced = StaticTransformerEncoder(
         source=model.source, normalize=model.normalize, name=model.name
     )
