@@ -14,6 +14,7 @@ from .. import __version__
 from ..cache import caching
 from ..errors import EmbedcraftError
 from . import _cache, _compare, _contextual, _images, _plot, _recsys, _serve, _store, _text, _words
+from ._common import UsageError, showing_progress
 
 __all__ = ["build_parser", "main"]
 
@@ -28,6 +29,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"embedcraft {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_const",
+        const=True,
+        default=None,
+        help="show progress bars on long work even when stderr is not a terminal (a log file)",
+    )
+    shown.add_argument(
+        "--quiet",
+        "-q",
+        dest="progress",
+        action="store_const",
+        const=False,
+        help="no progress bars, even at a terminal (notes and errors still print)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p_eval = sub.add_parser(
         "eval", help="evaluate on a benchmark", description="Evaluate on a benchmark."
@@ -44,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     _images.register(sub)
     _cache.register(sub)
     return parser
+
+
+_ANYWHERE = ("--debug", "--progress", "--quiet", "-q")
+"""Options of the whole command that are also recognised after the sub-command."""
 
 
 def _not_utf8(argv: Sequence[str]) -> str | None:
@@ -87,14 +109,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"embedcraft: error: {problem}", file=sys.stderr)
         return 2
     parser = build_parser()
-    if "--debug" in argv[1:]:  # wherever it is typed, before or after the command
-        argv = ["--debug"] + [a for a in argv if a != "--debug"]
+    # options of the whole command work wherever they are typed, before or after the command
+    anywhere = [a for a in argv if a in _ANYWHERE]
+    argv = anywhere + [a for a in argv if a not in _ANYWHERE]
     args = parser.parse_args(argv)
     if getattr(args, "k", 1) is not None and getattr(args, "k", 1) < 1:
         parser.error("-k must be at least 1")
     try:
-        with caching(getattr(args, "cache", False)):  # commands with --cache/--no-cache
+        with caching(getattr(args, "cache", False)), showing_progress(args.progress):
             return int(args.func(args))
+    except UsageError as exc:  # as argparse would say it: usage, then the problem; exit 2
+        if args.debug:
+            raise
+        print(f"embedcraft {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("embedcraft: interrupted", file=sys.stderr)
         return 130

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from ..encoders.base import Encoder, fit_if_needed
 from ..encoders.contract import EncodeReport
+from ..errors import EmbedcraftError
 from ..io import read_texts
 
 __all__ = [
+    "UsageError",
     "add_cache",
     "add_command",
     "add_json",
@@ -25,12 +30,32 @@ __all__ = [
     "note_undefined_correlation",
     "print_json",
     "progress",
+    "showing_progress",
 ]
 
 
+class UsageError(EmbedcraftError):
+    """The command line itself is wrong (a missing option, a malformed value): exit code 2."""
+
+
+_PROGRESS: ContextVar[bool | None] = ContextVar("embedcraft_cli_progress", default=None)
+
+
+@contextlib.contextmanager
+def showing_progress(choice: bool | None) -> Iterator[None]:
+    """Within the block, `progress()` answers `choice` (--progress/--quiet); None: ask stderr."""
+    token = _PROGRESS.set(choice)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
 def progress() -> bool:
-    """Show progress bars only to a person at a terminal."""
-    return sys.stderr.isatty()
+    """Whether to show progress bars: as --progress/--quiet say, else only to a person at a
+    terminal (a log file or a pipe gets no bars)."""
+    choice = _PROGRESS.get()
+    return sys.stderr.isatty() if choice is None else choice
 
 
 def note(message: str) -> None:
