@@ -236,7 +236,7 @@ def test_a_new_family_is_one_module_and_one_catalog_line(
         np.testing.assert_array_equal(encoded.vectors, [[4, 3], [12, 4]])
         assert encoded.report.inputs == 2 and toy.count_tokens("a b c") == [3]
         toy.save(tmp_path / "saved")
-        assert load_encoder(tmp_path / "saved").encode("a b").tolist() == [[4.0, 3.0]]
+        assert load_encoder(tmp_path / "saved").encode("a b").tolist() == [4.0, 3.0]
         with open_collection(tmp_path / "c", encoders=["toy"]) as collection:
             collection.add(["a b", "a much longer text here"], ids=["short", "long"])
             assert collection.search("a b", k=1)[0].id == "short"

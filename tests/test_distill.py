@@ -89,10 +89,10 @@ def test_encode_is_the_mean_of_the_token_rows(static) -> None:  # type: ignore[n
     rows = [i for i in ids if static.known_[i]]
     assert 2 <= len(rows) < len(ids)  # some tokens lie beyond max_tokens and are skipped
     expected = static.table_[rows].astype(np.float64).mean(axis=0)
-    plain = unnormalized(static).encode(text)[0]
+    plain = unnormalized(static).encode(text)
     np.testing.assert_allclose(plain, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
-        static.encode(text)[0], expected / np.linalg.norm(expected), rtol=1e-5, atol=1e-6
+        static.encode(text), expected / np.linalg.norm(expected), rtol=1e-5, atol=1e-6
     )
 
 
@@ -193,14 +193,14 @@ def test_batches_and_order_do_not_change_a_vector(static) -> None:  # type: igno
     whole = static.encode(TEXTS)
     np.testing.assert_allclose(static.encode(TEXTS, batch_size=1), whole, rtol=0, atol=1e-6)
     np.testing.assert_allclose(static.encode(TEXTS[::-1])[::-1], whole, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(static.encode(TEXTS[3])[0], whole[3], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(static.encode(TEXTS[3]), whole[3], rtol=0, atol=1e-6)
 
 
 def test_very_long_texts_are_cut_at_max_chars(static, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(type(static), "max_chars", 20)
     head = "the man is in the"  # 17 characters
     np.testing.assert_allclose(
-        static.encode(head + "   house, the end")[0], static.encode(head)[0], atol=1e-6
+        static.encode(head + "   house, the end"), static.encode(head), atol=1e-6
     )
 
 

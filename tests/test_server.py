@@ -137,7 +137,7 @@ def test_base64_is_little_endian_float32(http: httpx.Client, encoders: dict) -> 
     raw = base64.b64decode(payload["data"][0]["embedding"])
     assert len(raw) == 384 * 4
     row = np.frombuffer(raw, dtype="<f4")
-    np.testing.assert_allclose(row, encoders["minilm-l3"].encode("hello world")[0], atol=1e-6)
+    np.testing.assert_allclose(row, encoders["minilm-l3"].encode("hello world"), atol=1e-6)
 
 
 def test_dimensions_truncate_and_renormalize(client: openai.OpenAI, encoders: dict) -> None:

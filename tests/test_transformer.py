@@ -95,7 +95,7 @@ def _long_text(words: list[str], n: int) -> str:
 
 # ------------------------------------------------------------------------- batching and order
 def test_vector_does_not_depend_on_the_batch(l3: TransformerEncoder, one_piece_words) -> None:
-    alone = l3.encode(SHORT)[0]
+    alone = l3.encode(SHORT)
     in_list = l3.encode([SHORT])[0]
     # One batch of three texts of very different lengths: the short one is padded.
     neighbours = [_long_text(one_piece_words, 100), SHORT, "Yes."]
@@ -132,12 +132,12 @@ def test_long_texts_run_in_smaller_batches_under_the_token_budget(
     assert all(rows * length <= TOKEN_BUDGET for rows, length in shapes)
     assert max(length for _, length in shapes) == 122 and len(shapes) >= 3
     monkeypatch.undo()
-    alone = l3.encode(texts[0])[0]
+    alone = l3.encode(texts[0])
     assert _cos(alone, got[0]) >= 0.99999 and _cos(alone, got[39]) >= 0.99999
 
 
 def test_output_rows_follow_input_order(l3: TransformerEncoder) -> None:
-    base = np.vstack([l3.encode(t)[0] for t in TEXTS])
+    base = np.vstack([l3.encode(t) for t in TEXTS])
     assert (base @ base.T - np.eye(len(TEXTS))).max() < 0.999, "texts must be distinguishable"
     perm = np.random.default_rng(7).permutation(len(TEXTS))
     shuffled = l3.encode([TEXTS[i] for i in perm], batch_size=3)
@@ -171,13 +171,13 @@ def test_pooling_modes_differ_and_match_token_vectors_by_hand(l3: TransformerEnc
     by_hand = {"mean": hidden.mean(axis=0), "cls": hidden[0], "max": hidden.max(axis=0)}
     got = {}
     for pooling, want in by_hand.items():
-        got[pooling] = _encoder("minilm-l3", pooling=pooling, normalize=False).encode(text)[0]
+        got[pooling] = _encoder("minilm-l3", pooling=pooling, normalize=False).encode(text)
         np.testing.assert_allclose(got[pooling], want, rtol=1e-4, atol=1e-5)
     assert _cos(got["mean"], got["cls"]) < 0.999
     assert _cos(got["mean"], got["max"]) < 0.999
     assert _cos(got["cls"], got["max"]) < 0.999
     # The default (the model's own setting) is mean pooling, normalized.
-    default = l3.encode(text)[0]
+    default = l3.encode(text)
     np.testing.assert_allclose(
         default, by_hand["mean"] / np.linalg.norm(by_hand["mean"]), atol=1e-5
     )
@@ -249,7 +249,7 @@ def test_truncation_is_reported_for_long_texts_only(
     assert report.truncated == [1, 4]
     assert report.texts == 5 and report.max_tokens == 128 and not report.chunked
     # A truncated text is encoded as its first 126 word pieces.
-    assert _cos(out[4], l3.encode(_long_text(one_piece_words, 126))[0]) >= 0.99999
+    assert _cos(out[4], l3.encode(_long_text(one_piece_words, 126))) >= 0.99999
     l3.encode(["short"])
     assert l3.last_truncation.truncated == []
 
@@ -262,7 +262,7 @@ def test_a_megabyte_text_is_quick_and_reported(l3: TransformerEncoder) -> None:
     assert time.perf_counter() - start < 5.0
     assert l3.last_truncation.truncated == [1]
     assert np.isfinite(out).all()
-    assert _cos(out[1], l3.encode("word " * 126)[0]) >= 0.99999
+    assert _cos(out[1], l3.encode("word " * 126)) >= 0.99999
 
 
 def test_text_within_the_token_limit_is_not_cut_for_its_character_length(
@@ -297,17 +297,17 @@ def test_chunking_averages_overlapping_windows(one_piece_words: list[str]) -> No
     assert len(windows) == 3
     mean = raw.encode(windows).mean(axis=0)
     assert _cos(chunked[1], mean / np.linalg.norm(mean)) >= 0.99999
-    truncated = truncator.encode(text)[0]
+    truncated = truncator.encode(text)
     assert _cos(chunked[1], truncated) < 0.999
-    tail = truncator.encode(" ".join(words[n // 2 :]))[0]
+    tail = truncator.encode(" ".join(words[n // 2 :]))
     assert _cos(chunked[1], tail) > _cos(truncated, tail)
     # A text that fits is one window: the same as without chunking.
-    assert _cos(chunked[0], truncator.encode("a short one")[0]) >= 0.99999
+    assert _cos(chunked[0], truncator.encode("a short one")) >= 0.99999
 
 
 # ------------------------------------------------------------------------- odd inputs
 def test_empty_string_gives_a_fixed_non_zero_vector(l3: TransformerEncoder) -> None:
-    first = l3.encode("")[0]
+    first = l3.encode("")
     again = l3.encode(["Some text first.", "", "More text."])[1]
     assert np.isfinite(first).all()
     assert np.linalg.norm(first) == pytest.approx(1.0, abs=1e-5)

@@ -141,7 +141,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     metric = encoder.metric
     encode_queries = encoder.encode_queries
     score = float(
-        similarity(encode_queries(args.text_a), encoder.encode(args.text_b), metric)[0, 0]
+        similarity(encode_queries([args.text_a]), encoder.encode([args.text_b]), metric)[0, 0]
     )
     if args.json:
         print_json(

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from .._files import atomic_directory, load_npy, parse_json, read_text
 from ..errors import CorruptFileError, InputError, NotFittedError
 from ..text import TextAnalyzer
+from ..vectors import normalize as normalize_rows
 from .contract import (
     CacheSetting,
     Encoded,
@@ -35,6 +36,7 @@ from .contract import (
     Metric,
     Vectors,
     as_texts,
+    is_single_input,
 )
 
 __all__ = [
@@ -133,17 +135,32 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         batch_size: int | None = None,
         progress: bool = False,
         cache: CacheSetting = None,
+        normalize_embeddings: bool = False,
+        show_progress_bar: bool | None = None,
+        convert_to_numpy: bool | None = None,
+        **unsupported: Any,
     ) -> Vectors:
-        """Vectors of `inputs`, one row each, in input order (a single input gives one row).
+        """Vectors of `inputs`, one row each, in input order.
 
-        An empty list gives a (0, dim) result. What the call met (unknown words, truncated
+        A single input (a str; for image encoders a path, bytes, an image) gives one 1-D (dim,)
+        vector, as sentence-transformers does; a list gives (n, dim) rows, a list of one
+        (1, dim) and an empty list (0, dim). Sparse encoders return a CSR matrix, 1 row for a
+        single input (scipy matrices are 2-D). What the call met (unknown words, truncated
         inputs) is in `last_report`, or returned by `encode_with_report`. `cache`: True for
         the disk embedding cache, a cache object, False for none; None (the default) follows
         an enclosing `embedcraft.caching(...)` block, else no cache (see `embedcraft.cache`).
+
+        sentence-transformers' arguments: `normalize_embeddings` scales rows to unit length
+        (zero rows stay zero), `show_progress_bar` is `progress`, `convert_to_numpy=True` also
+        turns sparse rows dense. Those embedcraft cannot honour (`convert_to_tensor`,
+        `device`, `precision`, `output_value`, `truncate_dim`, prompts, `pool`) raise
+        TypeError naming what to use instead.
         """
-        return self.encode_with_report(
-            inputs, batch_size=batch_size, progress=progress, cache=cache
+        _check_familiar(self.sparse, convert_to_numpy, unsupported)
+        vectors = self.encode_with_report(
+            inputs, batch_size=batch_size, progress=progress or bool(show_progress_bar), cache=cache
         ).vectors
+        return self._shaped(inputs, vectors, normalize_embeddings, convert_to_numpy)
 
     def encode_with_report(
         self,
@@ -154,7 +171,8 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         cache: CacheSetting = None,
     ) -> Encoded:
         """`encode`, and the report of this call over all its batches (also kept in
-        `last_report`). Neither depends on `batch_size`."""
+        `last_report`). Neither depends on `batch_size`. The vectors are always 2-D, one row
+        per input (a single input too), as the report's input positions count them."""
         from ..cache import encode_cached, resolve_cache
 
         store = resolve_cache(cache)
@@ -180,9 +198,16 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         batch_size: int | None = None,
         progress: bool = False,
         cache: CacheSetting = None,
+        normalize_embeddings: bool = False,
+        show_progress_bar: bool | None = None,
+        convert_to_numpy: bool | None = None,
+        **unsupported: Any,
     ) -> Vectors:
-        """Vectors for search queries; equal to `encode` unless the encoder is asymmetric (BM25)."""
-        return self.encode(inputs, batch_size=batch_size, progress=progress, cache=cache)
+        """Vectors for search queries, with `encode`'s arguments and shapes; equal to `encode`
+        unless the encoder is asymmetric (BM25)."""
+        _check_familiar(self.sparse, convert_to_numpy, unsupported)
+        vectors = self._query_rows(inputs, batch_size, progress or bool(show_progress_bar), cache)
+        return self._shaped(inputs, vectors, normalize_embeddings, convert_to_numpy)
 
     def cache_key_bytes(self, item: Any) -> bytes | None:
         """The bytes that identify a checked input for the embedding cache (a text's UTF-8);
@@ -195,8 +220,9 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return [len(_WORDS.findall(text)) for text in self._check_inputs(inputs)]
 
     def transform(self, X: Any) -> Vectors:
-        """scikit-learn's name for `encode`."""
-        return self.encode(X)
+        """scikit-learn's name for `encode`, always 2-D as scikit-learn expects (one row per
+        input, a single string too)."""
+        return self.encode_with_report(X).vectors
 
     @property
     def last_oov(self) -> EncodeReport | None:
@@ -311,6 +337,28 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """One batch's vectors and what it met; by default `_encode` and a count of inputs."""
         return self._encode(batch), EncodeReport(inputs=len(batch))
 
+    def _query_rows(
+        self, inputs: Any, batch_size: int | None, progress: bool, cache: CacheSetting
+    ) -> Vectors:
+        """Query vectors, one row per input (2-D); asymmetric encoders (BM25) override it."""
+        return self.encode_with_report(
+            inputs, batch_size=batch_size, progress=progress, cache=cache
+        ).vectors
+
+    def _shaped(
+        self, inputs: Any, vectors: Vectors, normalize: bool, to_numpy: bool | None
+    ) -> Vectors:
+        """Rows as `encode` returns them: unit length when asked, dense when asked, and one
+        1-D vector for a single dense input."""
+        if normalize:
+            vectors = normalize_rows(vectors)
+        if to_numpy and sp.issparse(vectors):
+            vectors = np.asarray(sp.csr_matrix(vectors).toarray(), dtype=np.float32)
+        if is_single_input(inputs, self.input_kind) and not sp.issparse(vectors):
+            single: np.ndarray = vectors[0]
+            return single
+        return vectors
+
     def _check_inputs(self, inputs: Any) -> list[Any]:
         """The inputs as a checked list (a single input becomes a list of one)."""
         return as_texts(inputs)
@@ -381,6 +429,61 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         if order != list(range(len(items))):
             stacked = stacked[np.argsort(np.asarray(order), kind="stable")]
         return Encoded(stacked, report)
+
+
+_INSTEAD_OF_QUANTIZING = (
+    "vectors are float32; for int8 or binary vectors wrap the encoder: "
+    "PostProcessedEncoder(encoder, quantize='int8' or 'binary') (CLI: --quantize)"
+)
+_NO_PROMPTS = "embedcraft has no prompts: put the instruction in front of each text yourself"
+_ELSEWHERE = "to encode with many processes or machines, use embedcraft.distributed.encode_dataset"
+_FAMILIAR: dict[str, tuple[tuple[object, ...], str]] = {
+    "convert_to_tensor": (
+        (False,),
+        "embedcraft returns numpy arrays (torch.from_numpy(vectors) makes a tensor of them)",
+    ),
+    "device": (
+        (None, "cpu"),
+        "embedcraft runs its models with ONNX Runtime on the CPU; there is no device to choose",
+    ),
+    "precision": (("float32",), _INSTEAD_OF_QUANTIZING),
+    "output_value": (
+        ("sentence_embedding",),
+        "embedcraft gives one vector per input, never token embeddings",
+    ),
+    "truncate_dim": (
+        (None,),
+        "wrap the encoder: PostProcessedEncoder(encoder, truncate_dim=N) (CLI: --truncate-dim)",
+    ),
+    "prompt": ((None,), _NO_PROMPTS),
+    "prompt_name": ((None,), _NO_PROMPTS),
+    "pool": ((None,), _ELSEWHERE),
+    "chunk_size": ((None,), _ELSEWHERE),
+}
+"""sentence-transformers' `encode` arguments embedcraft cannot honour: the values that ask for
+what embedcraft does anyway, and what to use instead of the others."""
+
+
+def _check_familiar(
+    sparse: bool, convert_to_numpy: bool | None, unsupported: dict[str, Any]
+) -> None:
+    """Refuse, before any work, the `encode` arguments that cannot be honoured (TypeError
+    naming what to use instead): never ignore one silently."""
+    for key, value in unsupported.items():
+        if key not in _FAMILIAR:
+            raise TypeError(
+                f"encode() got an unexpected keyword argument {key!r}; it takes batch_size, "
+                "progress (or show_progress_bar), cache, normalize_embeddings and "
+                "convert_to_numpy"
+            )
+        accepted, instead = _FAMILIAR[key]
+        if not any(type(value) is type(a) and value == a for a in accepted):
+            raise TypeError(f"encode(): {key}={value!r} is not supported: {instead}")
+    if convert_to_numpy is False and not sparse:
+        raise TypeError(
+            "encode(): convert_to_numpy=False is not supported: dense vectors are always "
+            "numpy arrays (torch.from_numpy(vectors) makes a tensor of them)"
+        )
 
 
 def read_spec(folder: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ encoder declares what it reads (`input_kind`), what it is (`kind`), how its vect
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -34,10 +35,12 @@ __all__ = [
     "Metric",
     "Vectors",
     "as_texts",
+    "is_single_input",
 ]
 
 Vectors: TypeAlias = np.ndarray | sp.csr_matrix
-"""What `encode` returns: a (n, dim) float32 array, or a float32 CSR matrix for sparse encoders."""
+"""What `encode` returns: a (n, dim) float32 array, or a float32 CSR matrix for sparse encoders;
+a single input (not in a list) gives a (dim,) array, or a 1-row CSR matrix (see `encode`)."""
 
 CacheSetting: TypeAlias = "bool | VectorCache | None"
 """What `encode(..., cache=)` takes: True (the disk embedding cache), False (none), a cache
@@ -173,6 +176,10 @@ class Encoder(Protocol):
         batch_size: int | None = None,
         progress: bool = False,
         cache: CacheSetting = None,
+        normalize_embeddings: bool = False,
+        show_progress_bar: bool | None = None,
+        convert_to_numpy: bool | None = None,
+        **unsupported: Any,
     ) -> Vectors: ...
 
     def encode_queries(
@@ -182,6 +189,10 @@ class Encoder(Protocol):
         batch_size: int | None = None,
         progress: bool = False,
         cache: CacheSetting = None,
+        normalize_embeddings: bool = False,
+        show_progress_bar: bool | None = None,
+        convert_to_numpy: bool | None = None,
+        **unsupported: Any,
     ) -> Vectors: ...
 
     def encode_with_report(
@@ -225,6 +236,22 @@ def as_texts(texts: Any) -> list[str]:
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
             raise TypeError(f"item {i} is {type(item).__name__}, not str: {shown}")
     return items
+
+
+def is_single_input(inputs: Any, input_kind: InputKind) -> bool:
+    """Whether `inputs` is one input rather than a collection of them (`encode` then gives one
+    vector): a str for text encoders; for image encoders also a path, encoded bytes, a PIL
+    image, or one (H, W) / (H, W, C) array (an (N, H, W, C) array is N images)."""
+    if isinstance(inputs, str):
+        return True
+    if input_kind is not InputKind.IMAGE:
+        return False
+    if isinstance(inputs, np.ndarray):
+        return inputs.ndim < 4
+    pil = sys.modules.get("PIL.Image")  # a caller holding a PIL image has Pillow imported
+    return isinstance(inputs, bytes | bytearray | os.PathLike) or (
+        pil is not None and isinstance(inputs, pil.Image)
+    )
 
 
 @dataclass(frozen=True)

@@ -178,18 +178,14 @@ class PostProcessedEncoder(BaseEncoder):
         self.last_report = encoded.report
         return encoded
 
-    def encode_queries(
-        self,
-        inputs: Any,
-        *,
-        batch_size: int | None = None,
-        progress: bool = False,
-        cache: CacheSetting = None,
+    def _query_rows(
+        self, inputs: Any, batch_size: int | None, progress: bool, cache: CacheSetting
     ) -> np.ndarray:
+        """The wrapped encoder's query vectors, post-processed (one row per input)."""
         inner = self.encoder.encode_queries(
             inputs, batch_size=batch_size, progress=progress, cache=cache
         )
-        return self._process(inner)
+        return self._process(inner if sp.issparse(inner) else np.atleast_2d(inner))
 
     def save(self, path: Any) -> None:
         raise InputError("save the wrapped encoder; truncation and quantization are settings")

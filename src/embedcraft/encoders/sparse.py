@@ -346,16 +346,11 @@ class BM25Encoder(_VocabularyEncoder):
         ).astype(np.float32)
         return counts
 
-    def encode_queries(
-        self,
-        texts: Any,
-        *,
-        batch_size: int | None = None,
-        progress: bool = False,
-        cache: CacheSetting = None,
+    def _query_rows(
+        self, texts: Any, batch_size: int | None, progress: bool, cache: CacheSetting
     ) -> sp.csr_matrix:
-        """Query-side vectors: term counts (or 1 per term with `query_weighting="binary"`);
-        sparse vectors are never cached, whatever `cache` says."""
+        """Query-side vectors (`encode_queries`): term counts (or 1 per term with
+        `query_weighting="binary"`); sparse vectors are never cached, whatever `cache` says."""
         self._check_params()
         return self._run_batches(self._encode_query_batch, texts, batch_size, progress).vectors
 
