@@ -27,7 +27,13 @@ CSV = """id,text,year,lang
 def _run(args: list[object], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
-        command(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        command(args),
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,  # never a terminal: a command that would ask must not
     )
 
 
@@ -129,9 +135,9 @@ def test_rebuild_and_delete(indexed: dict, workdir: Path, tmp_path: Path) -> Non
     copy = tmp_path / "copy"
     made = _run(["index", workdir / "docs.csv", "-c", copy, "-e", "bm25"], tmp_path)
     assert made.returncode == 0, made.stderr
-    deleted = _run(["collection", "delete", copy], tmp_path)
+    deleted = _run(["collection", "delete", copy, "--yes"], tmp_path)
     assert deleted.returncode == 0 and not copy.exists()
-    refused = _run(["collection", "delete", workdir / "notes"], tmp_path)
+    refused = _run(["collection", "delete", workdir / "notes", "--yes"], tmp_path)
     assert refused.returncode == 1 and "not a collection" in refused.stderr
     assert (workdir / "notes" / "a.md").exists()
 
@@ -142,17 +148,13 @@ def test_rebuild_and_delete(indexed: dict, workdir: Path, tmp_path: Path) -> Non
         (["search", "x", "-c", "nowhere"], "no collection here"),
         (["index", "docs.csv", "-c", "fresh"], "name its encoders"),
         (["index", "missing.csv", "-c", "col"], "no such file"),
-        (["search", "x", "-c", "col", "--where", "year"], "expected key=value"),
         (["search", "x", "-c", "col", "--docs", "docs.csv"], "not both"),
         (
             ["search", "x", "--where", "a=1", "--docs", "docs.csv", "-e", "bm25"],
             "need --collection",
         ),
         (["search", "x", "-c", "col", "-e", "minilm-l6"], "no encoder 'minilm-l6'"),
-        (
-            ["search", "x", "-c", "col", "--where", "year>=9223372036854775808"],
-            "outside the 64-bit range",
-        ),
+        (["search", "x", "-c", "col", "--where", "yeer>=2000"], "no document has the metadata"),
     ],
 )
 def test_errors_are_one_line(indexed: dict, workdir: Path, args: list[str], message: str) -> None:
@@ -242,3 +244,173 @@ def test_search_scifact_collection_bars(shared_data: Path, tmp_path: Path) -> No
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["metrics"]["ndcg@10"] >= 0.66
+
+
+def _beir(folder: Path, docs: dict[str, str], queries: dict[str, str], qrels: list[str]) -> Path:
+    """A BEIR-layout folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."""
+    (folder / "qrels").mkdir(parents=True)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as fh:
+        for doc_id, text in docs.items():
+            fh.write(json.dumps({"_id": doc_id, "title": "", "text": text}) + "\n")
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as fh:
+        for qid, text in queries.items():
+            fh.write(json.dumps({"_id": qid, "text": text}) + "\n")
+    rows = "".join(f"{r}\n" for r in qrels)
+    (folder / "qrels" / "test.tsv").write_text(f"query-id\tcorpus-id\tscore\n{rows}")
+    return folder
+
+
+BEIR_DOCS = {
+    "a": "cats purr and sleep on the mat",
+    "b": "the stock market and its shares",
+    "c": "a telescope looks at the planet",
+    "d": "tomato soup with fresh basil",
+    "e": "rockets carry astronauts to the moon",
+    "f": "dogs chase the postman",
+}
+BEIR_QUERIES = {"q1": "market shares", "q2": "planet telescope", "q3": "soup basil"}
+BEIR_QRELS = ["q1\tb\t1", "q2\tc\t1", "q3\td\t1"]
+
+
+def test_eval_retrieval_rerun_resumes_a_partial_collection(tmp_path: Path) -> None:
+    """A first run interrupted while indexing left 3 of 6 documents; the rerun scored those 3
+    (with a note) and exited 0."""
+    from embedcraft.evaluate import load_beir
+    from embedcraft.store import Collection
+
+    beir = _beir(tmp_path / "beir", BEIR_DOCS, BEIR_QUERIES, BEIR_QRELS)
+    data = load_beir(beir)
+    col = Collection(tmp_path / "col", encoders=["bm25"])
+    with col, pytest.raises(KeyboardInterrupt), col.bulk():  # interrupted: no index update
+        col.add(data.doc_texts[:3], ids=data.doc_ids[:3])
+        raise KeyboardInterrupt
+    args = ["eval", "retrieval", "--data", beir, "--mode", "sparse", "--json", "-c"]
+    runs = run_many(
+        {"resumed": [*args, tmp_path / "col"], "fresh": [*args, tmp_path / "new", "-e", "bm25"]},
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
+    for run in runs.values():
+        assert run.returncode == 0, run.stderr
+    resumed, fresh = (json.loads(runs[k].stdout) for k in ("resumed", "fresh"))
+    assert resumed["metrics"] == fresh["metrics"]
+    assert resumed["metrics"]["ndcg@10"] == pytest.approx(1.0)
+    assert "3 documents already indexed, 3 added" in runs["resumed"].stderr
+    again = _run([*args, tmp_path / "col"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["metrics"] == fresh["metrics"]
+    assert "added" not in again.stderr  # complete: nothing to index
+    with Collection(tmp_path / "col") as col:
+        assert col.count() == len(BEIR_DOCS)
+
+
+def test_eval_retrieval_refuses_a_collection_of_other_documents(tmp_path: Path) -> None:
+    beir = _beir(tmp_path / "beir", BEIR_DOCS, BEIR_QUERIES, BEIR_QRELS)
+    (tmp_path / "other.csv").write_text("id,text\nz,zeppelins over the city\n", encoding="utf-8")
+    made = _run(["index", "other.csv", "-c", "col", "-e", "bm25"], tmp_path)
+    assert made.returncode == 0, made.stderr
+    run = _run(["eval", "retrieval", "--data", beir, "-c", "col", "--json"], tmp_path)
+    assert run.returncode == 1 and run.stdout == ""
+    assert "1 document(s) that are not in" in run.stderr and "'z'" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_index_again_says_what_was_unchanged_added_and_replaced(tmp_path: Path) -> None:
+    (tmp_path / "docs.csv").write_text(CSV, encoding="utf-8")
+    first = _run(["index", "docs.csv", "-c", "col", "-e", "bm25"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = _run(["index", "docs.csv", "-c", "col", "--json"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    out = json.loads(again.stdout)
+    assert (out["unchanged"], out["added"], out["replaced"], out["count"]) == (5, 0, 0, 5)
+    changed = CSV.replace("The cat sat on the mat", "The cat sat on the sofa") + "6,New,2024,en\n"
+    (tmp_path / "docs.csv").write_text(changed, encoding="utf-8")
+    third = _run(["index", "docs.csv", "-c", "col"], tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert "4 unchanged, 1 added, 1 replaced" in third.stdout
+    assert "holds 6" in third.stdout
+
+
+def test_search_min_score_and_hybrid_side_scores(indexed: dict, workdir: Path) -> None:
+    """Hybrid hits showed only the fused rank score (0.0328 at best); there was no minimum."""
+    first = _run(["search", "cat planet", "-c", "col", "--mode", "sparse", "--json"], workdir)
+    assert first.returncode == 0, first.stderr
+    sparse = {h["id"]: h["score"] for h in json.loads(first.stdout)}
+    cut = sorted(sparse.values())[-2]  # keeps the best two
+    runs = run_many(
+        {
+            "hybrid": ["search", "cat planet", "-c", "col", "--json"],
+            "table": ["search", "cat planet", "-c", "col"],
+            "cut": ["search", "cat planet", "-c", "col", "--mode", "sparse", "--json",
+                    "--min-score", repr(cut)],
+            "none": ["search", "cat", "-c", "col", "--min-score", "1.5", "--mode", "hybrid"],
+        },
+        cwd=workdir,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )  # fmt: skip
+    for run in runs.values():
+        assert run.returncode == 0, run.stderr
+    hybrid = json.loads(runs["hybrid"].stdout)
+    assert all(0 < h["score"] <= 1 for h in hybrid)
+    for h in hybrid:
+        assert h["sparse_score"] == (pytest.approx(sparse[h["id"]]) if h["id"] in sparse else None)
+        assert isinstance(h["dense_score"], float)
+    lines = runs["table"].stdout.splitlines()
+    assert "dense" in lines[0] and "sparse" in lines[0]  # a header naming the columns
+    assert any(" - " in line for line in lines[1:])  # a side that did not return the hit
+    kept = json.loads(runs["cut"].stdout)
+    assert [h["id"] for h in kept] == [i for i, s in sparse.items() if s >= cut]
+    assert len(kept) == 2 < len(sparse)
+    assert "no results" in runs["none"].stdout and "--min-score 1.5" in runs["none"].stdout  # > 1
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("year", "quote a filter with < or >"),  # what the shell leaves of year>=2020
+        ("=2020", "expected key=value"),
+        ("year>=9223372036854775808", "outside the 64-bit range"),
+    ],
+)
+def test_a_malformed_where_is_a_usage_error(
+    indexed: dict, workdir: Path, where: str, message: str
+) -> None:
+    """It exited 1, as for a failure at run time."""
+    run = _run(["search", "x", "-c", "col", "--where", where], workdir)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith("embedcraft search: error: --where")
+    assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_collection_delete_asks_first(tmp_path: Path) -> None:
+    """It deleted at once, without asking."""
+    (tmp_path / "docs.csv").write_text(CSV, encoding="utf-8")
+    made = _run(["index", "docs.csv", "-c", "col", "-e", "bm25"], tmp_path)
+    assert made.returncode == 0, made.stderr
+    refused = _run(["collection", "delete", "col"], tmp_path)  # stdin is not a terminal
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert (tmp_path / "col" / "collection.sqlite").is_file()
+    assert _answer(["collection", "delete", "col"], tmp_path, "n\n")[0] == 1
+    assert (tmp_path / "col" / "collection.sqlite").is_file()
+    code, shown = _answer(["collection", "delete", "col"], tmp_path, "y\n")
+    assert code == 0 and "delete" in shown and "[y/N]" in shown
+    assert not (tmp_path / "col").exists()
+
+
+def _answer(args: list[object], cwd: Path, answer: str) -> tuple[int, str]:
+    """Run a command with a terminal as stdin, answer its question; (exit code, what it said)."""
+    import pty
+
+    main, child = pty.openpty()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        command(args), cwd=cwd, env=env, stdin=child, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    os.close(child)
+    os.write(main, answer.encode())
+    out, err = proc.communicate(timeout=120)
+    os.close(main)
+    return proc.returncode, out + err

@@ -119,5 +119,6 @@ def test_indexing_a_file_streams_it_and_a_bad_row_says_what_was_indexed(tmp_path
         assert col.count() == 4 and col.search("dogs", k=10)  # what was indexed is searchable
         del rows[5]
         fixed = _jsonl(tmp_path / "docs.jsonl", rows)
-        assert index_documents(col, DocumentBatches(fixed, batch_rows=2), batch_size=3) == 7
+        counts = index_documents(col, DocumentBatches(fixed, batch_rows=2), batch_size=3)
+        assert (counts.added, counts.replaced, counts.unchanged) == (3, 0, 4)  # resumed
         assert col.count() == 7 and col.get("d6")[0].metadata == {"n": 6}

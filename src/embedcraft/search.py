@@ -15,14 +15,23 @@ from .encoders.base import Encoder, Vectors, as_texts, fit_if_needed
 from .errors import InputError
 from .vectors import check_finite, top_k
 
-__all__ = ["Hit", "MemoryIndex", "reciprocal_rank_fusion", "weighted_fusion"]
+__all__ = [
+    "Hit",
+    "MemoryIndex",
+    "readable_fusion_score",
+    "reciprocal_rank_fusion",
+    "weighted_fusion",
+]
 
 
 @dataclass(frozen=True)
 class Hit:
     """One search result: document id, score (higher is better), text, rank (1-based).
 
-    Collections add the document's metadata and, when asked, why it matched (`explanation`).
+    Collections add the document's metadata, why it matched when asked (`explanation`), and
+    each side's own score: `dense_score` (cosine) and `sparse_score` (BM25/TF-IDF), None where
+    that side did not return the document or did not run. A hybrid hit's `score` is the fused
+    score on a 0..1 scale, 1 for the best possible (see `readable_fusion_score`).
     """
 
     id: str
@@ -31,6 +40,8 @@ class Hit:
     rank: int
     metadata: dict[str, Any] = field(default_factory=dict)
     explanation: dict[str, Any] | None = None
+    dense_score: float | None = None
+    sparse_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -108,6 +119,19 @@ def reciprocal_rank_fusion(
             fused[key] = fused.get(key, 0.0) + 1.0 / (constant + rank)
     order = sorted(fused.items(), key=lambda item: -item[1])
     return order if k is None else order[:k]
+
+
+def readable_fusion_score(score: float, lists: int, fusion: str, constant: int = RRF_K) -> float:
+    """A fused score on a 0..1 scale, 1 for the best possible: the raw reciprocal rank score
+    (0.0328 for a document first in two lists) means nothing to a reader.
+
+    Reciprocal rank fusion is divided by its maximum, `lists / (constant + 1)` (first in every
+    list), so 0.5 means first in one list of two; a weighted blend already lies in 0..1 when the
+    weights sum to 1. Dividing by a constant keeps the order of the results.
+    """
+    if fusion == "rrf":
+        return score * (constant + 1) / lists
+    return score
 
 
 def weighted_fusion(

@@ -4,6 +4,7 @@ eval retrieval --collection."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ from ..encoders.contract import InputKind
 from ..errors import InputError
 from ..evaluate import load_beir
 from ..evaluate.retrieval import retrieval_metrics
+from ..io import TextTable
 from ..search import Hit
 from ..store import (
     Collection,
@@ -21,8 +23,8 @@ from ..store import (
     parse_where,
 )
 from ..store.images import ImageTable, collection_input_kind
-from ..store.ingest import index_documents
-from ._common import add_cache, add_command, note, print_json, progress
+from ..store.ingest import index_documents, index_table
+from ._common import UsageError, add_cache, add_command, note, print_json, progress
 from ._images import (
     index_image_files,
     new_collection_kind,
@@ -63,13 +65,28 @@ def collection_args(p: argparse.ArgumentParser, *, required: bool) -> None:
     )
 
 
-def _print_hits(hits: list[Hit], explain: bool) -> None:
+def _print_hits(hits: list[Hit], args: argparse.Namespace, hybrid: bool) -> None:
+    """The hits as a table; a hybrid search adds each side's own score (- where that side did
+    not return the hit)."""
+    explain = args.explain
     if not hits:
-        print("no results")
+        cut = getattr(args, "min_score", None)
+        print("no results" + (f" (none scored at least --min-score {cut:g})" if cut else ""))
+        return
+    if hybrid:
+        print(
+            f"{'':>3}  {'score':>8}  {'dense':>8}  {'sparse':>8}  (score: 1 = first on both sides)"
+        )
     for h in hits:
         text = h.text.replace("\n", " ")
         text = text if len(text) <= 100 else text[:97] + "..."
-        print(f"{h.rank:>3}. {h.score:8.4f}  [{h.id}]  {text}")
+        sides = ""
+        if hybrid:
+            sides = "".join(
+                f"  {'-':>8}" if v is None else f"  {v:8.4f}"
+                for v in (h.dense_score, h.sparse_score)
+            )
+        print(f"{h.rank:>3}. {h.score:8.4f}{sides}  [{h.id}]  {text}")
         if explain and h.explanation:
             for side, why in h.explanation.items():
                 if side == "scores":
@@ -85,28 +102,48 @@ def _print_hits(hits: list[Hit], explain: bool) -> None:
                     print(f"       {side}: {why['note']}")
 
 
+def where_arg(items: list[str] | None) -> dict[str, Any]:
+    """The --where filters as a filter mapping; a malformed one is a usage error (exit 2)."""
+    try:
+        return parse_where(items or [])
+    except InputError as exc:
+        message = str(exc)
+        raise UsageError(
+            message if message.startswith("--where") else f"--where: {message}"
+        ) from None
+
+
 def search_collection(args: argparse.Namespace) -> int:
     """`search QUERY --collection ...`"""
-    where = parse_where(args.where or [])
+    where = where_arg(args.where)
     with open_collection(args.collection) as col:
         if args.image:
             hits = search_by_image(args, col)
-            _print_or_json(hits, args)
+            if args.min_score is not None:
+                hits = [h for h in hits if h.score >= args.min_score]
+            _print_or_json(hits, args, False)
             return 0
         refuse_text_query(args, col)
         hits = col.search(
             args.query, k=args.k, mode=args.mode, where=where or None, encoder=args.encoder,
-            fusion=args.fusion, alpha=args.alpha, explain=args.explain,
+            fusion=args.fusion, alpha=args.alpha, explain=args.explain, min_score=args.min_score,
         )  # fmt: skip
-    _print_or_json(hits, args)
+        _print_or_json(hits, args, _is_hybrid(col, args))
     return 0
 
 
-def _print_or_json(hits: list[Hit], args: argparse.Namespace) -> None:
+def _is_hybrid(col: Any, args: argparse.Namespace) -> bool:
+    """Whether a text search of `col` with these options fuses a dense and a sparse side."""
+    if args.mode or args.encoder:
+        return bool(args.mode == "hybrid")
+    return {col.encoder(name).sparse for name in col.encoder_names} == {True, False}
+
+
+def _print_or_json(hits: list[Hit], args: argparse.Namespace, hybrid: bool) -> None:
     if args.json:
         print_json([h.to_dict() for h in hits])
     else:
-        _print_hits(hits, args.explain)
+        _print_hits(hits, args, hybrid)
 
 
 def eval_collection(args: argparse.Namespace) -> int:
@@ -115,18 +152,7 @@ def eval_collection(args: argparse.Namespace) -> int:
     encoders = args.encoder or None
     with open_collection(args.collection, encoders=encoders) as col:
         t0 = time.perf_counter()
-        if col.count() == 0:
-            keep = [i for i, text in enumerate(data.doc_texts) if text.strip()]
-            note(f"indexing the {len(keep)} documents of {data.name} into the collection")
-            if len(keep) < len(data.doc_ids):
-                note(f"{len(data.doc_ids) - len(keep)} documents with an empty text left out")
-            col.add(
-                [data.doc_texts[i] for i in keep],
-                ids=[data.doc_ids[i] for i in keep],
-                progress=progress(),
-            )
-        elif col.count() != len(data.doc_ids):
-            note(f"the collection holds {col.count()} documents, the corpus {len(data.doc_ids)}")
+        _index_corpus(col, data, args.collection)
         t1 = time.perf_counter()
         results = col.search_many(
             data.query_texts, 100, mode=args.mode, fusion=args.fusion, alpha=args.alpha
@@ -156,6 +182,35 @@ def eval_collection(args: argparse.Namespace) -> int:
     return 0
 
 
+def _index_corpus(col: Any, data: Any, where: str) -> None:
+    """Bring the collection to hold exactly the corpus: index it, or resume an interrupted
+    indexing (documents stored with the same text are not encoded again); refuse a collection
+    that holds other documents, whose scores would not be the benchmark's."""
+    keep = [i for i, text in enumerate(data.doc_texts) if text.strip()]
+    table = TextTable([data.doc_ids[i] for i in keep], [data.doc_texts[i] for i in keep], [])
+    before = col.count()
+    states = col.compare_stored(table.texts, table.ids) if before else []
+    if before > len(states) - states.count("new"):  # documents of something else
+        others = sorted(set(col.ids()) - set(table.ids))
+        shown = ", ".join(repr(i) for i in others[:3])
+        raise InputError(
+            f"{where} holds {len(others)} document(s) that are not in {data.name} ({shown}"
+            f"{', ...' if len(others) > 3 else ''}), so its scores would not be the "
+            "benchmark's: evaluate with a new collection"
+        )
+    if len(keep) < len(data.doc_ids):
+        note(f"{len(data.doc_ids) - len(keep)} documents with an empty text left out")
+    if not before:
+        note(f"indexing the {len(keep)} documents of {data.name} into the collection")
+    counts = index_table(col, table, progress=progress(), compare_metadata=False)
+    if before and counts.written:
+        changed = f", {counts.replaced} re-encoded (their text changed)" if counts.replaced else ""
+        note(
+            f"resuming the indexing of {data.name}: {counts.unchanged} documents already "
+            f"indexed, {counts.added} added{changed}"
+        )
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     # A new collection is created only once its source has been read: a bad source or a
     # text/image mix-up leaves nothing behind.
@@ -170,11 +225,13 @@ def cmd_index(args: argparse.Namespace) -> int:
             done = index_image_files(args, col, source)
         else:
             t0 = time.perf_counter()
-            indexed = index_documents(col, source, batch_size=args.batch_size, progress=progress())
-            done = {"indexed": indexed, "seconds": time.perf_counter() - t0}
+            made = index_documents(col, source, batch_size=args.batch_size, progress=progress())
+            done = {"indexed": made.written, "seconds": time.perf_counter() - t0,
+                    "added": made.added, "replaced": made.replaced,
+                    "unchanged": made.unchanged}  # fmt: skip
         info = col.info()
     images = kind == InputKind.IMAGE
-    out = {
+    out: dict[str, Any] = {
         "collection": str(args.collection),
         "indexed": done["indexed"],
         "count_before": before,
@@ -182,21 +239,49 @@ def cmd_index(args: argparse.Namespace) -> int:
         "encoders": [e["name"] for e in info["encoders"]],
         "seconds": done["seconds"],
         **({"failed": done["failed"]} if images else {}),
+        **{k: done[k] for k in ("added", "replaced", "unchanged") if k in done},
     }
     if args.json:
         print_json(out)
     else:
         what = "images" if images else "documents"
+        tally = ""
+        if "unchanged" in out:
+            tally = f" ({out['unchanged']} unchanged, {out['added']} added, "
+            tally += f"{out['replaced']} replaced)"
         print(
-            f"indexed {out['indexed']} {what} from {args.source} into {args.collection} "
+            f"indexed {out['indexed']} {what} from {args.source} into {args.collection}{tally} "
             f"({', '.join(out['encoders'])}) in {out['seconds']:.1f} s; the collection holds "
             f"{info['count']}"
         )
     return 0
 
 
+def _confirm_delete(args: argparse.Namespace) -> None:
+    """Ask before `collection delete` (unless --yes); without a terminal to ask on, refuse."""
+    where = args.collection
+    if not is_postgres_url(where) and not is_collection_folder(where):
+        Collection.destroy(where)  # not a collection: says so, deletes nothing
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"deleting {where} cannot be undone, and there is no terminal to confirm it on: "
+            "add --yes to delete it (nothing deleted)"
+        )
+    print(
+        f"delete the collection {where} and every document in it? [y/N] ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise InputError(f"nothing deleted ({where} is as it was)")
+
+
 def cmd_collection(args: argparse.Namespace) -> int:
     if args.action == "delete":
+        _confirm_delete(args)
         if is_postgres_url(args.collection):
             PostgresCollection.destroy(args.collection)
         else:
@@ -266,23 +351,24 @@ def register(sub: Any) -> None:
     )
     p.add_argument("action", choices=["info", "rebuild", "delete"])
     p.add_argument("collection", metavar="DIR_OR_URL")
+    p.add_argument("--yes", "-y", action="store_true", help="delete: do not ask for confirmation")
 
 
 def check_search_args(args: argparse.Namespace) -> None:
     """search: either --docs with --encoder (in memory) or --collection."""
     if args.collection and args.docs:
-        raise InputError("give either --docs (search a file in memory) or --collection, not both")
+        raise UsageError("give either --docs (search a file in memory) or --collection, not both")
     if not args.collection and not args.docs:
-        raise InputError("give --docs FILE --encoder NAME, or --collection DIR_OR_URL")
+        raise UsageError("give --docs FILE --encoder NAME, or --collection DIR_OR_URL")
     if args.docs and not args.encoder:
-        raise InputError("--docs needs --encoder")
+        raise UsageError("--docs needs --encoder")
     if not args.collection and (args.where or args.mode or args.explain):
-        raise InputError("--where, --mode and --explain need --collection")
+        raise UsageError("--where, --mode and --explain need --collection")
     if args.image and args.query is not None:
-        raise InputError("give either a text QUERY or --image FILE, not both")
+        raise UsageError("give either a text QUERY or --image FILE, not both")
     if args.image and (args.mode or args.explain):
-        raise InputError("--mode and --explain apply to text queries, not --image")
+        raise UsageError("--mode and --explain apply to text queries, not --image")
     if args.image and not args.collection:
-        raise InputError("--image searches a collection of images: give --collection")
+        raise UsageError("--image searches a collection of images: give --collection")
     if not args.image and args.query is None:
-        raise InputError("give a text QUERY (or --image FILE for a collection of images)")
+        raise UsageError("give a text QUERY (or --image FILE for a collection of images)")

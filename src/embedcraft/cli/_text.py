@@ -16,6 +16,7 @@ from ..io import TEXT_FORMATS, VECTOR_FORMATS, read_texts, write_vectors
 from ..search import MemoryIndex
 from ..vectors import similarity
 from ._common import (
+    UsageError,
     add_cache,
     add_command,
     add_json,
@@ -66,7 +67,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_encode(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         if new_collection_kind([args.encoder]) == InputKind.IMAGE:
-            raise InputError("--engine ray encodes texts; encode images without it")
+            raise UsageError("--engine ray encodes texts; encode images without it")
         return encode_on_ray(args)
     refuse_ray_options(args)
     encoder = encoder_from_args(args)
@@ -166,6 +167,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     table = read_texts(args.docs, column=args.column, id_column=args.id_column)
     index = MemoryIndex.from_texts(encoder, table.texts, table.ids, progress=progress())
     hits = index.search(args.query, k=args.k)
+    if args.min_score is not None:
+        hits = [h for h in hits if h.score >= args.min_score]
     if args.json:
         print_json([{"id": h.id, "score": h.score, "text": h.text} for h in hits])
         return 0
@@ -181,9 +184,9 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     if args.collection:
         return eval_collection(args)
     if not args.encoder or len(args.encoder) > 1:
-        raise InputError("give one --encoder, or --collection (which may take several)")
+        raise UsageError("give one --encoder, or --collection (which may take several)")
     if args.mode:
-        raise InputError("--mode needs --collection")
+        raise UsageError("--mode needs --collection")
     args.encoder = args.encoder[0]
     data = load_beir(args.data, args.split)
     encoder = encoder_from_args(args)
@@ -286,6 +289,13 @@ def register(sub: Any, eval_sub: Any) -> None:
     p.add_argument("--docs", "-d", metavar="FILE", help="documents to search in memory")
     encoder_arg(p, required=False)
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument(
+        "--min-score",
+        type=float,
+        metavar="X",
+        help="leave out hits scoring less than X (cosine for dense, the BM25 score for sparse, "
+        "0..1 for hybrid)",
+    )
     column_args(p, "documents")
     collection_args(p, required=False)
     p.add_argument(

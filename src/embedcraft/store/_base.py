@@ -14,15 +14,14 @@ import numpy as np
 
 from ..encoders.base import BaseEncoder, as_texts
 from ..errors import InputError
-from ..search import Hit, reciprocal_rank_fusion, weighted_fusion
+from ..search import Hit
 from . import _schema as db
 from ._encoders import EncoderSlot
-from .filters import Filter
+from .filters import Condition, Filter
 
 SearchMode = Literal["dense", "sparse", "hybrid"]
-_FETCH_FOR_FUSION = 100
-"""Candidates taken from each side before a hybrid fusion (at least k)."""
-
+DocState = Literal["new", "unchanged", "changed"]
+"""How a document compares with the collection: not stored, stored as given, stored otherwise."""
 _T = TypeVar("_T")
 
 
@@ -114,6 +113,7 @@ class _CollectionBase:
         fusion: Literal["rrf", "weighted"] = "rrf",
         alpha: float = 0.5,
         explain: bool = False,
+        min_score: float | None = None,
     ) -> list[list[Hit]]:
         """The k best documents for each query, among those matching `where`."""
         raise NotImplementedError
@@ -149,6 +149,18 @@ class _CollectionBase:
 
     def _sparse_index(self, slot: EncoderSlot) -> Any:
         """The sparse index of a sparse encoder, fitted on the current texts."""
+        raise NotImplementedError
+
+    def _stored_docs(self, ids: list[str]) -> dict[str, tuple[str, Any]]:
+        """(text, stored metadata) of those of `ids` that are stored, by id."""
+        raise NotImplementedError
+
+    def _has_key(self, key: str) -> bool:
+        """Whether some document's metadata has `key` (a dotted path)."""
+        raise NotImplementedError
+
+    def _metadata_keys(self, limit: int) -> list[str]:
+        """Up to `limit` top-level metadata keys of the documents, sorted (for a message)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ basics
@@ -232,6 +244,41 @@ class _CollectionBase:
         """Refuse document `i` when its text cannot be stored."""
         if not text.strip():
             raise InputError(f"document {i} has an empty text")
+
+    def compare_stored(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str],
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[DocState]:
+        """For each document: "new" (no such id), "unchanged" (stored with this text and
+        metadata) or "changed"; with `metadata` None, texts alone are compared.
+
+        Indexing a file again upserts only what is not "unchanged", so a rerun (or the resume
+        of an interrupted run) encodes nothing twice.
+        """
+        docs = as_texts(texts)
+        doc_ids = self._check_ids(ids)
+        if len(doc_ids) != len(docs):
+            raise InputError(f"{len(docs)} texts but {len(doc_ids)} ids")
+        if metadata is not None and len(metadata) != len(docs):
+            raise InputError(f"{len(docs)} texts but {len(metadata)} metadata entries")
+        stored: dict[str, tuple[str, Any]] = {}
+        with self._lock:
+            for chunk in _chunks(doc_ids, 500):
+                stored.update(self._stored_docs(chunk))
+        states: list[DocState] = []
+        for i, (doc_id, text) in enumerate(zip(doc_ids, docs, strict=True)):
+            found = stored.get(doc_id)
+            if found is None:
+                states.append("new")
+                continue
+            same = found[0] == text
+            if same and metadata is not None:  # as JSON: True and 1 differ
+                mine = db.dump_metadata(i, metadata[i])
+                same = db.dump_metadata(i, self._metadata(found[1])) == mine
+            states.append("unchanged" if same else "changed")
+        return states
 
     def _write(
         self,
@@ -351,13 +398,14 @@ class _CollectionBase:
         fusion: Literal["rrf", "weighted"] = "rrf",
         alpha: float = 0.5,
         explain: bool = False,
+        min_score: float | None = None,
     ) -> list[Hit]:
         """The k best documents for `query`; see `search_many`."""
         if not isinstance(query, str):
             raise TypeError(f"query must be a string, got {type(query).__name__}")
         return self.search_many(
             [query], k, mode=mode, where=where, encoder=encoder, fusion=fusion, alpha=alpha,
-            explain=explain,
+            explain=explain, min_score=min_score,
         )[0]  # fmt: skip
 
     def _sides(self, mode: SearchMode | None, name: str | None) -> list[EncoderSlot]:
@@ -390,8 +438,12 @@ class _CollectionBase:
         results: list[list[tuple[int, float, dict[str, float]]]],
         sides: list[EncoderSlot],
         explain: bool,
+        min_score: float | None = None,
     ) -> list[list[Hit]]:
-        """Hits for each query's (rowid, score, side scores); rows deleted meanwhile are dropped."""
+        """Hits for each query's (rowid, score, side scores) scoring at least `min_score`; rows
+        deleted meanwhile are dropped."""
+        if min_score is not None:
+            results = [[h for h in hits if h[1] >= min_score] for hits in results]
         docs = self._fetch_docs(sorted({r for hits in results for r, _, _ in hits}))
         out: list[list[Hit]] = []
         for query, hits in zip(queries, results, strict=True):
@@ -406,9 +458,30 @@ class _CollectionBase:
                     explanation = {"scores": side_scores}
                     for s in sides:
                         explanation[s.name] = self._explain(s, query, r, text)
-                row.append(Hit(doc_id, score, text, len(row) + 1, metadata, explanation))
+                by_kind = {s.sparse: side_scores.get(s.name) for s in sides}
+                row.append(
+                    Hit(doc_id, score, text, len(row) + 1, metadata, explanation,
+                        dense_score=by_kind.get(False), sparse_score=by_kind.get(True))
+                )  # fmt: skip
             out.append(row)
         return out
+
+    def _refuse_unknown_keys(self, conditions: Sequence[Condition]) -> None:
+        """Raise when a filter names a metadata key no document has: it can match nothing, and
+        is most likely misspelt (an empty collection, which has no keys, is not refused).
+
+        Called only once a filter has matched no document, so it costs nothing otherwise.
+        """
+        missing = [k for k in dict.fromkeys(c.key for c in conditions) if not self._has_key(k)]
+        if not missing or self.count() == 0:
+            return
+        known = self._metadata_keys(21)
+        shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+        keys = f"the documents' keys are: {shown}" if known else "no document has metadata"
+        raise InputError(
+            f"no document has the metadata key {missing[0]!r}, so the filter can match "
+            f"nothing; {keys}"
+        )
 
     def _explain(self, slot: EncoderSlot, query: str, rowid: int, text: str) -> Any:
         """Why document `rowid` matched `query` on one side: terms (sparse) or words (dense)."""
@@ -417,57 +490,6 @@ class _CollectionBase:
             terms = index.explain(index.queries([query])[0], rowid)
             return {"terms": [{"term": t, "contribution": c} for t, c in terms]}
         return slot.explain_dense(query, text)
-
-
-MAX_K = 1 << 24
-"""The largest k a search takes: results are (queries, k) arrays, so k sizes memory."""
-
-
-def _check_k(k: Any) -> None:
-    """Refuse a k that is not a positive integer, or one too large to hold a result of."""
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise InputError(f"k must be a positive integer, got {k!r}")
-    if k > MAX_K:
-        raise InputError(f"k must be at most {MAX_K:,}, got {k:,}")
-
-
-def _check_search(k: Any, fusion: str, alpha: float) -> None:
-    """Refuse a bad k, fusion or alpha argument of a search."""
-    _check_k(k)
-    if fusion not in ("rrf", "weighted"):
-        raise InputError(f"fusion must be 'rrf' or 'weighted', got {fusion!r}")
-    if not 0.0 <= alpha <= 1.0:
-        raise InputError(f"alpha must be between 0 and 1, got {alpha}")
-
-
-def _fetch(k: int, sides: list[EncoderSlot]) -> int:
-    """Candidates to take from each side: k alone, more when several sides are fused."""
-    return k if len(sides) == 1 else max(k, _FETCH_FOR_FUSION)
-
-
-def _fuse_query(
-    lists: list[list[tuple[int, float]]],
-    sides: list[EncoderSlot],
-    k: int,
-    fusion: str,
-    alpha: float,
-) -> list[tuple[int, float, dict[str, float]]]:
-    """One query's (rowid, score, score on each side) best first, its sides' lists fused."""
-    if len(sides) == 1:
-        fused = lists[0][:k]
-    elif fusion == "rrf":
-        fused = reciprocal_rank_fusion([[r for r, _ in lst] for lst in lists], k)
-    else:
-        fused = weighted_fusion(lists, [alpha, 1.0 - alpha], k)
-    per_side = [dict(lst) for lst in lists]
-    return [(r, score, _side_scores(r, sides, per_side)) for r, score in fused]
-
-
-def _side_scores(
-    rowid: int, sides: list[EncoderSlot], per_side: list[dict[int, float]]
-) -> dict[str, float]:
-    """The scores of one document on each side that ranked it."""
-    return {s.name: d[rowid] for s, d in zip(sides, per_side, strict=True) if rowid in d}
 
 
 def _in_order(wanted: list[str], found: dict[str, _T]) -> list[_T]:

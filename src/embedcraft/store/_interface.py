@@ -14,7 +14,7 @@ import numpy as np
 
 from ..encoders.base import BaseEncoder
 from ..search import Hit
-from ._base import SearchMode, StoredVectors
+from ._base import DocState, SearchMode, StoredVectors
 from .collection import Document
 from .filters import Filter
 
@@ -65,6 +65,15 @@ class VectorCollection(Protocol):
         """Add documents, replacing any stored under the same ids; returns the ids."""
         ...
 
+    def compare_stored(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str],
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[DocState]:
+        """Per document: "new", "unchanged" (same text and metadata) or "changed"."""
+        ...
+
     def delete(self, ids: str | Sequence[str]) -> int:
         """Delete documents by id, all or none; returns how many."""
         ...
@@ -98,8 +107,10 @@ class VectorCollection(Protocol):
         fusion: Literal["rrf", "weighted"] = "rrf",
         alpha: float = 0.5,
         explain: bool = False,
+        min_score: float | None = None,
     ) -> list[Hit]:
-        """The k best documents for `query` (dense, sparse or hybrid)."""
+        """The k best documents for `query` (dense, sparse or hybrid) scoring at least
+        `min_score`; a filter on a key no document has is an error."""
         ...
 
     def search_many(
@@ -113,6 +124,7 @@ class VectorCollection(Protocol):
         fusion: Literal["rrf", "weighted"] = "rrf",
         alpha: float = 0.5,
         explain: bool = False,
+        min_score: float | None = None,
     ) -> list[list[Hit]]:
         """The k best documents for each query."""
         ...

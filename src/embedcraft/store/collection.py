@@ -28,19 +28,16 @@ from ..search import Hit
 from . import _schema as db
 from ._base import (
     SearchMode,
-    _check_k,
-    _check_search,
     _chunks,
     _CollectionBase,
-    _fetch,
-    _fuse_query,
     _in_order,
     _unknown_ids,
 )
 from ._derived import DerivedIndexes
 from ._encoders import EncoderSlot, load_slots, register_encoders
 from ._indexes import HnswSettings
-from .filters import Filter, parse_filter, sql_where
+from ._ranking import check_k, check_search, fetch_size, fuse_query
+from .filters import Filter, parse_filter, sql_has_key, sql_where
 
 __all__ = ["Collection", "Document", "HnswSettings", "SearchMode"]
 
@@ -130,9 +127,12 @@ class Collection(_CollectionBase):
 
     def count(self, where: Filter | None = None) -> int:
         """Number of documents (matching `where` when given)."""
-        sql, params = sql_where(parse_filter(where), "metadata", "sqlite")
+        conditions = parse_filter(where)
+        sql, params = sql_where(conditions, "metadata", "sqlite")
         with self._lock:
             (n,) = self.conn.execute(f"SELECT COUNT(*) FROM docs WHERE {sql}", params).fetchone()
+            if conditions and not n:
+                self._refuse_unknown_keys(conditions)
         return int(n)
 
     def generation(self) -> int:
@@ -269,27 +269,30 @@ class Collection(_CollectionBase):
         fusion: Literal["rrf", "weighted"] = "rrf",
         alpha: float = 0.5,
         explain: bool = False,
+        min_score: float | None = None,
     ) -> list[list[Hit]]:
         """The k best documents for each query, among those matching `where`.
 
         mode: "dense" (cosine of the dense encoder's vectors), "sparse" (BM25/TF-IDF score) or
         "hybrid" (both, fused by reciprocal rank, or with fusion="weighted" a blend of min-max
-        scaled scores, `alpha` on the dense side). The default is hybrid when the collection
-        has both kinds of encoder. `encoder` picks one by name for dense or sparse mode.
-        A filter returns exactly the top k of the matching documents (fewer only when fewer
-        match). explain=True adds `Hit.explanation`: the terms (sparse) or words (dense, for
-        transformer encoders) that contributed most.
+        scaled scores, `alpha` on the dense side; the fused score reads 0..1, 1 for a document
+        first on both sides, and `Hit.dense_score`/`sparse_score` hold each side's own). The
+        default is hybrid when the collection has both kinds of encoder. `encoder` picks one
+        by name for dense or sparse mode. A filter returns exactly the top k of the matching
+        documents (fewer only when fewer match); one on a key no document has is an error.
+        `min_score` drops hits scoring less. explain=True adds `Hit.explanation`: the terms
+        (sparse) or words (dense, for transformer encoders) that contributed most.
         """
         items = as_texts(queries)
-        _check_search(k, fusion, alpha)
+        check_search(k, fusion, alpha, min_score)
         conditions = parse_filter(where)
         with self._lock:
             sides = self._sides(mode, encoder)
             allowed = self._allowed(conditions)
-            fetch = _fetch(k, sides)
+            fetch = fetch_size(k, sides)
             ranked = {s.slot: self._search_side(s, items, fetch, allowed) for s in sides}
             results = self._fuse(ranked, sides, len(items), k, fusion, alpha)
-            return self._hits(items, results, sides, explain)
+            return self._hits(items, results, sides, explain, min_score)
 
     def search_vectors(
         self,
@@ -304,7 +307,7 @@ class Collection(_CollectionBase):
         For vectors made elsewhere (an item's own vector, a query encoded in batch): rows of
         `vectors` must have the encoder's width; `encoder` picks the dense encoder by name.
         """
-        _check_k(k)
+        check_k(k)
         conditions = parse_filter(where)
         with self._lock:
             (side,) = self._sides("dense", encoder)
@@ -327,7 +330,7 @@ class Collection(_CollectionBase):
         (queries, k) float32 score array, -inf where fewer than k documents qualify). For
         recommendation-style lookups and high query rates.
         """
-        _check_k(k)
+        check_k(k)
         conditions = parse_filter(where)
         with self._lock:
             (side,) = self._sides("dense", encoder)
@@ -376,13 +379,16 @@ class Collection(_CollectionBase):
         key, current = (sql, tuple(params)), self._watch.current()
         cached = self._filter_cache.get(key)
         if cached is not None and cached[0] == current:
-            return cached[1]
-        rows = self.conn.execute(f"SELECT rowid FROM docs WHERE {sql}", params)
-        allowed = np.fromiter((r[0] for r in rows), dtype=np.int64)
-        allowed.sort()
-        self._filter_cache[key] = (current, allowed)
-        while len(self._filter_cache) > _FILTER_CACHE:
-            self._filter_cache.pop(next(iter(self._filter_cache)))
+            allowed = cached[1]
+        else:
+            rows = self.conn.execute(f"SELECT rowid FROM docs WHERE {sql}", params)
+            allowed = np.fromiter((r[0] for r in rows), dtype=np.int64)
+            allowed.sort()
+            self._filter_cache[key] = (current, allowed)
+            while len(self._filter_cache) > _FILTER_CACHE:
+                self._filter_cache.pop(next(iter(self._filter_cache)))
+        if not allowed.size:
+            self._refuse_unknown_keys(conditions)
         return allowed
 
     def _indexes_search(
@@ -429,7 +435,7 @@ class Collection(_CollectionBase):
                 [(int(r), float(v)) for v, r in zip(*ranked[s.slot][qi], strict=True) if r >= 0]
                 for s in sides
             ]
-            results.append(_fuse_query(lists, sides, k, fusion, alpha))
+            results.append(fuse_query(lists, sides, k, fusion, alpha))
         return results
 
     def _search_side(
@@ -454,6 +460,22 @@ class Collection(_CollectionBase):
 
     def _metadata(self, stored: Any) -> dict[str, Any]:
         return {} if stored == "{}" else _decode(stored)
+
+    def _stored_docs(self, ids: list[str]) -> dict[str, tuple[str, Any]]:
+        marks = ",".join("?" * len(ids))
+        sql = f"SELECT id, text, metadata FROM docs WHERE id IN ({marks})"
+        return {r[0]: (r[1], r[2]) for r in self.conn.execute(sql, ids)}
+
+    def _has_key(self, key: str) -> bool:
+        sql, params = sql_has_key(key, "metadata", "sqlite")
+        return (
+            self.conn.execute(f"SELECT 1 FROM docs WHERE {sql} LIMIT 1", params).fetchone()
+            is not None
+        )
+
+    def _metadata_keys(self, limit: int) -> list[str]:
+        sql = "SELECT DISTINCT j.key FROM docs, json_each(docs.metadata) AS j ORDER BY 1 LIMIT ?"
+        return [r[0] for r in self.conn.execute(sql, (limit,))]
 
     def _sparse_index(self, slot: EncoderSlot) -> Any:
         return self._indexes.sparse(slot)

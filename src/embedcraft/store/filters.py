@@ -261,6 +261,17 @@ def sql_condition(
     return f"({guard} AND {test})", params
 
 
+def sql_has_key(
+    key: str, column: str, style: Literal["sqlite", "postgres"]
+) -> tuple[str, list[Any]]:
+    """SQL text and parameters true for a row whose JSON metadata has `key` (a dotted path)."""
+    if style == "sqlite":
+        return f"json_type({column}, ?) IS NOT NULL", [
+            "$." + ".".join(f'"{part}"' for part in key.split("."))
+        ]
+    return f"{column} #> %s IS NOT NULL", ["{" + ",".join(key.split(".")) + "}"]
+
+
 def sql_where(
     conditions: Sequence[Condition], column: str, style: Literal["sqlite", "postgres"]
 ) -> tuple[str, list[Any]]:

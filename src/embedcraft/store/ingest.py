@@ -10,6 +10,7 @@ import math
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 __all__ = [
     "FOLDER_SUFFIXES",
     "DocumentBatches",
+    "IndexCounts",
     "index_documents",
+    "index_table",
     "read_documents",
     "typed_metadata",
 ]
@@ -166,41 +169,89 @@ def read_documents(
     return table
 
 
+@dataclass
+class IndexCounts:
+    """What indexing did: documents added (new ids), replaced (text or metadata changed) and
+    left as they were (stored with the same text and metadata: not encoded again)."""
+
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+
+    @property
+    def written(self) -> int:
+        """Documents encoded and stored (added or replaced)."""
+        return self.added + self.replaced
+
+    def __iadd__(self, other: IndexCounts) -> IndexCounts:
+        self.added += other.added
+        self.replaced += other.replaced
+        self.unchanged += other.unchanged
+        return self
+
+
+def index_table(
+    collection: VectorCollection,
+    table: TextTable,
+    *,
+    batch_size: int = 256,
+    progress: bool = False,
+    compare_metadata: bool = True,
+) -> IndexCounts:
+    """Upsert the documents of `table` that are not stored as they are (same id, text and
+    metadata, or text alone without `compare_metadata`); the others are not encoded again."""
+    metadata = table.metadata if compare_metadata else None
+    states = collection.compare_stored(table.texts, table.ids, metadata)
+    write = [i for i, state in enumerate(states) if state != "unchanged"]
+    if write:
+        collection.upsert(
+            [table.texts[i] for i in write],
+            [table.ids[i] for i in write],
+            [table.metadata[i] for i in write] if table.metadata else None,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    added = states.count("new")
+    return IndexCounts(added, len(write) - added, len(states) - len(write))
+
+
 def index_documents(
     collection: VectorCollection,
     batches: DocumentBatches,
     *,
     batch_size: int = 256,
     progress: bool = False,
-) -> int:
-    """Upsert every document of `batches` into a collection, one read batch at a time, and
-    bring its search indexes up to date once at the end; returns the number indexed.
+) -> IndexCounts:
+    """Index every document of `batches` into a collection, one read batch at a time, and
+    bring its search indexes up to date once at the end.
 
-    A bad row found part-way stops the run with the count of documents already indexed
-    (they are upserted by id, so running again once the file is fixed redoes nothing twice).
+    Documents stored with the same id, text and metadata are left alone (not encoded again),
+    so indexing an unchanged file again writes nothing and an interrupted run resumes; a
+    document whose text or metadata changed is encoded again and replaced. A bad row found
+    part-way stops the run, saying how many documents were indexed before it.
     """
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(desc="Indexing", unit=" docs")
-    indexed = 0
+    counts = IndexCounts()
     try:
         with collection.bulk(progress=progress):
             try:
                 for batch in batches:
-                    collection.upsert(batch.texts, batch.ids, batch.metadata, batch_size=batch_size)
-                    indexed += len(batch.texts)
+                    counts += index_table(collection, batch, batch_size=batch_size)
                     if bar is not None:
                         bar.update(len(batch.texts))
             except InputError as exc:
-                if not indexed:
+                done = counts.written + counts.unchanged
+                if not done:
                     raise
                 raise InputError(
-                    f"{exc}; the {indexed:,} documents before it were indexed (indexing "
-                    "again replaces documents by id, so nothing is stored twice)"
+                    f"{exc}; the {done:,} documents before it were indexed (indexing again "
+                    "skips the documents already stored, so nothing is encoded twice)"
                 ) from None
     finally:
         if bar is not None:
             bar.close()
-    return indexed
+    return counts

@@ -27,19 +27,16 @@ from ..errors import InputError
 from ..search import Hit
 from ._base import (
     SearchMode,
-    _check_k,
-    _check_search,
     _CollectionBase,
-    _fetch,
-    _fuse_query,
     _in_order,
     _unknown_ids,
 )
 from ._encoders import EncoderSlot, new_encoders, resolve_encoders
 from ._indexes import HnswSettings, SparseIndex
 from ._pg import pack, psycopg_module, split_url, unpack
+from ._ranking import check_k, check_search, fetch_size, fuse_query
 from .collection import Document
-from .filters import Filter, parse_filter, sql_where
+from .filters import Condition, Filter, parse_filter, sql_has_key, sql_where
 
 __all__ = ["PostgresCollection"]
 
@@ -216,14 +213,27 @@ class PostgresCollection(_CollectionBase):
             raise InputError(f"{self.url}: the collection is closed")
         return self._conn
 
-    def _where(self, where: Filter | None) -> tuple[str, list[Any]]:
-        return sql_where(parse_filter(where), "metadata", "postgres")
+    def _where(self, where: Filter | None) -> tuple[str, list[Any], list[Condition]]:
+        conditions = parse_filter(where)
+        return (*sql_where(conditions, "metadata", "postgres"), conditions)
+
+    def _check_matched(
+        self, where: tuple[str, list[Any], list[Condition]], results: Sequence[Sequence[Any]]
+    ) -> None:
+        """After a filtered search left a query without results: refuse a filter on a key no
+        document has (`_refuse_unknown_keys`)."""
+        sql, params, conditions = where
+        if conditions and not all(results) and self._count_upto(sql, params, 1) == 0:
+            self._refuse_unknown_keys(conditions)
 
     def count(self, where: Filter | None = None) -> int:
         """Number of documents (matching `where` when given)."""
-        sql, params = self._where(where)
+        sql, params, conditions = self._where(where)
         with self._lock:
-            return int(self._one(f"SELECT count(*) FROM {self._docs} WHERE {sql}", params))
+            n = int(self._one(f"SELECT count(*) FROM {self._docs} WHERE {sql}", params))
+            if conditions and not n:
+                self._refuse_unknown_keys(conditions)
+            return n
 
     def generation(self) -> int:
         """A number that grows with every committed write (by any client)."""
@@ -288,6 +298,18 @@ class PostgresCollection(_CollectionBase):
     def _existing_ids(self, ids: list[str]) -> list[str]:
         sql = f"SELECT id FROM {self._docs} WHERE id = ANY(%s)"
         return [r[0] for r in self.conn.execute(sql, (ids,))]
+
+    def _stored_docs(self, ids: list[str]) -> dict[str, tuple[str, Any]]:
+        sql = f"SELECT id, text, metadata FROM {self._docs} WHERE id = ANY(%s)"
+        return {r[0]: (r[1], r[2]) for r in self.conn.execute(sql, (ids,))}
+
+    def _has_key(self, key: str) -> bool:
+        sql, params = sql_has_key(key, "metadata", "postgres")
+        return self._one(f"SELECT 1 FROM {self._docs} WHERE {sql} LIMIT 1", params) is not None
+
+    def _metadata_keys(self, limit: int) -> list[str]:
+        keys = f"SELECT DISTINCT k FROM {self._docs}, jsonb_object_keys(metadata) k"
+        return [r[0] for r in self.conn.execute(f"{keys} ORDER BY 1 LIMIT %s", (limit,))]
 
     def _fit_unfitted(self, docs: list[str], made: dict[int, np.ndarray]) -> None:
         """A dense encoder that learns from text is fitted on the first documents added, then
@@ -355,19 +377,22 @@ class PostgresCollection(_CollectionBase):
         fusion: Literal["rrf", "weighted"] = "rrf",
         alpha: float = 0.5,
         explain: bool = False,
+        min_score: float | None = None,
     ) -> list[list[Hit]]:
         """The k best documents for each query, among those matching `where`.
 
-        Modes, fusion and explanations as in `Collection.search_many`. Dense scores are
-        1 - cosine distance, and a filter returns exactly the top k of the matching documents.
-        A query whose dense vector is zero (no known word) has no dense results.
+        Modes, fusion, filters, `min_score` and explanations as in `Collection.search_many`.
+        Dense scores are 1 - cosine distance, and a filter returns exactly the top k of the
+        matching documents. A query whose dense vector is zero (no known word) has no dense
+        results.
         """
         items = as_texts(queries)
-        _check_search(k, fusion, alpha)
-        where_sql, params = self._where(where)
+        check_search(k, fusion, alpha, min_score)
+        filtered = self._where(where)
+        where_sql, params, _ = filtered
         with self._lock:
             sides = self._sides(mode, encoder)
-            fetch = _fetch(k, sides)
+            fetch = fetch_size(k, sides)
             ranked = [
                 (self._search_sparse if s.sparse else self._search_dense)(
                     s, items, fetch, where_sql, params
@@ -375,10 +400,11 @@ class PostgresCollection(_CollectionBase):
                 for s in sides
             ]
             results = [
-                _fuse_query([side[qi] for side in ranked], sides, k, fusion, alpha)
+                fuse_query([side[qi] for side in ranked], sides, k, fusion, alpha)
                 for qi in range(len(items))
             ]
-            return self._hits(items, results, sides, explain)
+            self._check_matched(filtered, results)
+            return self._hits(items, results, sides, explain, min_score)
 
     def _dense_sql(self, slot: EncoderSlot, where_sql: str, *, exact: bool = False) -> str:
         """Nearest rows by cosine distance; parameters: query vector, filter's, limit.
@@ -403,13 +429,15 @@ class PostgresCollection(_CollectionBase):
         encoder: str | None = None,
     ) -> list[list[Hit]]:
         """The k documents closest (cosine) to each given query vector, as `Collection`'s."""
-        _check_search(k, "rrf", 0.5)
-        where_sql, params = self._where(where)
+        check_search(k, "rrf", 0.5)
+        filtered = self._where(where)
+        where_sql, params, _ = filtered
         with self._lock:
             (side,) = self._sides("dense", encoder)
             q = side.prepare_queries(vectors)
             ranked = self._rank_dense(side, q, k, where_sql, params)
-            results = [_fuse_query([row], [side], k, "rrf", 0.5) for row in ranked]
+            self._check_matched(filtered, ranked)
+            results = [fuse_query([row], [side], k, "rrf", 0.5) for row in ranked]
             return self._hits([""] * len(q), results, [side], False)
 
     def nearest_ids(
@@ -423,11 +451,13 @@ class PostgresCollection(_CollectionBase):
         """Ids and cosine scores of the k documents closest to each query vector, as
         `Collection.nearest_ids`: (ids per query, a (queries, k) float32 score array, -inf
         where fewer than k documents qualify). Reads no text or metadata."""
-        _check_k(k)
-        where_sql, params = self._where(where)
+        check_k(k)
+        filtered = self._where(where)
+        where_sql, params, _ = filtered
         with self._lock:
             (side,) = self._sides("dense", encoder)
             ranked = self._rank_dense(side, side.prepare_queries(vectors), k, where_sql, params)
+            self._check_matched(filtered, ranked)
             rowids = sorted({r for row in ranked for r, _ in row})
             sql = f"SELECT rowid, id FROM {self._docs} WHERE rowid = ANY(%s)"
             id_of: dict[int, str] = dict(self.conn.execute(sql, (rowids,)).fetchall())
