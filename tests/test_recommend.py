@@ -3,7 +3,11 @@ with obvious structure, and MovieLens 100K floors (each learned method beats pop
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +228,155 @@ def test_recommender_facade_explains_and_handles_new_users(tmp_path: Path) -> No
         Recommender("content").fit(tmp_path / "log.csv")
     with pytest.raises(InputError, match="unknown method"):
         Recommender("magic").fit(tmp_path / "log.csv")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- saving, threads, progress
+def _log_file(tmp_path: Path) -> Path:
+    rows = _clustered_log()
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "user,item,timestamp\n"
+        + "".join(f"{u},{i},{t}\n" for u, i, t in zip(*rows.values(), strict=True))
+    )
+    return path
+
+
+def _listed(recs: list) -> list[list]:  # type: ignore[type-arg]
+    return [[r.item, r.score, r.reason, r.text] for r in recs]
+
+
+_IN_A_FRESH_PROCESS = """
+import json, sys
+from embedcraft.recommend import Recommender
+out = {}
+for folder in sys.argv[1:]:
+    rec = Recommender.load(folder)
+    user, liked = rec.recommend(user="u0", k=4), rec.recommend(liked=["b1"], k=4)
+    out[folder] = {
+        "user": [[r.item, r.score, r.reason, r.text] for r in user],
+        "liked": [[r.item, r.score, r.reason, r.text] for r in liked],
+        "method": rec.method,
+    }
+print(json.dumps(out))
+"""
+
+
+def test_a_saved_recommender_recommends_the_same_in_a_fresh_process(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from embedcraft.encoders.pooling import MeanPoolingEncoder
+    from embedcraft.recommend import Recommender
+    from embedcraft.words import WordVectors
+
+    log = _log_file(tmp_path)
+    texts = {f"{g}{i}": f"{'apple pear' if g == 'a' else 'iron steel'} {i}" for g in "ab"
+             for i in range(10)}  # fmt: skip
+    rng = np.random.default_rng(0)
+    words = ["apple", "pear", "iron", "steel", *map(str, range(10))]
+    WordVectors(words, rng.normal(size=(len(words), 8)).astype(np.float32)).save(tmp_path / "wv")
+    MeanPoolingEncoder(str(tmp_path / "wv")).save(tmp_path / "encoder")
+    methods = ["popularity", "item2vec", "content", "hybrid"]
+    if importlib.util.find_spec("implicit") is not None:
+        methods.append("als")
+    expected = {}
+    for method in methods:
+        rec = Recommender(method, encoder=str(tmp_path / "encoder"), workers=1)  # type: ignore[arg-type]
+        rec.fit(log, items=texts if method in ("content", "hybrid") else {"a1": "Alpha one"})
+        folder = str(tmp_path / f"saved-{method}")
+        rec.save(folder)
+        expected[folder] = {
+            "user": _listed(rec.recommend(user="u0", k=4)),
+            "liked": _listed(rec.recommend(liked=["b1"], k=4)),
+            "method": method,
+        }
+    run = subprocess.run(
+        [sys.executable, "-c", _IN_A_FRESH_PROCESS, *expected],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == expected
+    assert any(r[3] for r in expected[str(tmp_path / "saved-content")]["user"])  # texts kept
+
+
+def test_saving_is_atomic_and_a_damaged_folder_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedcraft.errors import CorruptFileError
+    from embedcraft.recommend import Recommender
+
+    with pytest.raises(NotFittedError):
+        Recommender().save(tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()
+    rec = Recommender("item2vec", workers=1).fit(_log_file(tmp_path))
+    folder = tmp_path / "saved"
+    rec.save(folder)
+    spec = json.loads((folder / "recommender.json").read_text())
+    assert spec["format"] == "embedcraft.recommender" and spec["format_version"] == 1
+    before = sorted(p.name for p in folder.iterdir())
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        rec.save(folder)  # the old folder stays whole, and nothing is left beside it
+    monkeypatch.undo()
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv", "saved"]
+    assert Recommender.load(folder).recommend(user="u0", k=2) == rec.recommend(user="u0", k=2)
+
+    def damaged(change: str) -> Path:
+        copy = tmp_path / f"copy-{change}"
+        shutil.copytree(folder, copy)
+        vectors = next(copy.glob("*vectors*.npy"))
+        if change == "json":
+            (copy / "recommender.json").write_text('{"format": "embedcraft.recommender", ')
+        elif change == "fields":
+            (copy / "recommender.json").write_text(json.dumps({**spec, "method": 3}))
+        elif change == "truncated":
+            vectors.write_bytes(vectors.read_bytes()[:200])
+        elif change == "missing":
+            vectors.unlink()
+        elif change == "shape":
+            np.save(vectors, np.zeros((3, 4), np.float32))
+        elif change == "histories":
+            (copy / "histories.json").write_text('{"u0": "a1"}')
+        return copy
+
+    for change in ("json", "fields", "truncated", "missing", "shape", "histories"):
+        with pytest.raises(CorruptFileError, match="corrupt|missing"):
+            Recommender.load(damaged(change))
+    newer = tmp_path / "newer"
+    shutil.copytree(folder, newer)
+    (newer / "recommender.json").write_text(json.dumps({**spec, "format_version": 99}))
+    with pytest.raises(InputError, match="newer embedcraft"):
+        Recommender.load(newer)
+    with pytest.raises(InputError, match="is not a saved recommender"):
+        Recommender.load(tmp_path)
+
+
+def test_item2vec_uses_the_cores_it_has_and_one_thread_is_reproducible() -> None:
+    log = read_interactions(_clustered_log())
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity else os.cpu_count()
+    model = Item2VecRecommender(dim=8, epochs=2).fit(log)
+    assert model.workers is None and model.workers_ == cores
+    one = [Item2VecRecommender(dim=8, epochs=3, seed=7, workers=1).fit(log) for _ in range(2)]
+    assert one[0].workers_ == 1
+    np.testing.assert_array_equal(one[0].vectors_, one[1].vectors_)
+
+
+def test_fitting_and_evaluating_report_progress_when_asked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = read_interactions(_clustered_log())
+    Item2VecRecommender(dim=8, epochs=3).fit(log)
+    assert capsys.readouterr().err == ""
+    Item2VecRecommender(dim=8, epochs=3).fit(log, progress=True)
+    err = capsys.readouterr().err
+    assert "item2vec" in err and "3/3" in err
+    evaluate_recommender(PopularityRecommender(), log, progress=True)
+    err = capsys.readouterr().err
+    assert "users" in err and "40/40" in err

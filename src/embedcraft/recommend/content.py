@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .interactions import Interactions
-from .models import BaseRecommender, _RecentMean, _unit
+from .models import BaseRecommender, State, _RecentMean, _unit
 
 __all__ = ["ContentRecommender", "HybridRecommender", "read_movielens_items"]
 
@@ -67,7 +67,9 @@ class ContentRecommender(_RecentMean):
         self.encoder = encoder
         self.recent = recent
 
-    def fit(self, log: Interactions, items: Mapping[str, str] | None = None) -> ContentRecommender:
+    def fit(
+        self, log: Interactions, items: Mapping[str, str] | None = None, *, progress: bool = False
+    ) -> ContentRecommender:
         if not items:
             raise InputError("a content-based recommender needs item texts (items={id: text})")
         from ..catalog import load_encoder
@@ -76,7 +78,8 @@ class ContentRecommender(_RecentMean):
         self.items_ = sorted(set(items) | set(log.items.tolist()))
         self.index_ = {item: i for i, item in enumerate(self.items_)}
         texts = [items.get(i, "") or i for i in self.items_]
-        self.vectors_ = _unit(np.asarray(encoder.encode(texts), dtype=np.float32))
+        vectors = encoder.encode(texts, progress=True) if progress else encoder.encode(texts)
+        self.vectors_ = _unit(np.asarray(vectors, dtype=np.float32))
         return self
 
 
@@ -105,13 +108,33 @@ class HybridRecommender(BaseRecommender):
         self.weight = weight
         self.neighbours = neighbours
 
-    def fit(self, log: Interactions, items: Mapping[str, str] | None = None) -> HybridRecommender:
+    def fit(
+        self, log: Interactions, items: Mapping[str, str] | None = None, *, progress: bool = False
+    ) -> HybridRecommender:
         if not 0.0 <= self.weight <= 1.0:
             raise InputError(f"weight must be between 0 and 1, got {self.weight}")
         from .models import Item2VecRecommender
 
-        self.interaction_ = (self.interaction or Item2VecRecommender()).fit(log)
-        self.content_ = (self.content or ContentRecommender()).fit(log, items)
+        interaction = self.interaction or Item2VecRecommender()
+        self.interaction_ = interaction.fit(log, progress=progress)
+        self.content_ = (self.content or ContentRecommender()).fit(log, items, progress=progress)
+        self._link()
+        return self
+
+    def _parts(self) -> dict[str, BaseRecommender]:
+        return {"interaction": self.interaction_, "content": self.content_}
+
+    def _get_state(self) -> State:
+        self._check_fitted()
+        return {}, {}  # all of it is in the two parts
+
+    def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        if not set(self.interaction_.items_) <= set(self.content_.index_):
+            raise ValueError("the interaction model knows items the content model does not")
+        self._link()
+
+    def _link(self) -> None:
+        """The catalogue of the content part, and each cold item's nearest warm items."""
         self.items_ = self.content_.items_
         self.index_ = self.content_.index_
         warm = [self.index_[i] for i in self.interaction_.items_]
@@ -123,7 +146,6 @@ class HybridRecommender(BaseRecommender):
         n = min(self.neighbours, len(warm))
         self.cold_neighbours_ = np.argsort(-sims, axis=1)[:, :n]
         self.cold_weights_ = np.clip(np.take_along_axis(sims, self.cold_neighbours_, 1), 0, None)
-        return self
 
     def score(self, history: Sequence[str]) -> np.ndarray:
         self._check_fitted()

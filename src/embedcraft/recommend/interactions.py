@@ -9,6 +9,7 @@ item) pairs keep their latest interaction and are counted; timestamps need not b
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,6 +52,15 @@ class Interactions:
         return Interactions(
             self.users[rows], self.items[rows], self.ratings[rows], self.timestamps[rows]
         )
+
+    def fingerprint(self) -> str:
+        """A hash of every row (ids, ratings, timestamps): equal logs have equal fingerprints."""
+        digest = hashlib.sha256()
+        for ids in (self.users, self.items):
+            digest.update("\x1f".join(ids.tolist()).encode("utf-8", "surrogatepass") + b"\x1e")
+        digest.update(np.ascontiguousarray(self.ratings, dtype="<f4").tobytes())
+        digest.update(np.ascontiguousarray(self.timestamps, dtype="<i8").tobytes())
+        return digest.hexdigest()
 
     def histories(self) -> dict[str, list[str]]:
         """Each user's items in time order (ties by row order)."""

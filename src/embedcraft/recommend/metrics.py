@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..errors import InputError
 from .interactions import Interactions, leave_last_out
@@ -21,6 +22,8 @@ def evaluate_recommender(
     k: int = 10,
     test: Interactions | None = None,
     items: Any = None,
+    *,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Fit, then rank each test user's held-out items among the items they have not seen.
 
@@ -29,11 +32,12 @@ def evaluate_recommender(
     a user's test items. Returns hr@k (share of users with a held-out item in the top k),
     ndcg@k (binary gains), map@k (precision at each hit over min(held-out, k)), coverage (share
     of the catalogue recommended to anyone), users, fit seconds and recommend latency (ms).
-    `items` (id -> text) is passed to `fit` for the content-based models.
+    `items` (id -> text) is passed to `fit` for the content-based models. `progress` shows the
+    fit and the users ranked so far as bars on stderr.
     """
     train, held = leave_last_out(log) if test is None else (log, test)
     t0 = time.perf_counter()
-    model.fit(train, items)
+    _fit(model, train, items, progress)
     fit_s = time.perf_counter() - t0
     histories = train.histories()
     wanted: dict[str, set[str]] = {}
@@ -45,7 +49,9 @@ def evaluate_recommender(
     hits = ndcg = ap = 0.0
     shown: set[str] = set()
     latencies = []
-    for user, relevant in wanted.items():
+    for user, relevant in tqdm(
+        wanted.items(), desc="ranking", unit=" users", disable=not progress, total=len(wanted)
+    ):
         t0 = time.perf_counter()
         top = [i for i, _ in model.recommend(histories[user], k)]
         latencies.append(time.perf_counter() - t0)
@@ -70,21 +76,36 @@ def evaluate_recommender(
     }
 
 
+def _fit(model: Any, log: Interactions, items: Any, progress: bool) -> None:
+    """`model.fit`, asked for progress bars only when they are wanted (any model may be given)."""
+    if progress:
+        model.fit(log, items, progress=True)
+    else:
+        model.fit(log, items)
+
+
 def evaluate_cold_start(
-    model: Any, log: Interactions, items: Any, k: int = 10, share: float = 0.1, seed: int = 0
+    model: Any,
+    log: Interactions,
+    items: Any,
+    k: int = 10,
+    share: float = 0.1,
+    seed: int = 0,
+    *,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Hold out `share` of the items entirely; rank only those for users who later used them.
 
     The model is fitted without any interaction on the held-out ("cold") items, with the item
     texts. For each user with a cold interaction and a warm history, the latest cold item is
-    the target among all cold items. Returns hr@k, ndcg@k, users.
+    the target among all cold items. Returns hr@k, ndcg@k, users. `progress`: bars on stderr.
     """
     rng = np.random.default_rng(seed)
     catalogue = np.array(sorted(set(log.items.tolist())), dtype=object)
     cold = set(rng.choice(catalogue, size=max(1, int(share * len(catalogue))), replace=False))
     is_cold = np.array([i in cold for i in log.items.tolist()])
     train = log.subset(~is_cold)
-    model.fit(train, items)
+    _fit(model, train, items, progress)
     histories = train.histories()
     targets: dict[str, tuple[int, str]] = {}
     for u, i, t in zip(
@@ -95,7 +116,9 @@ def evaluate_cold_start(
     candidates = np.array([model.index_[i] for i in sorted(cold) if i in model.index_], np.int64)
     names = [model.items_[c] for c in candidates]
     hits = ndcg = 0.0
-    for user, (_, target) in targets.items():
+    for user, (_, target) in tqdm(
+        targets.items(), desc="ranking", unit=" users", disable=not progress, total=len(targets)
+    ):
         scores = np.asarray(model.score(histories[user]), dtype=np.float64)[candidates]
         top = np.argsort(-scores, kind="stable")[:k]
         ranked = [names[j] for j in top]

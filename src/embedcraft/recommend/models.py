@@ -3,20 +3,38 @@
 Each has the same small shape: `fit(log)` learns from an `Interactions` log and returns self;
 `score(history)` gives one score per known item for a user with that history (items in time
 order), and `recommend(history, k, exclude_seen=True)` the best k items with their scores.
+`_get_state` / `_set_state` give the learned state to `Recommender.save` and take it back.
 """
 
 from __future__ import annotations
 
+import inspect
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
+from tqdm.auto import tqdm
 
 from ..errors import InputError, NotFittedError, missing_dependency
 from .interactions import Interactions
 
-__all__ = ["ALSRecommender", "Item2VecRecommender", "PopularityRecommender"]
+__all__ = ["ALSRecommender", "Item2VecRecommender", "PopularityRecommender", "available_cores"]
+
+State = tuple[dict[str, Any], dict[str, np.ndarray]]
+"""Learned state as (JSON-ready values, named arrays)."""
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the OS tells, else all."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        try:
+            return max(1, len(affinity(0)))
+        except OSError:
+            pass
+    return os.cpu_count() or 1
 
 
 class BaseRecommender:
@@ -25,13 +43,53 @@ class BaseRecommender:
     items_: list[str]
     index_: dict[str, int]
 
-    def fit(self, log: Interactions, items: Mapping[str, str] | None = None) -> Self:
-        """Learn from the interaction log (and the items' texts, for methods that read them)."""
+    def fit(
+        self, log: Interactions, items: Mapping[str, str] | None = None, *, progress: bool = False
+    ) -> Self:
+        """Learn from the interaction log (and the items' texts, for methods that read them);
+        `progress` shows a bar on stderr for the slow parts (epochs, iterations, encoding)."""
         raise NotImplementedError
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters given to `__init__` (scikit-learn style), by name."""
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        found = list(inspect.signature(type(self).__init__).parameters.values())[1:]  # no self
+        return {p.name: getattr(self, p.name) for p in found if p.kind in named}
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "items_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(interactions)")
+
+    def _parts(self) -> dict[str, BaseRecommender]:
+        """Fitted models this one is made of, saved beside it (a hybrid's two parts)."""
+        return {}
+
+    def _get_state(self) -> State:
+        """The learned state, for saving: the item ids here, arrays in subclasses."""
+        self._check_fitted()
+        return {"items": list(self.items_)}, {}
+
+    def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        """Take back what `_get_state` gave; a ValueError says what does not fit together."""
+        items = state["items"]
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError("the item ids are not a list of strings")
+        if len(set(items)) != len(items):
+            raise ValueError("an item id is repeated")
+        self.items_ = list(items)
+        self.index_ = {item: i for i, item in enumerate(self.items_)}
+
+    def _rows(
+        self, array: np.ndarray, name: str, *, flat: bool = False, width: int | None = None
+    ) -> np.ndarray:
+        """`array` checked to hold one finite number (`flat`) or row per item."""
+        if array.ndim != (1 if flat else 2) or array.shape[0] != len(self.items_):
+            raise ValueError(f"{name} has shape {array.shape}, not one row per item")
+        if width is not None and array.shape[1] != width:
+            raise ValueError(f"{name} has {array.shape[1]} columns, not {width}")
+        if array.dtype.kind != "f" or not np.isfinite(array).all():
+            raise ValueError(f"{name} holds something other than finite numbers")
+        return array
 
     def _set_items(self, log: Interactions) -> None:
         if len(log) == 0:
@@ -120,12 +178,20 @@ class _RecentMean(BaseRecommender):
         self._check_fitted()
         return self.vectors_
 
+    def _get_state(self) -> State:
+        state, _ = super()._get_state()
+        return state, {"vectors": self.vectors_}
+
+    def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        super()._set_state(state, arrays)
+        self.vectors_ = self._rows(arrays["vectors"], "vectors").astype(np.float32)
+
 
 class PopularityRecommender(BaseRecommender):
     """Everyone gets the most-interacted items: the baseline every method must beat."""
 
     def fit(
-        self, log: Interactions, items: Mapping[str, str] | None = None
+        self, log: Interactions, items: Mapping[str, str] | None = None, *, progress: bool = False
     ) -> PopularityRecommender:
         self._set_items(log)
         counts = np.zeros(len(self.items_))
@@ -137,6 +203,14 @@ class PopularityRecommender(BaseRecommender):
         self._check_fitted()
         return self.counts_
 
+    def _get_state(self) -> State:
+        state, _ = super()._get_state()
+        return state, {"counts": self.counts_}
+
+    def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        super()._set_state(state, arrays)
+        self.counts_ = self._rows(arrays["counts"], "counts", flat=True).astype(np.float64)
+
 
 class Item2VecRecommender(_RecentMean):
     """Skip-gram with negative sampling over each user's time-ordered items (Barkan & Koenigstein).
@@ -147,6 +221,10 @@ class Item2VecRecommender(_RecentMean):
     default window treats a history as a set more than a sentence: on MovieLens 100K
     (leave-last-out NDCG@10) window 5 gave 0.002, window 20 with ns_exponent -0.5 0.027,
     window 50 with the last 5 items 0.087 (popularity 0.045).
+
+    `workers` threads train it; None (the default) uses every core this process may run on
+    (`workers_` says how many did). Threads make each fit a little different: for results
+    that repeat exactly, give a `seed` and `workers=1`.
     """
 
     def __init__(
@@ -159,7 +237,7 @@ class Item2VecRecommender(_RecentMean):
         min_count: int = 1,
         recent: int = 5,
         seed: int = 0,
-        workers: int = 1,
+        workers: int | None = None,
     ) -> None:
         self.dim = dim
         self.window = window
@@ -171,18 +249,34 @@ class Item2VecRecommender(_RecentMean):
         self.seed = seed
         self.workers = workers
 
-    def fit(self, log: Interactions, items: Mapping[str, str] | None = None) -> Item2VecRecommender:
+    def fit(
+        self, log: Interactions, items: Mapping[str, str] | None = None, *, progress: bool = False
+    ) -> Item2VecRecommender:
         try:
             from gensim.models import Word2Vec
+            from gensim.models.callbacks import CallbackAny2Vec
         except ImportError:
             raise missing_dependency("gensim", "static", "item2vec") from None
+        if self.workers is not None and self.workers < 1:
+            raise InputError(f"workers must be at least 1 (None: every core), got {self.workers}")
         self._set_items(log)
+        self.workers_ = available_cores() if self.workers is None else int(self.workers)
         sequences = list(log.histories().values())
-        model = Word2Vec(
-            sentences=sequences, vector_size=self.dim, window=self.window, sg=1, hs=0,
-            negative=self.negative, ns_exponent=self.ns_exponent, min_count=self.min_count,
-            epochs=self.epochs, seed=self.seed, workers=self.workers, sample=0,
-        )  # fmt: skip
+
+        class _Epochs(CallbackAny2Vec):  # type: ignore[misc]
+            def __init__(self, bar: Any) -> None:
+                self.bar = bar
+
+            def on_epoch_end(self, model: Any) -> None:
+                self.bar.update(1)
+
+        with tqdm(total=self.epochs, desc="item2vec", unit="epoch", disable=not progress) as bar:
+            model = Word2Vec(
+                sentences=sequences, vector_size=self.dim, window=self.window, sg=1, hs=0,
+                negative=self.negative, ns_exponent=self.ns_exponent, min_count=self.min_count,
+                epochs=self.epochs, seed=self.seed, workers=self.workers_, sample=0,
+                callbacks=[_Epochs(bar)],
+            )  # fmt: skip
         vectors = np.zeros((len(self.items_), self.dim), dtype=np.float32)
         for item, row in self.index_.items():
             if item in model.wv.key_to_index:
@@ -208,7 +302,9 @@ class ALSRecommender(BaseRecommender):
         self.iterations = iterations
         self.seed = seed
 
-    def fit(self, log: Interactions, items: Mapping[str, str] | None = None) -> ALSRecommender:
+    def fit(
+        self, log: Interactions, items: Mapping[str, str] | None = None, *, progress: bool = False
+    ) -> ALSRecommender:
         try:
             from implicit.als import AlternatingLeastSquares
             from threadpoolctl import threadpool_limits
@@ -223,16 +319,37 @@ class ALSRecommender(BaseRecommender):
             (np.full(len(rows), self.alpha, np.float32), (rows, cols)),
             shape=(len(users), len(self.items_)),
         )
-        with threadpool_limits(
-            1, "blas"
-        ):  # implicit parallelizes itself; nested BLAS threads crawl
+        bar = tqdm(total=self.iterations, desc="als", unit="iteration", disable=not progress)
+        # implicit parallelizes itself; nested BLAS threads crawl
+        with threadpool_limits(1, "blas"), bar:
             model = AlternatingLeastSquares(
                 factors=self.factors, regularization=self.regularization, alpha=1.0,
                 iterations=self.iterations, random_state=self.seed,
             )  # fmt: skip
-            model.fit(matrix, show_progress=False)
+            model.fit(matrix, show_progress=False, callback=lambda *_: bar.update(1))
         self.model_ = model
         return self
+
+    def _get_state(self) -> State:
+        state, _ = super()._get_state()
+        factors = self.model_.item_factors
+        factors = factors.to_numpy() if hasattr(factors, "to_numpy") else factors  # on a GPU
+        return state, {"item_factors": np.asarray(factors, dtype=np.float32)}
+
+    def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        try:
+            from implicit.cpu.als import AlternatingLeastSquares
+        except ImportError:
+            raise missing_dependency("implicit", "recsys", "ALS") from None
+        super()._set_state(state, arrays)
+        factors = self._rows(arrays["item_factors"], "item_factors", width=self.factors)
+        model = AlternatingLeastSquares(
+            factors=self.factors, regularization=self.regularization, alpha=1.0,
+            iterations=self.iterations, random_state=self.seed,
+        )  # fmt: skip
+        model.item_factors = np.ascontiguousarray(factors, dtype=np.float32)
+        model.user_factors = np.zeros((0, self.factors), dtype=np.float32)
+        self.model_ = model
 
     def score(self, history: Sequence[str]) -> np.ndarray:
         self._check_fitted()

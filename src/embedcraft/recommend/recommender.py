@@ -2,7 +2,8 @@
 
 It wraps the models of this package: it reads the log in any accepted form, keeps each user's
 history, and answers `recommend(user=...)` or `recommend(liked=[...])` (a new user) and
-`similar_items(item)`, each result with a reason a person can read.
+`similar_items(item)`, each result with a reason a person can read. A fitted one saves to a
+folder (`save`) and loads back (`Recommender.load`) without refitting.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import InputError, NotFittedError
+from .. import __version__
+from ..errors import CorruptFileError, InputError, NotFittedError
+from . import _saved
 from .content import ContentRecommender, HybridRecommender
 from .interactions import Interactions, read_interactions
 from .models import ALSRecommender, BaseRecommender, Item2VecRecommender, PopularityRecommender
@@ -35,8 +39,11 @@ class Recommendation:
 METHODS: tuple[str, ...] = ("popularity", "item2vec", "als", "content", "hybrid")
 
 
-def make_model(method: str, encoder: str = "minilm-l6", workers: int = 1) -> BaseRecommender:
-    """An unfitted model of one of `METHODS`; item2vec trains on `workers` threads."""
+def make_model(
+    method: str, encoder: str = "minilm-l6", workers: int | None = None
+) -> BaseRecommender:
+    """An unfitted model of one of `METHODS`; item2vec trains on `workers` threads (None:
+    every core this process may use)."""
     if method == "popularity":
         return PopularityRecommender()
     if method == "item2vec":
@@ -53,10 +60,14 @@ def make_model(method: str, encoder: str = "minilm-l6", workers: int = 1) -> Bas
 
 
 class Recommender:
-    """Recommendations by `method` (item2vec by default); content and hybrid need item texts."""
+    """Recommendations by `method` (item2vec by default); content and hybrid need item texts.
+
+    item2vec trains on `workers` threads, by default every core this process may use; for
+    results that repeat exactly from fit to fit, pass `workers=1` (its seed is fixed).
+    """
 
     def __init__(
-        self, method: Method = "item2vec", encoder: str = "minilm-l6", workers: int = 1
+        self, method: Method = "item2vec", encoder: str = "minilm-l6", workers: int | None = None
     ) -> None:
         self.method = method
         self.encoder = encoder
@@ -66,8 +77,11 @@ class Recommender:
         self,
         interactions: Interactions | str | os.PathLike[str] | Mapping[str, Any] | Any,
         items: Mapping[str, str] | None = None,
+        *,
+        progress: bool = False,
     ) -> Recommender:
-        """Learn from a log (an `Interactions`, a file path, a mapping or DataFrame of columns)."""
+        """Learn from a log (an `Interactions`, a file path, a mapping or DataFrame of columns);
+        `progress` shows the slow parts (epochs, encoding) as bars on stderr."""
         log = (
             interactions
             if isinstance(interactions, Interactions)
@@ -77,14 +91,44 @@ class Recommender:
             raise InputError(
                 f"method {self.method!r} needs item texts: fit(log, items={{id: text}})"
             )
-        self.model_ = make_model(self.method, self.encoder, self.workers).fit(log, items)
+        model = make_model(self.method, self.encoder, self.workers)
+        self.model_ = model.fit(log, items, progress=progress)
         self.histories_ = log.histories()
         self.items_text_ = dict(items or {})
+        self.data_fingerprint_ = _saved.data_fingerprint(log, items)
         return self
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise NotFittedError("the Recommender is not fitted: call fit(interactions)")
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted recommender to folder `path`, atomically (a folder there is replaced
+        only once the new one is whole); `Recommender.load(path)` gives it back."""
+        self._check_fitted()
+        settings = {
+            "method": self.method,
+            "encoder": self.encoder,
+            "workers": self.workers,
+            "data_fingerprint": self.data_fingerprint_,
+            "embedcraft_version": __version__,
+        }
+        _saved.write(path, settings, self.model_, self.histories_, self.items_text_)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Recommender:
+        """A recommender written by `save`, ready to recommend (no refit, no encoder needed)."""
+        saved = _saved.read(path)
+        settings = saved.settings
+        if settings["method"] not in METHODS:
+            file = Path(path) / _saved.SPEC_FILE
+            raise CorruptFileError(f"{file} is corrupt: unknown method {settings['method']!r}")
+        recommender = cls(settings["method"], settings["encoder"], settings["workers"])
+        recommender.model_ = saved.model
+        recommender.histories_ = saved.histories
+        recommender.items_text_ = saved.items
+        recommender.data_fingerprint_ = settings["data_fingerprint"]
+        return recommender
 
     def recommend(
         self,
