@@ -206,7 +206,7 @@ def test_filters_return_exactly_the_top_k_of_matching_rows(
     col.add(texts, ids, meta)
     if way != "planner":  # as on a big table: the planner walks the HNSW index, filter on top
         col.conn.execute("SET enable_sort = off")
-        where_sql, params = col._where({"even": True})
+        where_sql, params, _ = col._where({"even": True})
         sql = "EXPLAIN " + col._dense_sql(col._slots[0], where_sql)
         plan = col.conn.execute(sql, [np.ones(24, np.float32), *params, 10]).fetchall()
         assert "hnsw" in " ".join(r[0] for r in plan)
@@ -444,6 +444,53 @@ def test_both_backends_are_one_collection_interface(
     assert main(["collection", "info", url]) == 0  # the text form names the URL, not a path
     shown = capsys.readouterr().out
     assert shown.startswith(f"{url}: 29 documents") and "hnsw index, up to date" in shown
+
+
+def test_resume_key_checks_min_score_and_side_scores_as_sqlite(
+    url: str, tmp_path: Path, mean_encoder: MeanPoolingEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20 on both backends: indexing again encodes only new and changed documents, a
+    filter on a key no document has is an error, min_score, and hybrid scores read 0..1 with
+    each side's own score."""
+    from embedcraft.io import TextTable
+    from embedcraft.store.ingest import index_table
+
+    encoded: list[str] = []
+    encode = mean_encoder.encode
+    monkeypatch.setattr(
+        mean_encoder, "encode", lambda texts, *a, **kw: encoded.extend(texts) or encode(texts)
+    )
+    texts, ids, meta = documents(40)
+    texts[10] += " zeppelin"
+    answers = []
+    for col in (Collection(tmp_path / "c", encoders=["bm25", mean_encoder]),
+                PostgresCollection(url, encoders=["bm25", mean_encoder])):  # fmt: skip
+        with col:
+            encoded.clear()
+            first = index_table(col, TextTable(ids[:30], texts[:30], meta[:30]))
+            again = index_table(col, TextTable(ids, texts, meta))
+            assert (first.added, again.added, again.unchanged, again.replaced) == (30, 10, 30, 0)
+            assert len(encoded) == 40  # each document once
+            changed = [{**m, "topic": "moved"} if i == 0 else m for i, m in enumerate(meta)]
+            assert col.compare_stored(texts[:2], ids[:2], changed[:2]) == ["changed", "unchanged"]
+            assert col.compare_stored(["other", texts[1]], ["d0", "new"]) == ["changed", "new"]
+            with pytest.raises(InputError, match="no document has the metadata key 'topik'"):
+                col.search("kitten", k=5, where={"topik": "pets"})
+            with pytest.raises(InputError, match="no document has the metadata key 'topik'"):
+                col.count(where={"topik": "pets"})
+            assert col.search("kitten", k=5, where={"topic": "none"}) == []
+            hits = col.search("zeppelin kitten", k=30)
+            assert min(h.score for h in hits) > 0 and max(h.score for h in hits) <= 1
+            assert {h.id: h.sparse_score is None for h in hits}["d10"] is False
+            assert any(h.sparse_score is None for h in hits)
+            cut = hits[4].score
+            assert [h.id for h in col.search("zeppelin kitten", k=30, min_score=cut)] == [
+                h.id for h in hits if h.score >= cut
+            ]
+            answers.append([(h.id, h.dense_score, h.sparse_score) for h in hits])
+    assert [a[0] for a in answers[0]] == [a[0] for a in answers[1]]
+    for (_, d0, s0), (_, d1, s1) in zip(*answers, strict=True):
+        assert (d0 is None) == (d1 is None) and (s0 is None) == (s1 is None)
 
 
 def test_export_equals_the_sqlite_collection(

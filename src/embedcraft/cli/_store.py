@@ -247,12 +247,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         what = "images" if images else "documents"
         tally = ""
         if "unchanged" in out:
-            tally = f" ({out['unchanged']} unchanged, {out['added']} added, "
-            tally += f"{out['replaced']} replaced)"
+            tally = f": {out['unchanged']} unchanged, {out['added']} added, "
+            tally += f"{out['replaced']} replaced"
         print(
-            f"indexed {out['indexed']} {what} from {args.source} into {args.collection}{tally} "
-            f"({', '.join(out['encoders'])}) in {out['seconds']:.1f} s; the collection holds "
-            f"{info['count']}"
+            f"indexed {out['indexed']} {what} from {args.source} into {args.collection} "
+            f"({', '.join(out['encoders'])}) in {out['seconds']:.1f} s{tally}; the collection "
+            f"holds {info['count']}"
         )
     return 0
 
@@ -355,7 +355,8 @@ def register(sub: Any) -> None:
 
 
 def check_search_args(args: argparse.Namespace) -> None:
-    """search: either --docs with --encoder (in memory) or --collection."""
+    """search: either --docs with --encoder (in memory) or --collection; anything else is a
+    usage error (exit 2)."""
     if args.collection and args.docs:
         raise UsageError("give either --docs (search a file in memory) or --collection, not both")
     if not args.collection and not args.docs:
