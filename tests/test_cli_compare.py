@@ -60,7 +60,6 @@ def test_compare_json_in_process(data: dict[str, Path], tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([], "no task"),
         (["--sts", "missing.tsv"], "--sts missing.tsv: no such file"),
         (["--data", "nowhere"], "--data nowhere: no such folder"),
         (["--sts", "{sts}", "-e", "nonesuch"], "unknown encoder 'nonesuch'"),

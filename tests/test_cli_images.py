@@ -192,8 +192,8 @@ def test_index_search_by_image_and_dedup_a_collection(photos: Path) -> None:
         _one_line_error(runs["images_to_text"])
     )
     assert not (photos / "never").exists()  # a refused source creates no collection
-    assert "--mode and --explain apply to text queries" in _one_line_error(runs["image_mode"])
-    assert "--engine ray encodes texts" in _one_line_error(runs["ray"])
+    for key, said in (("image_mode", "--mode and --explain apply"), ("ray", "--engine ray")):
+        assert runs[key].returncode == 2 and said in runs[key].stderr  # usage errors
     wrong = _cli(photos, "search", "-c", "tcol", "--image", "photos/a.png")
     assert "tcol is a collection of texts: --image searches collections of images" in (
         _one_line_error(wrong)

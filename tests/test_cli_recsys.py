@@ -66,7 +66,7 @@ def test_recommend_for_a_new_user_and_errors(runs) -> None:  # type: ignore[no-u
     bad = runs["bad"]
     assert bad.returncode == 1 and "rating on row 1 is not a number" in bad.stderr
     content = runs["content"]
-    assert content.returncode == 1 and "needs item texts: --items FILE" in content.stderr
+    assert content.returncode == 2 and "needs item texts: --items FILE" in content.stderr
     for run in (unknown, bad, content):
         assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
 

@@ -14,7 +14,7 @@ from .. import __version__
 from ..cache import caching
 from ..errors import EmbedcraftError
 from . import _cache, _compare, _contextual, _images, _plot, _recsys, _serve, _store, _text, _words
-from ._common import UsageError, showing_progress
+from ._common import UsageError, check_ranges, showing_progress
 
 __all__ = ["build_parser", "main"]
 
@@ -113,15 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     anywhere = [a for a in argv if a in _ANYWHERE]
     argv = anywhere + [a for a in argv if a not in _ANYWHERE]
     args = parser.parse_args(argv)
-    if getattr(args, "k", 1) is not None and getattr(args, "k", 1) < 1:
-        parser.error("-k must be at least 1")
     try:
+        check_ranges(args)
         with caching(getattr(args, "cache", False)), showing_progress(args.progress):
             return int(args.func(args))
-    except UsageError as exc:  # as argparse would say it: usage, then the problem; exit 2
+    except UsageError as exc:  # as argparse would say it: the command, then the problem; exit 2
         if args.debug:
             raise
-        print(f"embedcraft {args.command}: error: {exc}", file=sys.stderr)
+        command = " ".join(filter(None, (args.command, getattr(args, "task", None))))
+        print(f"embedcraft {command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("embedcraft: interrupted", file=sys.stderr)

@@ -21,6 +21,7 @@ __all__ = [
     "add_cache",
     "add_command",
     "add_json",
+    "check_ranges",
     "column_args",
     "encode_notes",
     "encoder_arg",
@@ -31,11 +32,63 @@ __all__ = [
     "print_json",
     "progress",
     "showing_progress",
+    "sts_columns",
 ]
 
 
 class UsageError(EmbedcraftError):
     """The command line itself is wrong (a missing option, a malformed value): exit code 2."""
+
+
+_AT_LEAST: dict[str, int] = {
+    "k": 1,
+    "batch_size": 1,
+    "limit": 1,
+    "truncate_dim": 1,
+    "workers": 1,
+    "shard_rows": 1,
+    "speed_limit": 1,
+    "dim": 1,
+    "dims": 1,
+    "window": 1,
+    "epochs": 1,
+    "iterations": 1,
+    "thumbnail_size": 1,
+    "max_batch": 1,
+    "transformer_batch_size": 1,
+    "max_inputs": 1,
+    "max_chars": 1,
+    "restrict_vocab": 0,
+    "max_wait_ms": 0,
+}
+"""Numeric options (by their argparse dest) and the least value that means something."""
+_ABOVE_ZERO = ("cache_mb", "max_body_mb", "l2")
+_BETWEEN: dict[str, tuple[float, float]] = {
+    "alpha": (0, 1),
+    "threshold": (-1, 1),
+    "port": (0, 65535),
+}
+
+
+def _flag(dest: str) -> str:
+    return "-k" if dest == "k" else "--" + dest.replace("_", "-")
+
+
+def check_ranges(args: argparse.Namespace) -> None:
+    """Refuse a numeric option outside what it can mean (a batch of 0, a weight of 2) as a
+    usage error, before any work, whichever command took it."""
+    for dest, value in vars(args).items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        if not math.isfinite(value):
+            raise UsageError(f"{_flag(dest)} must be a finite number, got {value}")
+        if dest in _AT_LEAST and value < _AT_LEAST[dest]:
+            raise UsageError(f"{_flag(dest)} must be at least {_AT_LEAST[dest]}, got {value}")
+        if dest in _ABOVE_ZERO and not value > 0:
+            raise UsageError(f"{_flag(dest)} must be above 0, got {value}")
+        low, high = _BETWEEN.get(dest, (value, value))
+        if not low <= value <= high:
+            raise UsageError(f"{_flag(dest)} must be between {low} and {high}, got {value}")
 
 
 _PROGRESS: ContextVar[bool | None] = ContextVar("embedcraft_cli_progress", default=None)
@@ -150,6 +203,8 @@ def encoder_from_args(args: argparse.Namespace) -> Encoder:
     from ..catalog import load_encoder
     from ..encoders.postprocess import PostProcessedEncoder
 
+    if not args.encoder:  # optional where --collection can name the encoders instead
+        raise UsageError("give --encoder NAME_OR_PATH (see `embedcraft models`)")
     encoder = load_encoder(args.encoder)
     dim, quantize = getattr(args, "truncate_dim", None), getattr(args, "quantize", None)
     if not dim and not quantize:
@@ -168,6 +223,17 @@ def column_args(p: argparse.ArgumentParser, what: str) -> None:
         help=f"text column of the {what} (CSV/JSONL/Parquet); several are joined",
     )
     p.add_argument("--id-column", metavar="NAME", help=f"id column of the {what}")
+
+
+def sts_columns(value: str | None) -> tuple[str, str, str] | None:
+    """--columns S1,S2,SCORE of sentence-pair files (eval sts, compare --sts); None: the
+    file's own STS-B or SICK names."""
+    if value is None:
+        return None
+    names = [c.strip() for c in value.split(",")]
+    if len(names) != 3 or not all(names):
+        raise UsageError(f"--columns takes three names: sentence1,sentence2,score (got {value!r})")
+    return names[0], names[1], names[2]
 
 
 def encode_notes(report: EncodeReport, ids: list[str]) -> dict[str, Any]:

@@ -28,7 +28,15 @@ from ..errors import InputError
 from ..evaluate.images import evaluate_image_classification, load_labelled_images
 from ..evaluate.retrieval import load_beir
 from ..evaluate.sts import read_sts_pairs
-from ._common import add_cache, add_command, note, print_json, progress
+from ._common import (
+    UsageError,
+    add_cache,
+    add_command,
+    note,
+    print_json,
+    progress,
+    sts_columns,
+)
 
 __all__ = ["register"]
 
@@ -53,15 +61,32 @@ def _speed_texts(args: argparse.Namespace, tasks: list[Task]) -> list[str]:
     elif args.labelled:
         texts = read_labelled(args.labelled[0], columns, args.label_column).texts
     elif args.sts:
-        first, second, _ = read_sts_pairs(args.sts[0])
+        first, second, _ = read_sts_pairs(args.sts[0], _pair_columns(args)[0])
         texts = list(dict.fromkeys(first + second))
     elif args.data:
         texts = load_beir(args.data[0]).doc_texts
     else:
-        raise InputError("the speed task needs texts: give --speed-texts FILE (or --no-speed)")
+        raise UsageError("the speed task needs texts: give --speed-texts FILE (or --no-speed)")
     if not texts:
         raise InputError("no texts to time the encoders on")
     return texts[: args.speed_limit]
+
+
+def _pair_columns(args: argparse.Namespace) -> list[tuple[str, str, str] | None]:
+    """The columns of each --sts file: --columns once for all of them, or once per file in
+    order; none: each file's own STS-B or SICK names."""
+    files = args.sts or []
+    given = [sts_columns(value) for value in args.columns or []]
+    if given and not files:
+        raise UsageError("--columns names the columns of --sts files: give --sts FILE")
+    if len(given) in (0, 1):
+        return [given[0] if given else None] * len(files)
+    if len(given) != len(files):
+        raise UsageError(
+            f"give --columns once (for every --sts file) or once per --sts file, in order; "
+            f"got {len(given)} --columns for {len(files)} --sts files"
+        )
+    return given
 
 
 def _plain_texts(path: str, columns: tuple[str, ...]) -> list[str]:
@@ -75,7 +100,8 @@ def _tasks(args: argparse.Namespace) -> list[Task]:
     tasks: list[Task] = []
     tasks += [WordSimilarityTask(path=p) for p in _existing(args.word_pairs, "--word-pairs")]
     tasks += [AnalogyTask(path=p) for p in _existing(args.analogies, "--analogies")]
-    tasks += [StsTask(path=p) for p in _existing(args.sts, "--sts")]
+    pairs = zip(_existing(args.sts, "--sts"), _pair_columns(args), strict=True)
+    tasks += [StsTask(path=p, columns=columns) for p, columns in pairs]
     tasks += [RetrievalTask(path=p) for p in _existing(args.data, "--data", folder=True)]
     for path in _existing(args.labelled, "--labelled"):
         read_labelled(path, columns, args.label_column)  # a bad file fails before the run
@@ -94,7 +120,7 @@ def _tasks(args: argparse.Namespace) -> list[Task]:
             ImageClassificationTask(path=path, label_column=args.label_column, limit=args.limit)
         )
     if not tasks:
-        raise InputError(
+        raise UsageError(
             "no task: give at least one of --word-pairs, --analogies, --sts, --data, "
             "--labelled, --images"
         )
@@ -224,6 +250,14 @@ def register(sub: Any, eval_sub: Any = None) -> None:
         action="append",
         metavar="FILE",
         help="sentence pairs (STS-B or SICK layout)",
+    )
+    p.add_argument(
+        "--columns",
+        action="append",
+        metavar="S1,S2,SCORE",
+        help="column names of the --sts files, as `eval sts` takes them (default: STS-B's "
+        "sentence1,sentence2,score or SICK's sentence_A,sentence_B,relatedness_score); once "
+        "for every --sts file, or once per --sts file in order",
     )
     p.add_argument("--data", action="append", metavar="DIR", help="retrieval data (BEIR layout)")
     p.add_argument(

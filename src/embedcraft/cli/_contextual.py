@@ -21,15 +21,14 @@ from ._common import (
     note_undefined_correlation,
     print_json,
     progress,
+    sts_columns,
 )
 
 __all__ = ["register"]
 
 
 def cmd_eval_sts(args: argparse.Namespace) -> int:
-    columns = tuple(args.columns.split(",")) if args.columns else None
-    if columns is not None and len(columns) != 3:
-        raise InputError("--columns takes three names: sentence1,sentence2,score")
+    columns = sts_columns(args.columns)
     encoder = encoder_from_args(args)
     result = evaluate_sts(encoder, args.pairs, columns, progress=progress())
     if math.isnan(result.spearman):

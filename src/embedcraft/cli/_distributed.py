@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import InputError
-from ._common import encoder_from_args, note, print_json, progress
+from ._common import UsageError, encoder_from_args, note, print_json, progress
 
 __all__ = ["encode_on_ray", "engine_args", "refuse_ray_options"]
 
@@ -104,6 +103,6 @@ def refuse_ray_options(args: argparse.Namespace) -> None:
         if value is not None
     ]
     if given:
-        raise InputError(f"{', '.join(given)} need --engine ray")
+        raise UsageError(f"{', '.join(given)} need --engine ray")
     if args.shard_rows != 10_000:
         note("--shard-rows applies to --engine ray only; ignored")

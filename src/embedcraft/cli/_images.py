@@ -25,7 +25,7 @@ from ..store.images import (
     read_images,
 )
 from ..store.ingest import FOLDER_SUFFIXES, DocumentBatches
-from ._common import add_command, encoder_from_args, note, print_json, progress
+from ._common import UsageError, add_command, encoder_from_args, note, print_json, progress
 
 __all__ = [
     "encode_image_files",
@@ -167,12 +167,12 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     failed: list[FailedImage] = []
     if args.collection:
         if args.source:
-            raise InputError("give either SOURCE (a folder or table of images) or --collection")
+            raise UsageError("give either SOURCE (a folder or table of images) or --collection")
         with open_collection(args.collection) as col:
             groups = collection_near_duplicates(col, args.threshold, encoder=args.encoder)
     else:
         if not args.source or not args.encoder:
-            raise InputError("give SOURCE --encoder NAME, or --collection DIR_OR_URL")
+            raise UsageError("give SOURCE --encoder NAME, or --collection DIR_OR_URL")
         encoder = encoder_from_args(args)
         table = read_images(args.source, column=args.column, id_column=args.id_column)
         encoded = encode_images(encoder, table, batch_size=args.batch_size, progress=progress())

@@ -11,7 +11,16 @@ from typing import Any
 
 from ..errors import InputError
 from ..io import read_texts
-from ._common import add_cache, add_command, column_args, encoder_arg, note, print_json, progress
+from ._common import (
+    UsageError,
+    add_cache,
+    add_command,
+    column_args,
+    encoder_arg,
+    note,
+    print_json,
+    progress,
+)
 
 __all__ = ["register"]
 
@@ -170,11 +179,11 @@ def _points(args: argparse.Namespace) -> _Points:
 def cmd_plot(args: argparse.Namespace) -> int:
     """`plot INPUT --encoder NAME --png OUT.png --html OUT.html`"""
     if bool(args.input) == bool(args.collection):
-        raise InputError("give either an INPUT file or --collection DIR (one of the two)")
+        raise UsageError("give either an INPUT file or --collection DIR (one of the two)")
     if args.input and not args.encoder:
-        raise InputError("plotting a file needs --encoder NAME (see `embedcraft models`)")
+        raise UsageError("plotting a file needs --encoder NAME (see `embedcraft models`)")
     if not args.png and not args.html:
-        raise InputError("nothing to write: give --png OUT.png and/or --html OUT.html")
+        raise UsageError("nothing to write: give --png OUT.png and/or --html OUT.html")
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1")
     from ..plot import (

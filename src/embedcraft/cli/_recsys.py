@@ -16,7 +16,7 @@ from ..recommend import (
     read_movielens_items,
 )
 from ..recommend.recommender import METHODS, make_model
-from ._common import add_command, add_json, print_json
+from ._common import UsageError, add_command, add_json, print_json
 
 __all__ = ["register"]
 
@@ -38,7 +38,7 @@ def _items(path: str | None) -> dict[str, str] | None:
 
 def _check_items(method: str, items: dict[str, str] | None) -> None:
     if method in ("content", "hybrid") and not items:
-        raise InputError(f"--method {method} needs item texts: --items FILE")
+        raise UsageError(f"--method {method} needs item texts: --items FILE")
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -71,7 +71,7 @@ def cmd_eval_recsys(args: argparse.Namespace) -> int:
     model = make_model(args.method, args.encoder, workers=2)
     if args.split == "cold-start":
         if not items:
-            raise InputError("--split cold-start needs item texts: --items FILE")
+            raise UsageError("--split cold-start needs item texts: --items FILE")
         result = evaluate_cold_start(model, log, items, k=args.k)
     else:
         test = None

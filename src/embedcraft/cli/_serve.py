@@ -14,7 +14,7 @@ from typing import Any
 
 from ..encoders.contract import Encoder
 from ..errors import InputError
-from ._common import note
+from ._common import UsageError, note
 
 __all__ = ["register"]
 
@@ -46,7 +46,7 @@ def _load_encoders(args: argparse.Namespace) -> dict[str, Encoder]:
         # a saved folder is served under the folder's name, as the user typed it
         name = alias or (Path(what).name if Path(what).is_dir() else encoder.name)
         if name in encoders:
-            raise InputError(
+            raise UsageError(
                 f"two encoders are named {name!r}: name them, e.g. --encoder other={what}"
             )
         if encoder.needs_fit and not encoder.is_fitted():
@@ -75,9 +75,9 @@ def _open_collections(args: argparse.Namespace, stack: contextlib.ExitStack) -> 
         alias, location = _named(value)
         name = alias or os.path.basename(os.path.normpath(location)) or location
         if location.startswith(("postgresql://", "postgres://")) and not alias:
-            raise InputError(f"name a PostgreSQL collection: --collection NAME={location}")
+            raise UsageError(f"name a PostgreSQL collection: --collection NAME={location}")
         if name in collections:
-            raise InputError(f"two collections are named {name!r}: name them, e.g. other={value}")
+            raise UsageError(f"two collections are named {name!r}: name them, e.g. other={value}")
         collections[name] = stack.enter_context(open_collection(location))
     return collections
 

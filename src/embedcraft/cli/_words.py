@@ -13,7 +13,7 @@ from ..training.corpus import TokenStream
 from ..words import WordVectors
 from ..words.formats import write_word_vectors
 from ..words.sources import load_word_vectors
-from ._common import add_command, note, note_undefined_correlation, print_json, progress
+from ._common import UsageError, add_command, note, note_undefined_correlation, print_json, progress
 from ._static import add_static_arguments, cmd_train_static
 
 __all__ = ["register", "save_word_vectors"]
@@ -126,7 +126,7 @@ def cmd_analogy(args: argparse.Namespace) -> int:
 
 def cmd_eval_words(args: argparse.Namespace) -> int:
     if not args.pairs and not args.analogies:
-        raise SystemExit("embedcraft eval words: give --pairs TSV and/or --analogies FILE")
+        raise UsageError("give --pairs TSV and/or --analogies FILE")
     wv = load_word_vectors(args.vectors)
     restrict = args.restrict_vocab or None
     pairs = {p: evaluate_word_pairs(wv, p, restrict_vocab=restrict) for p in args.pairs or []}

@@ -224,15 +224,18 @@ class AnalogyTask(_FileTask):
 
 @dataclass
 class StsTask(_FileTask):
-    """Spearman x 100 of cosine similarity against gold sentence-pair scores (STS-B layout)."""
+    """Spearman x 100 of cosine similarity against gold sentence-pair scores (STS-B or SICK
+    layout, or the sentence1, sentence2, score `columns` named)."""
 
     kind: ClassVar[str] = "sts"
     main: ClassVar[str] = "spearman"
+    columns: tuple[str, str, str] | None = None
 
     def run(self, encoder: Encoder) -> Outcome:
         from ..evaluate.sts import evaluate_sts
 
-        return Outcome({"spearman": 100 * evaluate_sts(encoder, self.path).spearman})
+        result = evaluate_sts(encoder, self.path, self.columns)
+        return Outcome({"spearman": 100 * result.spearman})
 
 
 @dataclass
