@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from cli_runner import run_many
+import embedcraft
+from cli_runner import command, run_many
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +88,123 @@ def test_eval_recsys_official_split(runs) -> None:  # type: ignore[no-untyped-de
     out = json.loads(run.stdout)
     assert out["split"] == "u1" and out["users"] == 30
     assert out["hr@10"] >= 0.9  # each user's test items are in their own taste group
+
+
+# ---------------------------------------------------------------- progress and saved models
+DEMO = Path(embedcraft.__file__).parent / "data" / "demo_interactions.tsv"
+BAR = re.compile(r"\d+%\|")  # a tqdm bar, as it is written to a file
+
+
+def _recommend(
+    tmp_path: Path, *args: object, cache: str = "cache"
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMBEDCRAFT_CACHE": str(tmp_path / cache)}
+    return subprocess.run(
+        command(["recommend", "-r", DEMO, "-u", "user01", "-k", 3, "--json", *args]),
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_progress_of_recommend_and_eval_recsys_goes_to_a_log_file(tmp_path: Path) -> None:
+    """--progress shows item2vec's epochs (and eval's users) on stderr even when it is a file;
+    --quiet and the default (not a terminal) show no bar."""
+    base = ["recommend", "-r", DEMO, "-u", "user01", "-k", 3]
+    evaluate = ["eval", "recsys", "-r", DEMO, "--json"]
+    runs = run_many(
+        {
+            "progress": ["--progress", *base, "--model", "m1"],
+            "after": [*base, "--model", "m2", "--progress"],
+            "quiet": [*base, "--model", "m3", "--quiet"],
+            "default": [*base, "--model", "m4"],
+            "eval": [*evaluate, "--progress"],
+            "eval_quiet": [*evaluate, "-q"],
+        },
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
+    for key, run in runs.items():
+        assert run.returncode == 0, (key, run.stderr)
+    for key in ("progress", "after", "eval"):
+        err = runs[key].stderr
+        assert "item2vec" in err and "20/20" in err and BAR.search(err), (key, err)
+    assert "users" in runs["eval"].stderr
+    for key in ("quiet", "default", "eval_quiet"):
+        assert not BAR.search(runs[key].stderr), (key, runs[key].stderr)
+        assert "item2vec:" not in runs[key].stderr, (key, runs[key].stderr)
+
+
+def test_recommend_saves_the_fitted_model_and_reuses_it(tmp_path: Path) -> None:
+    first = _recommend(tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "reusing" not in first.stderr
+    saved = [p for p in (tmp_path / "cache" / "recommenders").iterdir() if p.is_dir()]
+    assert len(saved) == 1
+    stamp = [(p.name, p.stat().st_mtime_ns) for p in sorted(saved[0].iterdir())]
+
+    second = _recommend(tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "reusing the item2vec model" in second.stderr and "--refit" in second.stderr
+    assert json.loads(second.stdout) == json.loads(first.stdout)
+    assert [(p.name, p.stat().st_mtime_ns) for p in sorted(saved[0].iterdir())] == stamp
+
+    refit = _recommend(tmp_path, "--refit")
+    assert refit.returncode == 0, refit.stderr
+    assert "reusing" not in refit.stderr
+    assert [(p.name, p.stat().st_mtime_ns) for p in sorted(saved[0].iterdir())] != stamp
+
+    other = _recommend(tmp_path, "-m", "popularity")  # other parameters: another model
+    assert other.returncode == 0 and "reusing" not in other.stderr, other.stderr
+    assert len([p for p in (tmp_path / "cache" / "recommenders").iterdir() if p.is_dir()]) == 2
+
+
+def test_recommend_refits_when_the_log_changes_or_the_saved_model_is_damaged(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log.tsv"
+    log.write_bytes(DEMO.read_bytes())
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMBEDCRAFT_CACHE": str(tmp_path / "cache")}
+
+    def run(*args: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command(["recommend", "-r", log, "-u", "user01", "-k", 3, "--json", *args]),
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    assert run().returncode == 0
+    log.write_text(DEMO.read_text() + "user01\td001\t1800000000\n")
+    changed = run()
+    assert changed.returncode == 0 and "reusing" not in changed.stderr, changed.stderr
+    saved = [p for p in (tmp_path / "cache" / "recommenders").iterdir() if p.is_dir()]
+    assert len(saved) == 2
+    newest = max(saved, key=lambda p: p.stat().st_mtime_ns)
+    (newest / "recommender.json").write_text("{not json")
+    damaged = run()
+    assert damaged.returncode == 0, damaged.stderr
+    assert "is corrupt" in damaged.stderr and "fitting it again" in damaged.stderr
+    again = run()
+    assert "reusing" in again.stderr
+    assert json.loads(again.stdout) == json.loads(changed.stdout)
+
+
+def test_recommend_keeps_a_model_in_a_folder_given_with_model(tmp_path: Path) -> None:
+    first = _recommend(tmp_path, "--model", "saved")
+    assert first.returncode == 0, first.stderr
+    assert "saved the fitted item2vec model to saved" in first.stderr
+    assert (tmp_path / "saved" / "recommender.json").is_file()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMBEDCRAFT_CACHE": str(tmp_path / "other")}
+    alone = subprocess.run(  # no --ratings: the folder holds all a recommendation needs
+        command(["recommend", "--model", "saved", "-u", "user01", "-k", 3, "--json"]),
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    assert "reusing the item2vec model" in alone.stderr
+    assert json.loads(alone.stdout) == json.loads(first.stdout)
+    (tmp_path / "empty").mkdir()
+    missing = subprocess.run(
+        command(["recommend", "--model", "empty", "-u", "user01"]),
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert missing.returncode == 1
+    assert "empty is not a saved recommender" in missing.stderr, missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
