@@ -87,7 +87,7 @@ def test_encoder_contract_names_are_pinned() -> None:
 
     assert set(contract.__all__) == {
         "CacheSetting", "CatalogEntry", "EncodeReport", "Encoded", "Encoder", "EncoderKind",
-        "EncoderSpec", "InputKind", "Metric", "Vectors", "as_texts",
+        "EncoderSpec", "InputKind", "Metric", "Vectors", "as_texts", "is_single_input",
     }  # fmt: skip
     assert set(encoders.__all__) == {
         "BM25Encoder", "BagOfWordsEncoder", "BaseEncoder", "CatalogEntry", "EncodeReport",
