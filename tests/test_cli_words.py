@@ -216,3 +216,28 @@ def test_eval_words_that_cannot_correlate_says_why(tmp_path: Path) -> None:
         ]
     assert "Spearman nan" in runs["flat"].stdout
     assert json.loads(runs["json"].stdout)["pairs"]["flat.tsv"]["spearman"] is None
+
+
+def test_eval_words_shows_progress_in_a_log_file_with_progress_only(tmp_path: Path) -> None:
+    """Reading a vector file and answering analogies are the slow parts: --progress shows both
+    on stderr even when it is a file; --quiet and the default (not a terminal) show no bar."""
+    words = ["man", "woman", "king", "queen", "apple", "pear"]
+    matrix = np.random.default_rng(0).normal(size=(len(words), 8)).astype(np.float32)
+    from embedcraft.words.formats import write_word_vectors
+
+    write_word_vectors(tmp_path / "vectors.txt", words, matrix)
+    (tmp_path / "pairs.tsv").write_text("man\twoman\t3\nking\tqueen\t8\napple\tpear\t5\n")
+    (tmp_path / "questions.txt").write_text(
+        ": royalty\nman king woman queen\nman woman king queen\n"
+    )
+    base = ["eval", "words", "-v", "vectors.txt", "--pairs", "pairs.tsv", "--analogies",
+            "questions.txt", "--json"]  # fmt: skip
+    runs = _run_many(
+        {"progress": ["--progress", *base], "quiet": [*base, "-q"], "default": base}, tmp_path
+    )
+    for run in runs.values():
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout)["analogies"]["questions"] == 2
+    err = runs["progress"].stderr
+    assert "reading vectors.txt" in err and "analogies" in err and "2/2" in err, err
+    assert runs["quiet"].stderr == runs["default"].stderr == ""

@@ -274,3 +274,15 @@ def test_analogies_match_gensim(glove_pair, shared_data: Path, tmp_path: Path) -
     asked = sum(1 for line in lines if not line.startswith(": "))
     assert ours.questions + ours.oov_questions == asked
     assert ours.oov_questions > 0 and ours.correct > 0
+
+
+@pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
+def test_analogies_report_progress_on_stderr_when_asked(
+    wv: WordVectors, analogy_file: Path, method: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quiet = evaluate_analogies(wv, analogy_file, method=method)  # type: ignore[arg-type]
+    assert capsys.readouterr().err == ""
+    shown = evaluate_analogies(wv, analogy_file, method=method, progress=True)  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert "analogies" in err and "6/6" in err, err  # every question, OOV ones included
+    assert shown == quiet

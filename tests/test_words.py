@@ -596,3 +596,27 @@ def test_load_refuses_negative_or_float_counts(wv: WordVectors, tmp_path: Path) 
     np.save(tmp_path / "wv" / "counts.npy", np.array([5.0, 4.0, np.nan, 2.0, 1.0]))
     with pytest.raises(CorruptFileError, match="expected one integer count per word"):
         WordVectors.load(tmp_path / "wv")
+
+
+def test_reading_a_vector_file_reports_progress_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from embedcraft.words.formats import write_word_vectors
+    from embedcraft.words.sources import load_word_vectors
+
+    words = [f"w{i}" for i in range(50)]
+    matrix = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    for name, fmt in (
+        ("v.txt", "word2vec"),
+        ("v.bin", "word2vec-binary"),
+        ("v.txt.gz", "word2vec"),
+    ):
+        write_word_vectors(tmp_path / name, words, matrix, format=fmt)  # type: ignore[arg-type]
+        quiet = load_word_vectors(tmp_path / name)
+        assert capsys.readouterr().err == ""
+        shown = load_word_vectors(tmp_path / name, progress=True)
+        err = capsys.readouterr().err
+        assert f"reading {name}" in err, err
+        assert name.endswith(".gz") or "100%" in err, err  # a gzipped file has no known total
+        assert shown.words == quiet.words
+        np.testing.assert_array_equal(shown.vectors, quiet.vectors)

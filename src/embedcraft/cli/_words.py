@@ -102,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_neighbors(args: argparse.Namespace) -> int:
-    wv = load_word_vectors(args.vectors)
+    wv = load_word_vectors(args.vectors, progress=progress())
     hits = wv.most_similar(args.word, args.k)
     if args.json:
         print_json([{"word": w, "score": s} for w, s in hits])
@@ -113,7 +113,7 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
 
 
 def cmd_analogy(args: argparse.Namespace) -> int:
-    wv = load_word_vectors(args.vectors)
+    wv = load_word_vectors(args.vectors, progress=progress())
     hits = wv.analogy(args.a, args.b, args.c, args.k, method=args.method)
     if args.json:
         print_json([{"word": w, "score": s} for w, s in hits])
@@ -127,7 +127,7 @@ def cmd_analogy(args: argparse.Namespace) -> int:
 def cmd_eval_words(args: argparse.Namespace) -> int:
     if not args.pairs and not args.analogies:
         raise UsageError("give --pairs TSV and/or --analogies FILE")
-    wv = load_word_vectors(args.vectors)
+    wv = load_word_vectors(args.vectors, progress=progress())
     restrict = args.restrict_vocab or None
     pairs = {p: evaluate_word_pairs(wv, p, restrict_vocab=restrict) for p in args.pairs or []}
     for path, result in pairs.items():
@@ -136,7 +136,7 @@ def cmd_eval_words(args: argparse.Namespace) -> int:
     analogies = None
     if args.analogies:
         analogies = evaluate_analogies(
-            wv, args.analogies, restrict_vocab=restrict, method=args.method
+            wv, args.analogies, restrict_vocab=restrict, method=args.method, progress=progress()
         )
     if args.json:
         print_json(

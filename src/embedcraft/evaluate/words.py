@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..inputs import read_text_file
@@ -25,6 +26,8 @@ from ._correlation import correlations
 __all__ = ["AnalogyResult", "WordPairsResult", "evaluate_analogies", "evaluate_word_pairs"]
 
 OOV_RULE = "pairs/questions with a word outside the top restrict_vocab words are dropped"
+_QUESTIONS_AT_ONCE = 512
+"""Analogy questions answered per step (each step moves the progress bar)."""
 
 
 @dataclass
@@ -172,10 +175,12 @@ def evaluate_analogies(
     restrict_vocab: int | None = 300_000,
     case_insensitive: bool = True,
     method: Literal["3cosadd", "3cosmul"] = "3cosadd",
+    progress: bool = False,
 ) -> AnalogyResult:
     """Accuracy on a Google-format analogy file (`: section` lines, then `a b c d` lines).
 
     The answer is the best word among the top `restrict_vocab`, excluding a, b and c.
+    `progress` shows the questions done so far (skipped ones included) as a bar on stderr.
     """
     if method not in ("3cosadd", "3cosmul"):
         raise InputError(f"unknown analogy method {method!r}: use 3cosadd or 3cosmul")
@@ -187,37 +192,45 @@ def evaluate_analogies(
     unit = wv.normalized[: restrict_vocab or None]
     answer = _answers_3cosadd if method == "3cosadd" else _answers_3cosmul
     sections, total_correct, total, oov = [], 0, 0, 0
-    for name, questions in _read_analogies(Path(path)):
-        usable = []
-        for question in questions:
-            words = [norm(w) for w in question]
-            if all(w in known for w in words):
-                usable.append(words)
-            else:
-                oov += 1
-        correct = 0
-        if usable:
-            q = np.array([[known[w] for w in words] for words in usable], dtype=np.int64)
-            candidates = answer(unit, q)
-            for words, rows, cands in zip(usable, q, candidates, strict=True):
-                picks = [r for r in cands if r not in rows[:3]][:5]
-                ignore = set(words[:3])
-                predicted = None
-                for r in picks:
-                    predicted = norm(wv.words[r])
-                    if predicted not in ignore:
-                        break
-                correct += predicted == words[3]
-        sections.append(
-            {
-                "section": name,
-                "correct": correct,
-                "questions": len(usable),
-                "accuracy": correct / len(usable) if usable else 0.0,
-            }
-        )
-        total_correct += correct
-        total += len(usable)
+    parsed = _read_analogies(Path(path))
+    count = sum(len(questions) for _, questions in parsed)
+    with tqdm(total=count, desc="analogies", unit=" questions", disable=not progress) as bar:
+        for name, questions in parsed:
+            usable = []
+            for question in questions:
+                words = [norm(w) for w in question]
+                if all(w in known for w in words):
+                    usable.append(words)
+                else:
+                    oov += 1
+            bar.update(len(questions) - len(usable))
+            correct = 0
+            if usable:
+                q = np.array([[known[w] for w in words] for words in usable], dtype=np.int64)
+                parts = []
+                for start in range(0, len(q), _QUESTIONS_AT_ONCE):  # a bar that moves
+                    parts.append(answer(unit, q[start : start + _QUESTIONS_AT_ONCE]))
+                    bar.update(len(parts[-1]))
+                candidates = np.concatenate(parts)
+                for words, rows, cands in zip(usable, q, candidates, strict=True):
+                    picks = [r for r in cands if r not in rows[:3]][:5]
+                    ignore = set(words[:3])
+                    predicted = None
+                    for r in picks:
+                        predicted = norm(wv.words[r])
+                        if predicted not in ignore:
+                            break
+                    correct += predicted == words[3]
+            sections.append(
+                {
+                    "section": name,
+                    "correct": correct,
+                    "questions": len(usable),
+                    "accuracy": correct / len(usable) if usable else 0.0,
+                }
+            )
+            total_correct += correct
+            total += len(usable)
     return AnalogyResult(
         file=str(path),
         accuracy=total_correct / total if total else 0.0,

@@ -1,17 +1,21 @@
 """Checks for word-vector files and arguments: formats, limits, words, vectors, header numbers,
-line lengths, and the search for the exact error in lines numpy refused to parse."""
+line lengths, and the search for the exact error in lines numpy refused to parse; and the
+progress bar of a file being read."""
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .._files import InputStream
 from ..errors import CorruptFileError, InputError
 
 WordFileFormat = Literal["word2vec", "word2vec-binary", "glove", "fasttext"]
@@ -218,3 +222,18 @@ def parse_numbers(text: str) -> NDArray[np.float32] | None:
             return np.loadtxt([text], dtype=np.float32, comments=None, ndmin=2).ravel()
     except ValueError:
         return None
+
+
+@contextlib.contextmanager
+def reading(stream: InputStream, progress: bool) -> Iterator[InputStream]:
+    """`stream`, its reads shown as a bar of bytes on stderr when `progress` is asked for (of
+    the file's size; a gzipped file counts the bytes it unpacks to, with no total)."""
+    if not progress:
+        yield stream
+        return
+    from tqdm.auto import tqdm
+
+    total = None if stream.compressed else stream.path.stat().st_size
+    desc = f"reading {stream.path.name}"
+    with tqdm.wrapattr(stream, "read", total=total, desc=desc, leave=True) as counted:
+        yield cast(InputStream, counted)

@@ -41,6 +41,7 @@ from ._checks import (
     check_words,
     header_numbers,
     locate_text_error,
+    reading,
     too_long_error,
 )
 
@@ -106,10 +107,12 @@ def read_word_vectors(
     *,
     format: WordFileFormat | None = None,
     limit: int | None = None,
+    progress: bool = False,
 ) -> tuple[list[str], NDArray[np.float32]]:
     """Read words (in file order) and their float32 (n, dim) vectors; `limit` keeps the first N.
 
     The format is detected when not given (see `detect_format`); gzip is recognized by content.
+    `progress` shows the bytes read so far as a bar on stderr.
     """
     p = Path(path)
     limit = check_limit(limit)
@@ -117,7 +120,7 @@ def read_word_vectors(
         check_format(format)
     else:
         format = detect_format(p)
-    with open_input(p, error=CorruptFileError) as stream:
+    with open_input(p, error=CorruptFileError) as raw, reading(raw, progress) as stream:
         if format == "word2vec-binary":
             return _read_binary(p, stream, limit)
         return _read_text(p, stream, has_header=format != "glove", limit=limit)

@@ -78,18 +78,23 @@ def pretrained_word_vectors() -> list[PretrainedWordVectors]:
 
 
 def load_word_vectors(
-    name_or_path: str | os.PathLike[str], *, oov: OOVPolicy | None = None
+    name_or_path: str | os.PathLike[str],
+    *,
+    oov: OOVPolicy | None = None,
+    progress: bool = False,
 ) -> WordVectors:
     """Word vectors by catalog name, saved folder, or file (word2vec text/binary, GloVe, .vec).
 
-    `oov` overrides the policy for words outside the vocabulary ("raise", "zero", "subword").
+    `oov` overrides the policy for words outside the vocabulary ("raise", "zero", "subword");
+    `progress` shows the reading of a file (the slow case: text formats parse every number)
+    as a bar on stderr.
     """
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
     if path.is_dir():
         found = WordVectors.load(path)
     elif path.is_file():
-        words, vectors = read_word_vectors(path)
+        words, vectors = read_word_vectors(path, progress=progress)
         found = WordVectors(words, vectors, name=path.name)
     else:
         known = {p.name: p for p in _PRETRAINED}
