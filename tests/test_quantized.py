@@ -105,14 +105,46 @@ def test_catalog_minilm_l6_is_the_int8_build_and_stays_close_to_exact(built, use
     assert not np.allclose(a, b, atol=1e-4)  # really a different (int8) computation
 
 
-def test_default_minilm_l6_moves_little_with_its_batch(built, use_cache) -> None:
-    """The int8 default sets activation scales per batch: a text's vector moves, but little."""
+def test_default_minilm_l6_gives_a_text_the_same_vector_in_any_batch(built, use_cache) -> None:
+    """Activation scales are set per row, so neither the neighbours nor the padding of a batch
+    change a text's vector: byte for byte, alone, in batches of 7 and 64, in any order."""
     fast = TransformerEncoder("minilm-l6", threads=2)
     alone = np.vstack([fast.encode([t]) for t in SENTENCES])
-    mixed = fast.encode(SENTENCES * 5, batch_size=7)[: len(SENTENCES)]
-    cosine = (alone * mixed).sum(axis=1)
-    assert cosine.mean() >= 0.985, cosine  # measured: mean 0.991, the shortest texts ~0.96
-    assert cosine.min() >= 0.93, cosine
+    long_text = "A much longer neighbour that pads every other text in its batch. " * 8
+    for texts, size in (
+        (SENTENCES * 5, 7),
+        ([long_text, *SENTENCES[::-1], *SENTENCES], 64),
+        ([t.upper() for t in SENTENCES] + SENTENCES, 3),
+    ):
+        vectors = fast.encode(texts, batch_size=size)
+        for text, row in zip(texts, vectors, strict=True):
+            if text in SENTENCES:
+                assert np.array_equal(row, alone[SENTENCES.index(text)]), text
+
+
+def test_a_build_that_runs_differently_from_its_source_is_refused(
+    built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build runs the result against the source model before keeping it: a graph that
+    onnxruntime would misread (here: the row scale handed to the fused op, which reads one
+    scale) fails the build, and nothing is left where the model would go."""
+    import onnx
+
+    real = quantized.per_row_activation_scales
+
+    def misread(model: onnx.ModelProto) -> int:
+        count = real(model)
+        row_of = {n.input[0]: n.input[1] for n in model.graph.node if n.name.endswith("_by_row")}
+        for node in model.graph.node:
+            if node.op_type == "MatMulIntegerToFloat":
+                node.input[2] = row_of[node.output[0]]
+        return count
+
+    monkeypatch.setattr(quantized, "per_row_activation_scales", misread)
+    target = tmp_path / "int8.onnx"
+    with pytest.raises(ValueError, match="disagrees with"):
+        build_int8_compute_model(built[0], target)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_manifest_records_the_build(built) -> None:

@@ -6,7 +6,9 @@ that multiplies in int8: onnxruntime's basic graph optimization constant-folds t
 dequantization of the weights (int8 -> float32 initializers), then `quantize_dynamic`
 quantizes the MatMul weights per output channel to int8 (activations are quantized on the fly),
 so the MatMuls run as MatMulInteger (VNNI on CPUs that have it). Only MatMuls with a constant
-weight are quantized; quantizing every op drifts (see DESIGN.md, "Known traps").
+weight are quantized; quantizing every op drifts (see DESIGN.md, "Known traps"). Activations get
+one scale per row (`_row_quant`), not one per batch, so a text's vector is the same whatever
+else is in its batch; the build checks the result against the source model before keeping it.
 
 The build needs the `onnx` package (`pip install 'embedcraft[transformers]'`). Builds live in
 `cache_dir("models", name)`, keyed by the source file's size and modification time, the build
@@ -34,12 +36,13 @@ from .._cache import cache_dir
 from .._files import atomic_file
 from ..errors import missing_dependency
 from ._cached_build import build_once, is_built
+from ._row_quant import ROW_SCALE_RECIPE, per_row_activation_scales
 
 __all__ = ["build_int8_compute_model", "int8_compute_model"]
 
 log = logging.getLogger("embedcraft")
 
-RECIPE = "fold-basic+dynamic-int8-matmul-per-channel/1"
+RECIPE = f"fold-basic+dynamic-int8-matmul-per-channel+{ROW_SCALE_RECIPE}"
 """Names the build steps; change it when they change, so that old cache entries are rebuilt."""
 
 
@@ -113,24 +116,23 @@ def build_int8_compute_model(source: Path, target: Path) -> dict[str, Any]:
         ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
         t1 = time.perf_counter()
         with atomic_file(target) as tmp:
+            dynamic = Path(work) / "dynamic.onnx"
             with _quiet_root_logger(ort):
                 quantization.quantize_dynamic(
                     folded,
-                    tmp,
+                    dynamic,
                     per_channel=True,
                     op_types_to_quantize=["MatMul"],
                     weight_type=quantization.QuantType.QInt8,
                 )
-            t2 = time.perf_counter()
-            check = ort.SessionOptions()
-            check.intra_op_num_threads = 1
-            check.log_severity_level = 3
-            ort.InferenceSession(str(tmp), check, providers=["CPUExecutionProvider"])
-            int8_matmuls = sum(
-                node.op_type == "MatMulInteger" for node in onnx.load(str(tmp)).graph.node
-            )
+            model = onnx.load(str(dynamic))
+            int8_matmuls = sum(node.op_type == "MatMulInteger" for node in model.graph.node)
             if int8_matmuls == 0:
                 raise ValueError(f"{source}: no MatMul with constant weights to quantize")
+            per_row_activation_scales(model)
+            onnx.save(model, str(tmp))
+            t2 = time.perf_counter()
+            agreement = _check_against_source(ort, source, Path(tmp))
             t3 = time.perf_counter()
     return {
         "fold_s": t1 - t0,
@@ -140,7 +142,45 @@ def build_int8_compute_model(source: Path, target: Path) -> dict[str, Any]:
         "source_bytes": source.stat().st_size,
         "target_bytes": target.stat().st_size,
         "int8_matmuls": int8_matmuls,
+        "cosine_to_source": agreement,
     }
+
+
+_CHECK_IDS = [
+    [101, 1996, 4937, 2938, 2006, 1996, 13523, 1012, 102],
+    [101, 7592, 102, 0, 0, 0, 0, 0, 0],
+]
+"""Two token-id rows (one padded) that the built model must encode as the source does."""
+
+MIN_COSINE = 0.98
+"""The least mean-pooled cosine to the source model that a build may have (measured 0.997)."""
+
+
+def _check_against_source(ort: Any, source: Path, built: Path) -> float:
+    """Run both models as the encoders do (full graph optimization) on a fixed input; raise
+    ValueError when the built one disagrees, e.g. an onnxruntime fusion that misreads it."""
+    import numpy as np
+
+    ids = np.array(_CHECK_IDS, dtype=np.int64)
+    mask = (ids != 0).astype(np.int64)
+    pooled = []
+    for path in (source, built):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        names = {i.name for i in session.get_inputs()}
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = session.run(None, {k: v for k, v in feed.items() if k in names})[0]
+        sums = (hidden * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        pooled.append(sums / np.linalg.norm(sums, axis=1, keepdims=True))
+    cosine = float((pooled[0] * pooled[1]).sum(axis=1).min())
+    if not cosine >= MIN_COSINE:
+        raise ValueError(
+            f"{built.name}: the int8 build disagrees with {source.name} (cosine {cosine:.3f}, "
+            f"needs {MIN_COSINE}); onnxruntime {ort.__version__} may run it differently"
+        )
+    return cosine
 
 
 def _cache_key(source: Path) -> str:
