@@ -304,3 +304,45 @@ def test_collection_vectors_and_metadata_are_plotted(workdir: Path) -> None:
     data = _page_data((workdir / "c.html").read_text(encoding="utf-8"))
     assert data["labelColumn"] == "topic" and sorted(data["labels"]["names"]) == sorted(TOPICS)
     assert data["ids"] == [f"d{i}" for i in range(12)]
+
+
+def test_projection_says_what_it_does_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    points, _ = _clusters(n_per=10, dim=64)
+    quiet = project(points, "tsne", seed=1).coords
+    assert capsys.readouterr().err == ""
+    shown = project(points, "tsne", seed=1, progress=True).coords
+    err = capsys.readouterr().err
+    assert "t-SNE: projecting 30 points (first reduced to 50 dimensions)..." in err, err
+    assert re.search(r"t-SNE: 30 points projected in \d+\.\d s", err), err
+    np.testing.assert_array_equal(shown, quiet)
+
+
+def test_cli_plot_progress_shows_umap_epochs_in_a_log_file(workdir: Path) -> None:
+    """--progress reports the projection on stderr even when it is a file (UMAP: its epochs
+    as a bar); --quiet says nothing but notes."""
+    pytest.importorskip("umap")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    base = ["plot", "docs.tsv", "-e", "tfidf", "--html", "p.html", "--seed", 1]
+    procs = {
+        key: subprocess.Popen(
+            command(args),
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for key, args in {
+            "umap": ["--progress", *base, "--method", "umap"],
+            "quiet": [*base, "--method", "tsne", "-q"],
+        }.items()
+    }
+    runs = {key: proc.communicate(timeout=300) for key, proc in procs.items()}
+    for key, proc in procs.items():
+        assert proc.returncode == 0, (key, runs[key][1])
+    err = runs["umap"][1]
+    assert "UMAP: projecting 12 points (first reduced to 50 dimensions)..." in err, err
+    assert re.search(r"umap epochs: +\d+%\|", err) and "UMAP: 12 points projected in" in err, err
+    quiet = runs["quiet"][1]
+    assert "projecting" not in quiet and "%|" not in quiet, quiet
+    assert all(line.startswith("note: ") for line in quiet.splitlines()), quiet

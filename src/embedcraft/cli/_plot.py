@@ -201,7 +201,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         points.ids, points.texts, points.vectors, points.labels, points.encoder
     )  # fmt: skip
     encoded = time.perf_counter() - t0
-    projection = project(vectors, args.method, seed=args.seed)
+    projection = project(vectors, args.method, seed=args.seed, progress=progress())
     labels = encode_labels(values, len(texts))
     source = args.collection or args.input
     title = args.title or f"{source} · {encoder} · {args.method.upper()}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -94,25 +96,40 @@ def _tsne(matrix: np.ndarray, seed: int) -> np.ndarray:
     return coords
 
 
-def _umap(matrix: np.ndarray, seed: int) -> np.ndarray:
+def _umap(matrix: np.ndarray, seed: int, progress: bool = False) -> np.ndarray:
     try:
         import umap
     except ImportError:
         raise missing_dependency("umap-learn", "plot", "UMAP projections") from None
+    options: dict[str, Any] = {}
+    if "tqdm_kwds" in inspect.signature(umap.UMAP).parameters:  # umap-learn 0.5.2 and later
+        options["tqdm_kwds"] = {"disable": not progress, "desc": "umap epochs"}
     reducer = umap.UMAP(
-        n_components=2, n_neighbors=min(15, matrix.shape[0] - 1), random_state=seed, init="spectral"
-    )
+        n_components=2, n_neighbors=min(15, matrix.shape[0] - 1), random_state=seed,
+        init="spectral", **options,
+    )  # fmt: skip
     with warnings.catch_warnings():  # a seed makes UMAP single-threaded; it says so each time
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
         coords: np.ndarray = reducer.fit_transform(matrix)
     return coords
 
 
-def project(vectors: Any, method: str = "pca", *, seed: int = 0) -> Projection:
+def _say(progress: bool, message: str) -> None:
+    """A stage of the projection, on stderr, when progress is asked for."""
+    if progress:
+        from tqdm.auto import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+
+
+def project(
+    vectors: Any, method: str = "pca", *, seed: int = 0, progress: bool = False
+) -> Projection:
     """Project dense (numpy) or sparse (scipy) vectors to 2-D with PCA, t-SNE or UMAP.
 
     Rows are scaled to unit length first, so nearness in the picture follows cosine
-    similarity; the same `seed` gives the same coordinates.
+    similarity; the same `seed` gives the same coordinates. `progress` says on stderr what
+    t-SNE and UMAP (which take minutes on large inputs) are doing, and UMAP's epochs as a bar.
     """
     if method not in METHODS:
         raise InputError(
@@ -134,8 +151,13 @@ def project(vectors: Any, method: str = "pca", *, seed: int = 0) -> Projection:
         dense = _reduce(matrix, _REDUCE_TO, seed) if sp.issparse(matrix) else matrix
         coords = _pca(dense, seed)
     else:
+        name = "t-SNE" if method == "tsne" else "UMAP"
+        wide = matrix.shape[1] > _REDUCE_TO or sp.issparse(matrix)
+        reduced = f" (first reduced to {_REDUCE_TO} dimensions)" if wide else ""
+        _say(progress, f"{name}: projecting {n:,} points{reduced}...")
         dense = _reduce(matrix, _REDUCE_TO, seed)
-        coords = _tsne(dense, seed) if method == "tsne" else _umap(dense, seed)
+        coords = _tsne(dense, seed) if method == "tsne" else _umap(dense, seed, progress)
+        _say(progress, f"{name}: {n:,} points projected in {time.perf_counter() - start:.1f} s")
     coords = np.asarray(coords, dtype=np.float32)
     if coords.shape[1] < 2:  # one-dimensional data: a flat line
         coords = np.hstack([coords, np.zeros((n, 2 - coords.shape[1]), dtype=np.float32)])
