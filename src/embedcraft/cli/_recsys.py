@@ -26,8 +26,13 @@ from ..recommend import (
     read_interactions,
     read_movielens_items,
 )
-from ..recommend._saved import FORMAT_VERSION, SPEC_FILE, data_fingerprint
-from ..recommend.recommender import METHODS, make_model
+from ..recommend.recommender import (
+    METHODS,
+    SAVED_FILE,
+    SAVED_FORMAT_VERSION,
+    data_fingerprint,
+    make_model,
+)
 from ._common import UsageError, add_command, add_json, note, print_json, progress
 
 __all__ = ["register"]
@@ -76,14 +81,14 @@ def _fitted(
     wanted = _settings(args.method, args.encoder)
     if args.model:
         folder = Path(args.model)
-        if folder.exists() and not (folder / SPEC_FILE).exists() and any(folder.iterdir()):
+        if folder.exists() and not (folder / SAVED_FILE).exists() and any(folder.iterdir()):
             raise InputError(
                 f"{folder} holds other files and no saved recommender: give --model a new folder"
             )
     else:
-        key = json.dumps([FORMAT_VERSION, __version__, *wanted, fingerprint])
+        key = json.dumps([SAVED_FORMAT_VERSION, __version__, *wanted, fingerprint])
         folder = cache_dir("recommenders") / hashlib.sha256(key.encode()).hexdigest()[:32]
-    saved = _load(folder) if (folder / SPEC_FILE).exists() and not args.refit else None
+    saved = _load(folder) if (folder / SAVED_FILE).exists() and not args.refit else None
     if saved is not None:
         if (
             _settings(saved.method, saved.encoder) == wanted

@@ -17,11 +17,22 @@ from typing import Any, Literal
 from .. import __version__
 from ..errors import CorruptFileError, InputError, NotFittedError
 from . import _saved
+from ._saved import FORMAT_VERSION as SAVED_FORMAT_VERSION
+from ._saved import SPEC_FILE as SAVED_FILE
+from ._saved import data_fingerprint
 from .content import ContentRecommender, HybridRecommender
 from .interactions import Interactions, read_interactions
 from .models import ALSRecommender, BaseRecommender, Item2VecRecommender, PopularityRecommender
 
-__all__ = ["METHODS", "Recommendation", "Recommender", "make_model"]
+__all__ = [
+    "METHODS",
+    "SAVED_FILE",
+    "SAVED_FORMAT_VERSION",
+    "Recommendation",
+    "Recommender",
+    "data_fingerprint",
+    "make_model",
+]
 
 Method = Literal["popularity", "item2vec", "als", "content", "hybrid"]
 
@@ -95,7 +106,7 @@ class Recommender:
         self.model_ = model.fit(log, items, progress=progress)
         self.histories_ = log.histories()
         self.items_text_ = dict(items or {})
-        self.data_fingerprint_ = _saved.data_fingerprint(log, items)
+        self.data_fingerprint_ = data_fingerprint(log, items)
         return self
 
     def _check_fitted(self) -> None:
@@ -121,7 +132,7 @@ class Recommender:
         saved = _saved.read(path)
         settings = saved.settings
         if settings["method"] not in METHODS:
-            file = Path(path) / _saved.SPEC_FILE
+            file = Path(path) / SAVED_FILE
             raise CorruptFileError(f"{file} is corrupt: unknown method {settings['method']!r}")
         recommender = cls(settings["method"], settings["encoder"], settings["workers"])
         recommender.model_ = saved.model
