@@ -153,6 +153,19 @@ def test_manifest_records_the_build(built) -> None:
     assert record["bytes"] == model.stat().st_size
     assert record["build"]["int8_matmuls"] == 36  # 6 layers x (Q, K, V, output, 2 FFN)
     assert record["build"]["total_s"] > 0
+    assert record["build"]["cosine_to_source"] >= 0.98
+
+
+def test_the_build_quantizes_rows_and_fuses_gelu(built) -> None:
+    """What the rewrites leave: no per-batch quantizer, every product through the fused int8
+    op, and each layer's erf-GELU (with its bias) as one BiasGelu."""
+    import onnx
+
+    ops = [node.op_type for node in onnx.load(str(built[1])).graph.node]
+    assert "DynamicQuantizeLinear" not in ops and "MatMulInteger" not in ops
+    assert ops.count("MatMulIntegerToFloat") == 36
+    assert ops.count("QuantizeLinear") == 24  # 4 quantized inputs per layer
+    assert ops.count("BiasGelu") == 6 and "Erf" not in ops
 
 
 def test_cache_is_reused_without_rebuilding(built, use_cache, count_builds) -> None:

@@ -8,7 +8,8 @@ quantizes the MatMul weights per output channel to int8 (activations are quantiz
 so the MatMuls run as MatMulInteger (VNNI on CPUs that have it). Only MatMuls with a constant
 weight are quantized; quantizing every op drifts (see DESIGN.md, "Known traps"). Activations get
 one scale per row (`_row_quant`), not one per batch, so a text's vector is the same whatever
-else is in its batch; the build checks the result against the source model before keeping it.
+else is in its batch. The feed-forward GELU runs as one fused op (`_gelu`). The build checks
+the result against the source model before keeping it.
 
 The build needs the `onnx` package (`pip install 'embedcraft[transformers]'`). Builds live in
 `cache_dir("models", name)`, keyed by the source file's size and modification time, the build
@@ -36,13 +37,14 @@ from .._cache import cache_dir
 from .._files import atomic_file
 from ..errors import missing_dependency
 from ._cached_build import build_once, is_built
+from ._gelu import fuse_bias_gelu
 from ._row_quant import ROW_SCALE_RECIPE, per_row_activation_scales
 
 __all__ = ["build_int8_compute_model", "int8_compute_model"]
 
 log = logging.getLogger("embedcraft")
 
-RECIPE = f"fold-basic+dynamic-int8-matmul-per-channel+{ROW_SCALE_RECIPE}"
+RECIPE = f"fold-basic+dynamic-int8-matmul-per-channel+{ROW_SCALE_RECIPE}+bias-gelu/1"
 """Names the build steps; change it when they change, so that old cache entries are rebuilt."""
 
 
@@ -130,6 +132,7 @@ def build_int8_compute_model(source: Path, target: Path) -> dict[str, Any]:
             if int8_matmuls == 0:
                 raise ValueError(f"{source}: no MatMul with constant weights to quantize")
             per_row_activation_scales(model)
+            fuse_bias_gelu(model)
             onnx.save(model, str(tmp))
             t2 = time.perf_counter()
             agreement = _check_against_source(ort, source, Path(tmp))
