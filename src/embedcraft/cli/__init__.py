@@ -15,6 +15,7 @@ from ..cache import caching
 from ..errors import EmbedcraftError
 from . import _cache, _compare, _contextual, _images, _plot, _recsys, _serve, _store, _text, _words
 from ._common import UsageError, check_ranges, showing_progress
+from ._export import register as register_export
 
 __all__ = ["build_parser", "main"]
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _plot.register(sub)
     _images.register(sub)
     _cache.register(sub)
+    register_export(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 import warnings
 from collections.abc import Iterator
@@ -36,11 +37,18 @@ import numpy as np
 
 from .._cache import cache_dir
 from .._files import atomic_file
-from ..errors import EmbedcraftError, missing_dependency
+from ..errors import EmbedcraftError, InputError, missing_dependency
 from ._cached_build import build_once, is_built
 from .hf_folder import HFFolder
 
-__all__ = ["RECIPE", "export_manifest", "export_onnx", "exported_onnx", "folder_key"]
+__all__ = [
+    "RECIPE",
+    "export_manifest",
+    "export_onnx",
+    "exported_onnx",
+    "folder_key",
+    "write_model_folder",
+]
 
 log = logging.getLogger("embedcraft")
 
@@ -87,6 +95,12 @@ def folder_key(model: HFFolder) -> str:
 
 
 def _cache_folder(model: HFFolder, key: str) -> Path:
+    """`cache_dir("models", "hf", NAME-KEY)`: a whole export of the same content under another
+    folder's name (a copy of the folder with other settings) is reused."""
+    root = cache_dir("models", "hf")
+    for other in sorted(root.glob(f"*-{key}")):
+        if is_built(other / "model.onnx", other / "manifest.json"):
+            return other
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", model.folder.resolve().name).strip("-.") or "model"
     return cache_dir("models", "hf", f"{name[:60]}-{key}")
 
@@ -311,3 +325,58 @@ def exported_onnx(model: HFFolder) -> Path:
             onnx,
         )
     return onnx
+
+
+# ---------------------------------------------------------------------- a model folder
+def write_model_folder(
+    model: HFFolder, target: str | os.PathLike[str], *, int8: bool = False
+) -> dict[str, Any]:
+    """Write `target`: the folder's ONNX export (or its int8-compute build), its tokenizer.json
+    and embedcraft-model.json (pooling, normalize, max length, prompts), a model folder that
+    loads without torch. Exports first when nothing is cached. Written aside and renamed into
+    place; an existing `target` is replaced only when it is such a folder itself. Returns what
+    happened: `exported_now`, `export_s` (the export's seconds, now or when it was made),
+    `bytes` (the written ONNX file), `onnx`, `int8`."""
+    from .._files import atomic_directory
+    from .models import MODEL_CONFIG, int8_onnx
+
+    out = Path(target).expanduser()
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / MODEL_CONFIG).is_file())
+    ):
+        raise InputError(
+            f"{out} exists and is not a model folder written by `embedcraft export`; "
+            "give a new or empty folder"
+        )
+    key = folder_key(model)
+    cached = _cache_folder(model, key)
+    exported_now = not is_built(cached / "model.onnx", cached / "manifest.json")
+    t0 = time.perf_counter()
+    onnx = exported_onnx(model)
+    if int8:
+        onnx = int8_onnx(onnx, model.folder.name)
+    record = export_manifest(cached / "model.onnx") or {}
+    settings = {
+        "pooling": model.pooling,
+        "normalize": model.normalize,
+        "max_length": model.max_length,
+        "prompts": dict(model.prompts),
+        "default_prompt_name": model.default_prompt_name,
+        "lowercase": model.lowercase,
+        "source": f"{model.folder} ({model.architecture}, exported by embedcraft"
+        + (", int8-compute build)" if int8 else ")"),
+    }
+    with atomic_directory(out) as tmp:
+        shutil.copyfile(onnx, tmp / "model.onnx")
+        shutil.copyfile(model.tokenizer_file, tmp / "tokenizer.json")
+        (tmp / MODEL_CONFIG).write_text(json.dumps(settings, indent=2), "utf-8")
+    return {
+        **settings,
+        "source": str(model.folder),
+        "output": str(out),
+        "architecture": model.architecture,
+        "exported_now": exported_now,
+        "export_s": float(record.get("export", {}).get("total_s", time.perf_counter() - t0)),
+        "bytes": (out / "model.onnx").stat().st_size,
+        "int8": int8,
+    }

@@ -120,14 +120,18 @@ def hub_name_error(text: str) -> UnknownEncoderError | None:
     if path.exists() or not text:
         return None
     hub_like = re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text) is not None
-    if not hub_like and os.sep not in text and "/" not in text:
-        return None
-    what = "a Hugging Face hub name" if hub_like else "a path"
-    return UnknownEncoderError(
-        f"{text!r} looks like {what} but is not a local folder; embedcraft never downloads "
-        f"models. Download it yourself (e.g. `huggingface-cli download {text} --local-dir "
-        f"DIR`) and give DIR: {EXPECTED_LAYOUT}"
-    )
+    if hub_like:
+        return UnknownEncoderError(
+            f"{text!r} is neither a local folder nor a catalog name. If it is a Hugging Face "
+            "hub name: embedcraft never downloads models; download it yourself (e.g. "
+            f"`huggingface-cli download {text} --local-dir DIR`) and give DIR, {EXPECTED_LAYOUT}"
+        )
+    if os.sep in text or "/" in text:
+        return UnknownEncoderError(
+            f"no such folder {text!r}; a model folder is {EXPECTED_LAYOUT} (or an .onnx model "
+            "with its tokenizer.json, or a saved encoder)"
+        )
+    return None
 
 
 def _read_json(path: Path) -> Any:

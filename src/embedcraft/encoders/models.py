@@ -9,6 +9,7 @@ user's model folder (one .onnx file and its tokenizer), or exports a local sente
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -217,18 +218,25 @@ def locate_model(name_or_path: str | os.PathLike[str], *, int8: bool = False) ->
 
 def _int8_spec(spec: ModelSpec) -> ModelSpec:
     """`spec` running its int8-compute build (made once, cached)."""
+    onnx = int8_onnx(Path(spec.onnx), spec.name)
+    return replace(spec, onnx=onnx, source=f"{spec.source}, int8-compute build (cached)")
+
+
+def int8_onnx(onnx: Path, label: str) -> Path:
+    """The int8-compute build of the ONNX file `onnx` (made once, cached, one cache entry per
+    source file); failures become one EmbedcraftError naming `label`."""
     from .quantized import int8_compute_model
 
-    name = "int8-" + "".join(c if c.isalnum() or c in "-_." else "-" for c in spec.name)
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in label)[:60]
+    where = hashlib.sha256(os.fspath(onnx.resolve()).encode("utf-8")).hexdigest()[:8]
     try:
-        onnx = int8_compute_model(Path(spec.onnx), name[:80])
+        return int8_compute_model(onnx, f"int8-{safe}-{where}")
     except EmbedcraftError:
         raise
     except Exception as exc:  # the quantizer or its check: one line naming the model
         raise EmbedcraftError(
-            f"{spec.name}: the int8-compute build failed ({type(exc).__name__}: {exc})"
+            f"{label}: the int8-compute build failed ({type(exc).__name__}: {exc})"
         ) from exc
-    return replace(spec, onnx=onnx, source=f"{spec.source}, int8-compute build (cached)")
 
 
 def _hf_folder_model(folder: Path) -> ModelSpec:

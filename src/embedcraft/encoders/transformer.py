@@ -26,7 +26,7 @@ from ..errors import InputError, missing_dependency
 from ._onnx import cpu_session
 from .base import BaseEncoder, _check_familiar, as_texts
 from .contract import CacheSetting, CatalogEntry, Encoded, EncodeReport, EncoderKind, Vectors
-from .hf_folder import document_prompt, is_hf_folder, query_prompt
+from .hf_folder import document_prompt, is_hf_folder, query_prompt, read_hf_folder
 from .models import NAMED_MODELS, ModelSpec, Pooling, is_model_folder, locate_model
 
 __all__ = [
@@ -462,6 +462,9 @@ def catalog_entries() -> list[CatalogEntry]:
 def open_path(path: Path) -> BaseEncoder | None:
     """A folder with an .onnx model and its text tokenizer, or a local sentence-transformers /
     Hugging Face folder (exported to ONNX on first use); None for anything else."""
-    if not is_model_folder(path) and not is_hf_folder(path):
+    if is_model_folder(path):
+        return TransformerEncoder(model=str(path), name=path.name)
+    if not is_hf_folder(path):
         return None
+    read_hf_folder(path)  # a folder that cannot work says why now, before any export
     return TransformerEncoder(model=str(path), name=path.name)
