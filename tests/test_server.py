@@ -292,6 +292,22 @@ def test_search_over_the_collection(http: httpx.Client, collection: Collection) 
     assert "filter key" in bad_filter["message"]
 
 
+def test_search_takes_min_score_and_names_a_filter_key_no_document_has(
+    http: httpx.Client,
+) -> None:
+    """As the library and the CLI do: --min-score drops weak hits; an unknown key is the
+    client's mistake (400 naming the keys that exist), not a server error."""
+    every = http.post("/search", json={"query": "new planet in space", "k": 6}).json()["data"]
+    cut = (every[0]["score"] + every[-1]["score"]) / 2
+    body = {"query": "new planet in space", "k": 6, "min_score": cut}
+    kept = http.post("/search", json=body).json()["data"]
+    assert 0 < len(kept) < len(every)
+    assert all(hit["score"] >= cut for hit in kept)
+    unknown = _error(http.post("/search", json={"query": "x", "where": {"yeer": 2020}}), 400)
+    assert "yeer" in unknown["message"] and "year" in unknown["message"]
+    assert unknown["param"] == "where"
+
+
 class _Tracebacks(logging.Handler):
     """Collects log records that carry a traceback."""
 

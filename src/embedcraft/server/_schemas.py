@@ -58,6 +58,8 @@ class SearchRequest(_Body):
     fusion: Literal["rrf", "weighted"] = "rrf"
     alpha: float = Field(0.5, ge=0.0, le=1.0)
     explain: bool = False
+    min_score: float | None = None
+    """Drop hits scoring below this (hybrid scores are on 0..1)."""
 
 
 class SimilarityRequest(_Body):

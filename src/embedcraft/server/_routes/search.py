@@ -55,10 +55,14 @@ async def search(body: SearchRequest, request: Request) -> Response:
         return list(collection.search(
             body.query, k=body.k, mode=body.mode, where=body.where, encoder=body.encoder,
             fusion=body.fusion, alpha=body.alpha, explain=body.explain,
+            min_score=body.min_score,
         ))  # fmt: skip
 
     loop = asyncio.get_running_loop()
-    hits = await loop.run_in_executor(state.search_threads[name], run)
+    try:
+        hits = await loop.run_in_executor(state.search_threads[name], run)
+    except InputError as exc:  # e.g. a filter on a key no document has: the client's to fix
+        raise ApiError(400, str(exc), param="where" if body.where else None) from None
     return json_response(
         {"object": "list", "collection": name, "data": [hit.to_dict() for hit in hits]}
     )
