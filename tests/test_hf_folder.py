@@ -248,6 +248,11 @@ def test_a_second_load_in_a_fresh_process_does_not_export(minilm: Path) -> None:
     before = onnx.with_name("manifest.json").stat().st_mtime_ns
     script = (
         "import logging, sys\n"
+        "class NoTorch:  # the export is not needed: torch and transformers cannot load\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'transformers'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
         "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
         "from embedcraft import load_encoder\n"
         f"encoder = load_encoder({str(minilm)!r})\n"
@@ -305,6 +310,23 @@ def test_a_hub_name_says_what_folder_to_give() -> None:
         message = str(info.value)
         assert "never downloads" in message and "local folder" in message
         assert "modules.json" in message and "1_Pooling/config.json" in message
+
+
+def test_the_export_command_says_what_folder_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", "sentence-transformers/all-MiniLM-L6-v2", "-o", str(tmp_path)]) == 1
+    assert "never downloads" in capsys.readouterr().err
+
+
+def test_do_lower_case_lowercases_prompt_and_text(minilm: Path, tmp_path: Path) -> None:
+    folder = _copy(minilm, tmp_path / "lower")
+    _edit_json(folder / "sentence_bert_config.json", do_lower_case=True, max_seq_length=128)
+    _edit_json(folder / "config_sentence_transformers.json", prompts={"query": "Q: "})
+    encoder = TransformerEncoder(folder)
+    assert encoder.settings()[2] == 128
+    assert encoder._prompted(["ABC Déf"], "Q: ") == ["q: abc déf"]
+    assert encoder._prompted(["ABC"], "") == ["abc"]
 
 
 def test_an_unsupported_architecture_is_named(minilm: Path, tmp_path: Path) -> None:

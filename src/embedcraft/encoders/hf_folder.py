@@ -294,7 +294,10 @@ def read_hf_folder(path: str | os.PathLike[str], pooling: PoolingMode | None = N
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise InputError(f"{folder}: no such folder; a model folder is {EXPECTED_LAYOUT}")
+        hub = hub_name_error(os.fspath(path))
+        if hub is not None:
+            raise hub
+        raise InputError(f"{folder}: not a folder; a model folder is {EXPECTED_LAYOUT}")
     modules_file = folder / "modules.json"
     config_files: list[Path] = []
     st_config: dict[str, Any] = {}
