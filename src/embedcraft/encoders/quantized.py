@@ -133,6 +133,7 @@ def build_int8_compute_model(source: Path, target: Path) -> dict[str, Any]:
                 raise ValueError(f"{source}: no MatMul with constant weights to quantize")
             per_row_activation_scales(model)
             fuse_bias_gelu(model)
+            _drop_unused_initializers(model)
             onnx.save(model, str(tmp))
             t2 = time.perf_counter()
             agreement = _check_against_source(ort, source, Path(tmp))
@@ -147,6 +148,16 @@ def build_int8_compute_model(source: Path, target: Path) -> dict[str, Any]:
         "int8_matmuls": int8_matmuls,
         "cosine_to_source": agreement,
     }
+
+
+def _drop_unused_initializers(model: Any) -> None:
+    """Remove constants no node reads any more (onnxruntime warns about each on every load)."""
+    graph = model.graph
+    used = {name for node in graph.node for name in node.input}
+    used |= {out.name for out in graph.output}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
 
 
 _CHECK_IDS = [
