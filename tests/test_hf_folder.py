@@ -178,13 +178,13 @@ def test_cls_pooling_and_prompts_are_honoured(minilm: Path, tmp_path: Path) -> N
     )
     _edit_json(
         folder / "config_sentence_transformers.json",
-        prompts={"query": "query: ", "passage": "passage: "},
+        prompts={"query": "query: ", "document": "passage: "},
         default_prompt_name=None,
     )
     encoder = load_encoder(folder)
     assert isinstance(encoder, TransformerEncoder)
     assert encoder.settings()[0] == "cls"
-    assert encoder.prompts == {"query": "query: ", "passage": "passage: "}
+    assert encoder.prompts == {"query": "query: ", "document": "passage: "}
     texts = SENTENCES[:12]
     queries = encoder.encode_queries(texts)
     assert cosines(queries, torch_reference(folder, texts, "cls", True, "query: ")).min() >= 0.9999
@@ -211,6 +211,16 @@ def test_a_default_prompt_applies_to_encode(minilm: Path, tmp_path: Path) -> Non
     assert cosines(encoder.encode(texts), want).min() >= 0.9999
     plain = torch_reference(folder, texts, "mean", True)
     assert cosines(encoder.encode_documents(texts), plain).min() >= 0.9999
+
+
+def test_a_passage_prompt_alone_is_not_a_document_prompt(minilm: Path, tmp_path: Path) -> None:
+    """As in sentence-transformers 6: encode_document takes its "document" prompt (blank by
+    default) before a "passage" one."""
+    folder = _copy(minilm, tmp_path / "passage")
+    _edit_json(folder / "config_sentence_transformers.json", prompts={"passage": "passage: "})
+    encoder = TransformerEncoder(folder)
+    texts = SENTENCES[:4]
+    assert np.allclose(encoder.encode_documents(texts), encoder.encode(texts), atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -460,3 +470,24 @@ def test_a_failed_export_leaves_nothing_half_written(
     monkeypatch.undo()
     monkeypatch.setenv("EMBEDCRAFT_CACHE", str(tmp_path / "cache"))
     assert TransformerEncoder(folder).encode(["x"]).shape == (1, 32)  # works once fixed
+
+
+def test_an_exported_folder_keeps_pooling_and_prompts(
+    minilm: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _copy(minilm, tmp_path / "prompts")
+    _edit_json(folder / "config_sentence_transformers.json", prompts={"query": "query: "})
+    out = tmp_path / "out"
+    assert main(["export", str(folder), "-o", str(out), "--pooling", "max"]) == 0
+    assert "pooling max" in capsys.readouterr().out
+    settings = json.loads((out / "embedcraft-model.json").read_text("utf-8"))
+    assert settings["pooling"] == "max" and settings["prompts"] == {"query": "query: "}
+    exported, source = load_encoder(out), TransformerEncoder(folder, pooling="max")
+    assert isinstance(exported, TransformerEncoder)
+    assert exported.settings() == source.settings() == ("max", True, 256)
+    texts = SENTENCES[:6]
+    assert np.allclose(exported.encode_queries(texts), source.encode_queries(texts), atol=1e-5)
+    assert np.allclose(exported.encode(texts), source.encode(texts), atol=1e-5)
+    _edit_json(out / "embedcraft-model.json", prompts={"query": 3})
+    with pytest.raises(InputError, match="'prompts' must map names to prompt strings"):
+        TransformerEncoder(out).encode(["x"])

@@ -72,8 +72,6 @@ _TRANSFORMER_CONFIGS = (
     "sentence_distilbert_config.json",
     "sentence_xlm-roberta_config.json",
 )
-_DOCUMENT_PROMPTS = ("document", "passage", "corpus")
-"""The prompt names sentence-transformers' `encode_document` looks for, in its order."""
 
 
 @dataclass(frozen=True)
@@ -232,9 +230,12 @@ def query_prompt(prompts: tuple[tuple[str, str], ...]) -> str:
 
 
 def document_prompt(prompts: tuple[tuple[str, str], ...]) -> str:
-    """The prompt `encode_documents` prepends: "document", "passage" or "corpus", else none."""
-    found = dict(prompts)
-    return next((found[name] for name in _DOCUMENT_PROMPTS if name in found), "")
+    """The prompt `encode_documents` prepends: the one named "document", else none.
+
+    As sentence-transformers 6 does: its models always hold a "document" prompt (blank unless
+    the config sets it), which its `encode_document` takes before "passage" or "corpus"
+    (sentence-transformers 5 fell back to those)."""
+    return dict(prompts).get("document", "")
 
 
 def _position_limit(config: dict[str, Any]) -> int | None:

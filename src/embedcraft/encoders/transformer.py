@@ -301,8 +301,9 @@ class TransformerEncoder(BaseEncoder):
         **unsupported: Any,
     ) -> Vectors:
         """Vectors for documents to search, with `encode`'s arguments and shapes: texts get the
-        model's "document" prompt ("passage" or "corpus" when that is its name; none when the
-        model has none), as sentence-transformers' `encode_document` does."""
+        model's "document" prompt (none when it has none), as sentence-transformers 6's
+        `encode_document` does (it ignores a "passage" or "corpus" prompt when, as always in
+        version 6, a "document" one exists, blank by default)."""
         _check_familiar(self.sparse, convert_to_numpy, unsupported)
         prompted = self._prompted(inputs, document_prompt(self.spec.prompts))
         vectors = (
