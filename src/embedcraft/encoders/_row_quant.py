@@ -61,7 +61,7 @@ def per_row_activation_scales(model: Any) -> int:
         "row_quant_one": np.array(1.0, np.float32),
         "row_quant_inv127": np.array(1.0 / 127.0, np.float32),
         "row_quant_tiny": np.array(1e-30, np.float32),
-        "row_quant_flat": np.array([-1], np.int64),
+        "row_quant_127": np.array(127.0, np.float32),
     }
     new_initializers = [numpy_helper.from_array(v, k) for k, v in constants.items()]
     replaced: dict[str, list[Any]] = {}  # a node (by its first output) -> its replacement
@@ -73,8 +73,7 @@ def per_row_activation_scales(model: Any) -> int:
         x = node.input[0]
         quantized, scale, zero_point = node.output
         p = f"{node.name}_row"
-        width = _inner_width(g, quantized)
-        new_initializers.append(numpy_helper.from_array(np.array([-1, width], np.int64), p + "_2d"))
+        _inner_width(g, quantized)  # checks that only 2-D constant weights consume it
         row_scale = p + "_scale"
         replaced[node.output[0]] = [
             # max |x| per row from two reductions (no |x| tensor written), floored above zero
@@ -83,19 +82,15 @@ def per_row_activation_scales(model: Any) -> int:
             helper.make_node("Neg", [p + "_lo"], [p + "_neg_lo"]),
             helper.make_node("Max", [p + "_hi", p + "_neg_lo", "row_quant_tiny"], [p + "_absmax"]),
             helper.make_node("Mul", [p + "_absmax", "row_quant_inv127"], [row_scale]),
-            # QuantizeLinear takes a per-axis scale on a 2-D view: one scale per row
-            helper.make_node("Reshape", [x, p + "_2d"], [p + "_rows"]),
-            helper.make_node("Reshape", [row_scale, "row_quant_flat"], [p + "_scale_1d"]),
-            helper.make_node("Shape", [p + "_scale_1d"], [p + "_count"]),
-            helper.make_node("Expand", ["row_quant_zero_point", p + "_count"], [p + "_zp_1d"]),
+            # each row onto [-127, 127], then one per-tensor QuantizeLinear (step 1, zero 128),
+            # which onnxruntime runs vectorized and in parallel (its per-axis form does not)
+            helper.make_node("Div", ["row_quant_127", p + "_absmax"], [p + "_to_int"]),
+            helper.make_node("Mul", [x, p + "_to_int"], [p + "_scaled"]),
             helper.make_node(
                 "QuantizeLinear",
-                [p + "_rows", p + "_scale_1d", p + "_zp_1d"],
-                [p + "_q_rows"],
-                axis=0,
+                [p + "_scaled", "row_quant_one", "row_quant_zero_point"],
+                [quantized],
             ),
-            helper.make_node("Shape", [x], [p + "_shape"]),
-            helper.make_node("Reshape", [p + "_q_rows", p + "_shape"], [quantized]),
         ]
         for matmul in g.consumers[quantized]:
             new, dropped = _float_output(g, matmul, scale, zero_point, row_scale)
