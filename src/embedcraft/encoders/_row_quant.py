@@ -24,7 +24,7 @@ import numpy as np
 
 __all__ = ["ROW_SCALE_RECIPE", "per_row_activation_scales"]
 
-ROW_SCALE_RECIPE = "per-row-symmetric-activations/1"
+ROW_SCALE_RECIPE = "per-row-symmetric-activations/2"
 """Names this rewrite; part of the int8 build's recipe."""
 
 _MS_DOMAIN = "com.microsoft"
