@@ -152,13 +152,15 @@ def test_manifest_records_the_build(built) -> None:
     record = json.loads(model.with_suffix(".json").read_text("utf-8"))
     assert record["bytes"] == model.stat().st_size
     assert record["build"]["int8_matmuls"] == 36  # 6 layers x (Q, K, V, output, 2 FFN)
+    assert record["build"]["fused_attention_blocks"] == 6
     assert record["build"]["total_s"] > 0
     assert record["build"]["cosine_to_source"] >= 0.98
 
 
 def test_the_build_quantizes_rows_and_fuses_gelu(built) -> None:
     """What the rewrites leave: no per-batch quantizer, every product through the fused int8
-    op, and each layer's erf-GELU (with its bias) as one BiasGelu."""
+    op, each layer's erf-GELU (with its bias) as one BiasGelu, and each attention block as one
+    MultiHeadAttention (no head-splitting transposes left)."""
     import onnx
 
     ops = [node.op_type for node in onnx.load(str(built[1])).graph.node]
@@ -166,6 +168,7 @@ def test_the_build_quantizes_rows_and_fuses_gelu(built) -> None:
     assert ops.count("MatMulIntegerToFloat") == 36
     assert ops.count("QuantizeLinear") == 24  # 4 quantized inputs per layer
     assert ops.count("BiasGelu") == 6 and "Erf" not in ops
+    assert ops.count("MultiHeadAttention") == 6 and "Transpose" not in ops and "Softmax" not in ops
 
 
 def test_cache_is_reused_without_rebuilding(built, use_cache, count_builds) -> None:

@@ -39,6 +39,7 @@ from .._cache import cache_dir
 from .._files import atomic_file
 from ..errors import EmbedcraftError, InputError, missing_dependency
 from ._cached_build import build_once, is_built
+from ._onnx import cpu_session
 from .hf_folder import HFFolder
 
 __all__ = [
@@ -248,9 +249,7 @@ def _check_against_torch(
 ) -> tuple[float, int]:
     """Run the export and torch on a padded batch longer than the traced one and on an
     unpadded one; raise EmbedcraftError when they differ on any real (unpadded) token."""
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
+    session = cpu_session(ort, onnx, 1, varying_shapes=True, quiet=True)
     worst, dim = 0.0, 0
     for sample in (_sample(vocab, 3, 37, True, 1), _sample(vocab, 2, 9, False, 2)):
         feed = _feeds(inputs, sample)

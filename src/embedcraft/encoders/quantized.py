@@ -8,8 +8,9 @@ quantizes the MatMul weights per output channel to int8 (activations are quantiz
 so the MatMuls run as MatMulInteger (VNNI on CPUs that have it). Only MatMuls with a constant
 weight are quantized; quantizing every op drifts (see DESIGN.md, "Known traps"). Activations get
 one scale per row (`_row_quant`), not one per batch, so a text's vector is the same whatever
-else is in its batch. The feed-forward GELU runs as one fused op (`_gelu`). The build checks
-the result against the source model before keeping it.
+else is in its batch. The feed-forward GELU runs as one fused op (`_gelu`), each self-attention
+block as one `MultiHeadAttention` (`_attention`). The build checks the result against the
+source model before keeping it.
 
 The build needs the `onnx` package (`pip install 'embedcraft[transformers]'`). Builds live in
 `cache_dir("models", name)`, keyed by the source file's size and modification time, the build
@@ -36,15 +37,20 @@ from typing import Any
 from .._cache import cache_dir
 from .._files import atomic_file
 from ..errors import missing_dependency
+from ._attention import fuse_attention
 from ._cached_build import build_once, is_built
 from ._gelu import fuse_bias_gelu
+from ._onnx import cpu_session
 from ._row_quant import ROW_SCALE_RECIPE, per_row_activation_scales
 
 __all__ = ["build_int8_compute_model", "int8_compute_model"]
 
 log = logging.getLogger("embedcraft")
 
-RECIPE = f"fold-basic+dynamic-int8-matmul-per-channel+{ROW_SCALE_RECIPE}+bias-gelu/1"
+RECIPE = (
+    f"fold-basic+multi-head-attention+dynamic-int8-matmul-per-channel+{ROW_SCALE_RECIPE}"
+    "+bias-gelu/2"
+)
 """Names the build steps; change it when they change, so that old cache entries are rebuilt."""
 
 
@@ -116,6 +122,11 @@ def build_int8_compute_model(source: Path, target: Path) -> dict[str, Any]:
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
         ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        folded_model = onnx.load(str(folded))
+        attention_blocks = fuse_attention(folded_model)
+        if attention_blocks:
+            onnx.save(folded_model, str(folded))
+        del folded_model
         t1 = time.perf_counter()
         with atomic_file(target) as tmp:
             dynamic = Path(work) / "dynamic.onnx"
@@ -146,6 +157,7 @@ def build_int8_compute_model(source: Path, target: Path) -> dict[str, Any]:
         "source_bytes": source.stat().st_size,
         "target_bytes": target.stat().st_size,
         "int8_matmuls": int8_matmuls,
+        "fused_attention_blocks": attention_blocks,
         "cosine_to_source": agreement,
     }
 
@@ -179,10 +191,7 @@ def _check_against_source(ort: Any, source: Path, built: Path) -> float:
     mask = (ids != 0).astype(np.int64)
     pooled = []
     for path in (source, built):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = cpu_session(ort, path, 1, varying_shapes=True, quiet=True)
         names = {i.name for i in session.get_inputs()}
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = session.run(None, {k: v for k, v in feed.items() if k in names})[0]
