@@ -50,6 +50,10 @@ USAGE: dict[str, tuple[list[object], str]] = {
         "needs item texts: --items FILE",
     ),
     "words_nothing": (["eval", "words", "-v", "glove-6b-50d"], "give --pairs"),
+    "sts_two_encoders": (  # the first one was silently not run
+        ["eval", "sts", "-e", "tfidf", "-e", "bm25", "--pairs", "pairs.tsv"],
+        "--encoder given twice (tfidf, bm25): this command runs one encoder",
+    ),
     "compare_no_task": (["compare", "-e", "tfidf"], "no task"),
     "compare_columns_mismatch": (
         [

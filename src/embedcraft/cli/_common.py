@@ -164,6 +164,28 @@ def add_command(sub: Any, name: str, help_: str, func: Any) -> argparse.Argument
     return p
 
 
+class _OneEncoder(argparse.Action):
+    """--encoder on a command that runs one encoder: a second one is a usage error, not
+    silently the only one run."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        previous = getattr(namespace, self.dest, None)
+        if previous is not None:
+            parser.exit(  # one line, as the command's other usage errors
+                2,
+                f"{parser.prog}: error: --encoder given twice ({previous}, {values}): this "
+                f"command runs one encoder; to score several side by side use `embedcraft "
+                f"compare -e {previous} -e {values} ...`\n",
+            )
+        setattr(namespace, self.dest, values)
+
+
 def encoder_arg(
     p: argparse.ArgumentParser,
     *,
@@ -177,7 +199,7 @@ def encoder_arg(
         "--encoder",
         "-e",
         required=required,
-        action="append" if repeat else "store",
+        action="append" if repeat else _OneEncoder,
         metavar="NAME_OR_PATH",
         help="a catalog name (see `embedcraft models`) or a saved encoder folder"
         + ("; with --collection, repeat it to create one with several" if repeat else ""),
