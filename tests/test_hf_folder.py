@@ -491,3 +491,31 @@ def test_an_exported_folder_keeps_pooling_and_prompts(
     _edit_json(out / "embedcraft-model.json", prompts={"query": 3})
     with pytest.raises(InputError, match="'prompts' must map names to prompt strings"):
         TransformerEncoder(out).encode(["x"])
+
+
+def test_a_collection_stores_document_vectors_and_searches_with_query_vectors(
+    minilm: Path, tmp_path: Path
+) -> None:
+    """A model with query/document prompts in a collection: documents are stored as
+    encode_documents gives them and queries are encoded as encode_queries does, so a hit's
+    score is their cosine (no prompt would score the plain texts)."""
+    from embedcraft import Collection
+
+    folder = _copy(minilm, tmp_path / "prompted")
+    _edit_json(
+        folder / "config_sentence_transformers.json",
+        prompts={"query": "query: ", "document": "passage: "},
+        default_prompt_name=None,
+    )
+    texts = SENTENCES[:6]
+    query = "a question about " + SENTENCES[0]
+    encoder = load_encoder(folder)
+    want = encoder.encode_documents(texts) @ encoder.encode_queries(query)
+    plain = encoder.encode(texts) @ encoder.encode(query)
+    assert np.abs(want - plain).max() > 1e-3  # the prompts change the scores
+    with Collection(tmp_path / "col", encoders=[str(folder)]) as col:
+        ids = col.add(texts)
+        hits = col.search(query, k=len(texts))
+    got = {hit.id: hit.score for hit in hits}
+    for doc_id, score in zip(ids, want, strict=True):
+        assert got[doc_id] == pytest.approx(float(score), abs=1e-4)

@@ -209,6 +209,31 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         vectors = self._query_rows(inputs, batch_size, progress or bool(show_progress_bar), cache)
         return self._shaped(inputs, vectors, normalize_embeddings, convert_to_numpy)
 
+    def encode_documents(
+        self,
+        inputs: Any,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        cache: CacheSetting = None,
+        normalize_embeddings: bool = False,
+        show_progress_bar: bool | None = None,
+        convert_to_numpy: bool | None = None,
+        **unsupported: Any,
+    ) -> Vectors:
+        """Vectors for documents to search, with `encode`'s arguments and shapes; equal to
+        `encode` unless the model has a "document" prompt (transformer folders)."""
+        return self.encode(
+            inputs,
+            batch_size=batch_size,
+            progress=progress,
+            cache=cache,
+            normalize_embeddings=normalize_embeddings,
+            show_progress_bar=show_progress_bar,
+            convert_to_numpy=convert_to_numpy,
+            **unsupported,
+        )
+
     def cache_key_bytes(self, item: Any) -> bytes | None:
         """The bytes that identify a checked input for the embedding cache (a text's UTF-8);
         None: never cache this input."""

@@ -195,8 +195,8 @@ class EncoderSlot:
 
     def encode_documents(self, texts: list[str]) -> np.ndarray:
         """float32 document vectors, checked for width and finiteness before anything is stored."""
-        if self.encoder.input_kind == InputKind.TEXT:
-            vectors = np.asarray(self.encoder.encode(texts), dtype=np.float32)
+        if self.encoder.input_kind == InputKind.TEXT:  # with the model's document prompt
+            vectors = np.asarray(self.encoder.encode_documents(texts), dtype=np.float32)
         else:  # an image document is the path of its file
             encoded = self.encoder.encode_with_report(texts)
             self._refuse_unread(encoded.report.failed, "document")
