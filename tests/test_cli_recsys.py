@@ -157,6 +157,21 @@ def test_recommend_saves_the_fitted_model_and_reuses_it(tmp_path: Path) -> None:
     assert other.returncode == 0 and "reusing" not in other.stderr, other.stderr
     assert len([p for p in (tmp_path / "cache" / "recommenders").iterdir() if p.is_dir()]) == 2
 
+    env = {**os.environ, "EMBEDCRAFT_CACHE": str(tmp_path / "cache")}
+    info = subprocess.run(
+        command(["cache", "info", "--json"]), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["recommenders"]["saved"] == 2
+    cleared = subprocess.run(
+        command(["cache", "clear", "--json"]), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert cleared.returncode == 0, cleared.stderr
+    assert json.loads(cleared.stdout)["recommenders_removed"] == 2
+    assert not [p for p in (tmp_path / "cache" / "recommenders").iterdir() if p.is_dir()]
+    again = _recommend(tmp_path)  # cleared: fitted afresh
+    assert again.returncode == 0 and "reusing" not in again.stderr, again.stderr
+
 
 def test_recommend_refits_when_the_log_changes_or_the_saved_model_is_damaged(
     tmp_path: Path,
