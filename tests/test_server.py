@@ -547,9 +547,10 @@ def test_cli_serve_refuses_an_unfitted_encoder(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # a missing option: usage
     assert result.stderr.strip().splitlines() == [
-        "embedcraft: error: encoder 'tfidf' needs fitting: pass --fit-on FILE (the texts to fit "
+        "embedcraft serve: error: encoder 'tfidf' needs fitting: pass --fit-on FILE (the texts "
+        "to fit "
         "on) or the folder of a saved fitted encoder"
     ]
 

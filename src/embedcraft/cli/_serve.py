@@ -50,8 +50,8 @@ def _load_encoders(args: argparse.Namespace) -> dict[str, Encoder]:
                 f"two encoders are named {name!r}: name them, e.g. --encoder other={what}"
             )
         if encoder.needs_fit and not encoder.is_fitted():
-            if not args.fit_on:
-                raise InputError(
+            if not args.fit_on:  # the command line lacks an option: a usage error
+                raise UsageError(
                     f"encoder {name!r} needs fitting: pass --fit-on FILE (the texts to fit on) "
                     "or the folder of a saved fitted encoder"
                 )
