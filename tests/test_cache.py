@@ -69,6 +69,19 @@ def test_another_model_setting_is_another_entry(tmp_path: Path, exact: Transform
     assert threads.fingerprint() == exact.fingerprint()  # speed settings share entries
 
 
+def test_how_onnxruntime_runs_the_model_is_part_of_the_fingerprint(
+    exact: TransformerEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The graph rewrites left off change the rounding, so vectors cached under other ones
+    are not served as if computed now."""
+    from embedcraft.encoders import _onnx
+    from embedcraft.encoders.fingerprint import encoder_fingerprint
+
+    now = encoder_fingerprint(exact)
+    monkeypatch.setattr(_onnx, "UNUSED_FUSIONS", ())
+    assert encoder_fingerprint(exact) != now
+
+
 def test_off_unless_asked_and_on_inside_a_caching_block(
     tmp_path: Path, exact: TransformerEncoder
 ) -> None:

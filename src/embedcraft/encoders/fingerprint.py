@@ -1,9 +1,10 @@
 """An encoder's fingerprint: one digest of everything that decides its vectors.
 
 Two encoders with the same fingerprint give the same vectors for the same input: the class, the
-parameters that shape vectors (not `threads`), the learned state and arrays, and the bytes of
-the model files it runs (an ONNX graph, a tokenizer), so a rebuilt or replaced model file under
-the same name gets another fingerprint. The embedding cache keys its entries on it, and a
+parameters that shape vectors (not `threads`), the learned state and arrays, the bytes of the
+model files it runs (an ONNX graph, a tokenizer) and, for ONNX models, the graph rewrites
+onnxruntime is told to leave off (they change the rounding), so a rebuilt or replaced model file
+under the same name gets another fingerprint. The embedding cache keys its entries on it, and a
 distributed run decides by it whether shards written earlier may be reused.
 """
 
@@ -85,8 +86,13 @@ def _feed(encoder: BaseEncoder, digest: Any) -> None:
         array = np.ascontiguousarray(arrays[key])
         digest.update(f"{key}:{array.dtype}:{array.shape}".encode())
         digest.update(array.view(np.uint8).ravel() if array.dtype != object else b"")
-    for file in encoder.model_files():
+    files = encoder.model_files()
+    for file in files:
         digest.update(f"file:{file_digest(file)}".encode())
+    if any(Path(f).suffix == ".onnx" for f in files):  # how onnxruntime runs it: its rounding
+        from ._onnx import UNUSED_FUSIONS
+
+        digest.update(f"onnxruntime without {','.join(UNUSED_FUSIONS)}".encode())
     for value in encoder.get_params(deep=False).values():
         if isinstance(value, BaseEncoder):
             _feed(value, digest)
