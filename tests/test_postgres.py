@@ -456,9 +456,11 @@ def test_resume_key_checks_min_score_and_side_scores_as_sqlite(
     from embedcraft.store.ingest import index_table
 
     encoded: list[str] = []
-    encode = mean_encoder.encode
+    encode = mean_encoder.encode_documents  # what a collection encodes its documents with
     monkeypatch.setattr(
-        mean_encoder, "encode", lambda texts, *a, **kw: encoded.extend(texts) or encode(texts)
+        mean_encoder,
+        "encode_documents",
+        lambda texts, *a, **kw: encoded.extend(texts) or encode(texts),
     )
     texts, ids, meta = documents(40)
     texts[10] += " zeppelin"

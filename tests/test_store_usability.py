@@ -29,13 +29,13 @@ def counted(vectors_folder: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any,
     """A dense encoder that records every text it encodes as a document."""
     enc = MeanPoolingEncoder(str(vectors_folder), name="tiny-mean")
     seen: list[str] = []
-    encode = enc.encode
+    encode = enc.encode_documents  # what a collection encodes its documents with
 
     def recording(texts: Any, *args: Any, **kwargs: Any) -> Any:
         seen.extend([texts] if isinstance(texts, str) else list(texts))
         return encode(texts, *args, **kwargs)
 
-    monkeypatch.setattr(enc, "encode", recording)
+    monkeypatch.setattr(enc, "encode_documents", recording)
     return enc, seen
 
 

@@ -223,16 +223,11 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     ) -> Vectors:
         """Vectors for documents to search, with `encode`'s arguments and shapes; equal to
         `encode` unless the model has a "document" prompt (transformer folders)."""
-        return self.encode(
-            inputs,
-            batch_size=batch_size,
-            progress=progress,
-            cache=cache,
-            normalize_embeddings=normalize_embeddings,
-            show_progress_bar=show_progress_bar,
-            convert_to_numpy=convert_to_numpy,
-            **unsupported,
+        _check_familiar(self.sparse, convert_to_numpy, unsupported)
+        vectors = self._document_rows(
+            inputs, batch_size, progress or bool(show_progress_bar), cache
         )
+        return self._shaped(inputs, vectors, normalize_embeddings, convert_to_numpy)
 
     def cache_key_bytes(self, item: Any) -> bytes | None:
         """The bytes that identify a checked input for the embedding cache (a text's UTF-8);
@@ -366,6 +361,15 @@ class BaseEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self, inputs: Any, batch_size: int | None, progress: bool, cache: CacheSetting
     ) -> Vectors:
         """Query vectors, one row per input (2-D); asymmetric encoders (BM25) override it."""
+        return self.encode_with_report(
+            inputs, batch_size=batch_size, progress=progress, cache=cache
+        ).vectors
+
+    def _document_rows(
+        self, inputs: Any, batch_size: int | None, progress: bool, cache: CacheSetting
+    ) -> Vectors:
+        """Document vectors, one row per input (2-D); models with a document prompt override
+        it."""
         return self.encode_with_report(
             inputs, batch_size=batch_size, progress=progress, cache=cache
         ).vectors

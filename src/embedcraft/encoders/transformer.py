@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError, missing_dependency
 from ._onnx import cpu_session
-from .base import BaseEncoder, _check_familiar, as_texts
+from .base import BaseEncoder, as_texts
 from .contract import CacheSetting, CatalogEntry, Encoded, EncodeReport, EncoderKind, Vectors
 from .hf_folder import document_prompt, is_hf_folder, query_prompt, read_hf_folder
 from .models import NAMED_MODELS, ModelSpec, Pooling, is_model_folder, locate_model
@@ -281,42 +281,38 @@ class TransformerEncoder(BaseEncoder):
         self, inputs: Any, batch_size: int | None, progress: bool, cache: CacheSetting
     ) -> Vectors:
         """Query vectors: texts get the model's "query" prompt (when it has one)."""
-        prompted = self._prompted(inputs, query_prompt(self.spec.prompts))
-        return (
-            super()
-            .encode_with_report(prompted, batch_size=batch_size, progress=progress, cache=cache)
-            .vectors
-        )
+        prompt = query_prompt(self.spec.prompts)
+        return self._prompted_rows(inputs, prompt, batch_size, progress, cache)
 
-    def encode_documents(
+    def _document_rows(
+        self, inputs: Any, batch_size: int | None, progress: bool, cache: CacheSetting
+    ) -> Vectors:
+        """Document vectors: texts get the model's "document" prompt (none when it has none),
+        as sentence-transformers 6's `encode_document` does (it ignores a "passage" or
+        "corpus" prompt when, as always in version 6, a "document" one exists, blank by
+        default)."""
+        prompt = document_prompt(self.spec.prompts)
+        return self._prompted_rows(inputs, prompt, batch_size, progress, cache)
+
+    def _prompted_rows(
         self,
         inputs: Any,
-        *,
-        batch_size: int | None = None,
-        progress: bool = False,
-        cache: CacheSetting = None,
-        normalize_embeddings: bool = False,
-        show_progress_bar: bool | None = None,
-        convert_to_numpy: bool | None = None,
-        **unsupported: Any,
+        prompt: str,
+        batch_size: int | None,
+        progress: bool,
+        cache: CacheSetting,
     ) -> Vectors:
-        """Vectors for documents to search, with `encode`'s arguments and shapes: texts get the
-        model's "document" prompt (none when it has none), as sentence-transformers 6's
-        `encode_document` does (it ignores a "passage" or "corpus" prompt when, as always in
-        version 6, a "document" one exists, blank by default)."""
-        _check_familiar(self.sparse, convert_to_numpy, unsupported)
-        prompted = self._prompted(inputs, document_prompt(self.spec.prompts))
-        vectors = (
+        """Rows of `inputs` with `prompt` in place of the default prompt."""
+        return (
             super()
             .encode_with_report(
-                prompted,
+                self._prompted(inputs, prompt),
                 batch_size=batch_size,
-                progress=progress or bool(show_progress_bar),
+                progress=progress,
                 cache=cache,
             )
             .vectors
         )
-        return self._shaped(inputs, vectors, normalize_embeddings, convert_to_numpy)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
